@@ -1,0 +1,94 @@
+import {noise} from '@chainsafe/libp2p-noise'
+import {yamux} from '@chainsafe/libp2p-yamux'
+import {withBitswap} from '@helia/bitswap'
+import {withLibp2pLight, type HeliaWithLibp2p} from '@helia/libp2p'
+import {bootstrap} from '@libp2p/bootstrap'
+import {privateKeyFromRaw} from '@libp2p/crypto/keys'
+import {gossipsub, type GossipSub, type GossipsubOpts} from '@libp2p/gossipsub'
+import {identify, type Identify} from '@libp2p/identify'
+import type {PeerId, PeerDiscovery} from '@libp2p/interface'
+import {ping, type Ping} from '@libp2p/ping'
+import {tcp} from '@libp2p/tcp'
+import {FsBlockstore} from 'blockstore-fs'
+import {FsDatastore} from 'datastore-fs'
+import {createHeliaLight} from 'helia'
+import {mkdir} from 'node:fs/promises'
+import {join} from 'node:path'
+import type {Logger} from '../util/logger.js'
+
+export interface HostServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+/** The one libp2p node of a daemon, shared by gossipsub and helia (bitswap). */
+export type Host = HeliaWithLibp2p<HostServices>
+
+export interface HostInit {
+  /** 32-byte secp256k1 private key: the node's Ethereum key is also its libp2p identity. */
+  privateKey: Uint8Array
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
+  listen: string[]
+  /** Multiaddrs (with `/p2p/<peerId>`) dialled at start. */
+  bootstrap?: string[]
+  /** Blocks and datastore are kept on disk under this folder; in memory when absent (tests). */
+  dataDir?: string
+  /** Gossipsub settings the protocol layer wants to override (scoring, limits). */
+  gossip?: Partial<GossipsubOpts>
+  logger: Logger
+}
+
+/**
+ * Builds and starts the node's host: helia with its own libp2p (TCP + noise + yamux,
+ * identify, ping, gossipsub) and bitswap, no public-network services (DHT, autonat, upnp,
+ * public bootstrap list): peers are the network's own, found through `bootstrap`.
+ */
+export async function createHost (init: HostInit): Promise<Host> {
+  const log = init.logger
+  let stores: {blockstore?: FsBlockstore, datastore?: FsDatastore} = {}
+  if (init.dataDir != null) {
+    const blocks = join(init.dataDir, 'blocks')
+    const data = join(init.dataDir, 'datastore')
+    await mkdir(blocks, {recursive: true})
+    await mkdir(data, {recursive: true})
+    stores = {blockstore: new FsBlockstore(blocks), datastore: new FsDatastore(data)}
+  }
+
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if (init.bootstrap != null && init.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({list: init.bootstrap, timeout: 0}))
+  }
+
+  const helia = withBitswap(withLibp2pLight(createHeliaLight(stores), {
+    privateKey: privateKeyFromRaw(init.privateKey),
+    addresses: {listen: init.listen},
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        // A daemon publishes heartbeats before anyone listens; that is not an error.
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        ...init.gossip
+      })
+    }
+  })) as Host
+
+  await helia.start()
+  log.info({peerId: helia.libp2p.peerId.toString(), addrs: helia.libp2p.getMultiaddrs().map(String)}, 'host started')
+  return helia
+}
+
+/** The listen multiaddrs of a host with its peer id, as other nodes dial it. */
+export function dialAddresses (host: Host): string[] {
+  return host.libp2p.getMultiaddrs().map(String)
+}
+
+export function hostPeerId (host: Host): PeerId {
+  return host.libp2p.peerId
+}
