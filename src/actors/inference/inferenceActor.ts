@@ -1,0 +1,94 @@
+import type {LlamaEngine} from '../../inference/llamaEngine.js'
+import {assertNever} from '../../util/assertNever.js'
+import type {ActorDefinition, ActorSystem} from '../actorSystem.js'
+import type {InferenceMessage, InferenceReply} from './messages.js'
+
+export interface InferenceActorInit {
+  system: ActorSystem
+  modelPath: string
+  /** Opens the engine: called on start and after every crash (the engine is the resource). */
+  openEngine: (modelPath: string) => Promise<LlamaEngine>
+}
+
+interface InferenceState {
+  engine: LlamaEngine
+  running: Map<string, AbortController>
+  completed: number
+  recentTokensPerSecond: number[]
+}
+
+const RECENT_WINDOW = 16
+
+/**
+ * Owns the node-llama-cpp engine. Runs are started, not awaited, so the mailbox stays free
+ * for cancellations and status; the engine bounds concurrency with its own queue. A native
+ * failure that is not the request's fault crashes the actor: the supervisor reloads the
+ * engine and every run in flight is answered `Failed`, never dropped.
+ */
+export function inferenceActor (init: InferenceActorInit): ActorDefinition<InferenceState, InferenceMessage> {
+  const {system} = init
+  return {
+    name: 'inference',
+    init: async (ctx) => {
+      ctx.log.info({modelPath: init.modelPath}, 'loading model')
+      const engine = await init.openEngine(init.modelPath)
+      ctx.log.info({info: engine.info}, 'model loaded')
+      return {engine, running: new Map(), completed: 0, recentTokensPerSecond: []}
+    },
+    receive: (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'Run': {
+          const {job, replyTo} = msg
+          if (state.running.has(job.jobId)) {
+            system.tell<InferenceReply>(replyTo, {type: 'Failed', jobId: job.jobId, code: 'DUPLICATE_JOB', error: `job ${job.jobId} is already running`})
+            return state
+          }
+          const controller = new AbortController()
+          state.running.set(job.jobId, controller)
+          state.engine.complete({
+            prompt: job.prompt,
+            maxTokens: job.maxTokens,
+            seed: job.seed,
+            temperature: job.temperature,
+            topK: job.topK,
+            topP: job.topP
+          }, {signal: controller.signal, onToken: msg.onToken}).then(result => {
+            state.completed++
+            state.recentTokensPerSecond = [...state.recentTokensPerSecond, result.tokensPerSecond].slice(-RECENT_WINDOW)
+            system.tell<InferenceReply>(replyTo, {type: 'Completed', jobId: job.jobId, outcome: result})
+          }, (err: Error & {code?: string}) => {
+            ctx.log.warn({jobId: job.jobId, err}, 'inference failed')
+            system.tell<InferenceReply>(replyTo, {type: 'Failed', jobId: job.jobId, code: err.code ?? 'INFERENCE_FAILED', error: err.message})
+          }).finally(() => {
+            state.running.delete(job.jobId)
+          })
+          return state
+        }
+        case 'Cancel':
+          state.running.get(msg.jobId)?.abort(new Error(`job ${msg.jobId} cancelled`))
+          return state
+        case 'GetStatus': {
+          const tps = state.recentTokensPerSecond
+          system.tell(msg.replyTo, {
+            phase: 'ready',
+            modelPath: init.modelPath,
+            running: state.running.size,
+            queued: 0,
+            completed: state.completed,
+            tokensPerSecond: tps.length === 0 ? 0 : tps.reduce((a, b) => a + b, 0) / tps.length
+          })
+          return state
+        }
+        default:
+          return assertNever(msg, 'inference message')
+      }
+    },
+    dispose: async (state) => {
+      for (const controller of state.running.values()) controller.abort(new Error('inference engine restarting'))
+      await state.engine.dispose()
+    },
+    failMessage: (msg, error) => {
+      if (msg.type === 'Run') system.tell<InferenceReply>(msg.replyTo, {type: 'Failed', jobId: msg.job.jobId, code: 'INFERENCE_CRASHED', error: error.message})
+    }
+  }
+}

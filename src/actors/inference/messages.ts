@@ -1,0 +1,42 @@
+import type {ActorRef} from '../actorSystem.js'
+
+/** What a miner asks its inference actor to run: the task's prompt and sampling settings. */
+export interface InferenceJob {
+  /** Correlates cancellation and replies; the chain task id on a miner. */
+  jobId: string
+  prompt: string
+  maxTokens: number
+  seed: number
+  temperature: number
+  topK?: number
+  topP?: number
+}
+
+export interface InferenceOutcome {
+  text: string
+  promptTokens: number
+  completionTokens: number
+  finishReason: 'stop' | 'length' | 'abort'
+  durationMs: number
+  timeToFirstTokenMs: number
+  tokensPerSecond: number
+}
+
+export type InferenceReply =
+  | {type: 'Completed', jobId: string, outcome: InferenceOutcome}
+  | {type: 'Failed', jobId: string, code: string, error: string}
+
+export interface InferenceStatus {
+  phase: 'loading' | 'ready'
+  modelPath: string
+  running: number
+  queued: number
+  completed: number
+  /** Tokens/s over the recent completions: what the heartbeat advertises. */
+  tokensPerSecond: number
+}
+
+export type InferenceMessage =
+  | {type: 'Run', job: InferenceJob, replyTo: ActorRef<InferenceReply>, onToken?: (text: string) => void}
+  | {type: 'Cancel', jobId: string}
+  | {type: 'GetStatus', replyTo: ActorRef<InferenceStatus>}

@@ -1,0 +1,47 @@
+/** What the oracle knows of a miner from its latest gossip heartbeat. */
+export interface MinerView {
+  address: string
+  peerId: string
+  modelsReady: number[]
+  freeSlots: number
+  tokensPerSecond: number
+  determinismClass: string
+  /** Local receive time of the latest heartbeat (ms). */
+  seenAt: number
+}
+
+export interface SelectionInput {
+  miners: Iterable<MinerView>
+  modelId: number
+  k: number
+  now: number
+  /** Heartbeats older than this mean the miner is gone. */
+  maxHeartbeatAgeMs: number
+  /** The chain's view (IAM active + ACL miner role), from the access cache. */
+  isAdmitted: (address: string) => boolean
+  exclude?: ReadonlySet<string>
+  /** Tasks handed to each miner recently; spreads work instead of hammering the fastest. */
+  recentAssignments: ReadonlyMap<string, number>
+}
+
+/** The miners able to take a task now, best first. */
+export function eligibleMiners (input: SelectionInput): MinerView[] {
+  const eligible: MinerView[] = []
+  for (const miner of input.miners) {
+    if (input.exclude?.has(miner.address) === true) continue
+    if (input.now - miner.seenAt > input.maxHeartbeatAgeMs) continue
+    if (!miner.modelsReady.includes(input.modelId)) continue
+    if (miner.freeSlots <= 0) continue
+    if (!input.isAdmitted(miner.address)) continue
+    eligible.push(miner)
+  }
+  const load = (m: MinerView): number => input.recentAssignments.get(m.address) ?? 0
+  return eligible.sort((a, b) => load(a) - load(b) || b.freeSlots - a.freeSlots || b.tokensPerSecond - a.tokensPerSecond || a.address.localeCompare(b.address))
+}
+
+/** Picks k distinct miners for a parallel task, or null when fewer than k can take it. */
+export function selectMiners (input: SelectionInput): string[] | null {
+  const eligible = eligibleMiners(input)
+  if (eligible.length < input.k) return null
+  return eligible.slice(0, input.k).map(m => m.address)
+}
