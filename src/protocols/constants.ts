@@ -1,0 +1,33 @@
+// Type-only: topic.ts imports this file, and a type import keeps the module graph acyclic.
+import type {GossipTopic} from './topic.js'
+
+/** Prefix of every gossip topic and libp2p protocol id of the network. */
+export const PROTOCOL_PREFIX = '/cortensor'
+
+/**
+ * Wire version per topic. Bump a topic's version when its schema changes incompatibly: nodes
+ * on different versions then simply do not share the topic instead of rejecting each other.
+ */
+export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
+  heartbeat: 1,
+  task: 1,
+  precommit: 1,
+  commit: 1
+}
+
+/**
+ * Largest encoded payload accepted per topic, checked before unpacking. Tasks carry a prompt
+ * and commits the output text; larger payloads (token streams) use request/response, not gossip.
+ */
+export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
+  heartbeat: 4 * 1024,
+  task: 128 * 1024,
+  precommit: 1024,
+  commit: 256 * 1024
+}
+
+/** Bound on gossipsub's own frame decoding: the largest topic payload plus signature overhead. */
+export const MAX_GOSSIP_FRAME_BYTES = 512 * 1024
+
+/** Request/response protocol for large or private payloads (token streams) between two nodes. */
+export const TOKEN_STREAM_PROTOCOL = `${PROTOCOL_PREFIX}/token-stream/1.0.0`

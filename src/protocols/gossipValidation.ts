@@ -1,0 +1,250 @@
+import {type Message, type TopicValidatorFn, TopicValidatorResult} from '@libp2p/gossipsub'
+import type {PeerId} from '@libp2p/interface'
+import {CortensorError} from '../util/cortensorError.js'
+import type {Logger} from '../util/logger.js'
+import type {Counter, MetricsRegistry} from '../util/metrics.js'
+import type {AccessView} from './accessView.js'
+import {type CodecErrorCode, CodecError, decodeGossip} from './codec.js'
+import {type Commit, type GossipPayload, type Heartbeat, type NodeRole, outputHashOf, type Precommit, type Task} from './messages.js'
+import {addressFromPeerId} from './peerAddress.js'
+import {SeenCache} from './seenCache.js'
+import {GossipTopic} from './topic.js'
+
+/** A validator's verdict (Lodestar's GossipAction); ACCEPT is returning normally. */
+export enum GossipAction {
+  ACCEPT = 'ACCEPT',
+  IGNORE = 'IGNORE',
+  REJECT = 'REJECT'
+}
+
+export type GossipErrorCode =
+  | CodecErrorCode
+  | 'UNSIGNED'
+  | 'SIGNER_NOT_SECP256K1'
+  | 'SIGNER_NOT_ALLOWED'
+  | 'SIGNER_MISMATCH'
+  | 'PEER_ID_MISMATCH'
+  | 'TASK_ASSIGNEES_INVALID'
+  | 'TASK_DEADLINE_INVALID'
+  | 'OUTPUT_HASH_MISMATCH'
+  | 'STALE'
+  | 'FUTURE'
+  | 'DUPLICATE'
+
+/** Thrown by a validator: the verdict travels on the error, with a code for the metric. */
+export class GossipValidationError extends CortensorError<{code: GossipErrorCode, action: GossipAction.IGNORE | GossipAction.REJECT}> {
+  get action (): GossipAction.IGNORE | GossipAction.REJECT {
+    return this.type.action
+  }
+}
+
+function reject (code: GossipErrorCode, message?: string): never {
+  throw new GossipValidationError({code, action: GossipAction.REJECT}, message)
+}
+
+function ignore (code: GossipErrorCode, message?: string): never {
+  throw new GossipValidationError({code, action: GossipAction.IGNORE}, message)
+}
+
+/** The roles whose nodes may publish on each topic. */
+export const TOPIC_PUBLISHERS: {[K in GossipTopic]: readonly NodeRole[]} = {
+  [GossipTopic.heartbeat]: ['oracle', 'miner'],
+  [GossipTopic.task]: ['oracle'],
+  [GossipTopic.precommit]: ['miner'],
+  [GossipTopic.commit]: ['miner']
+}
+
+/** Clock skew tolerated between nodes before a timestamp counts as "in the future". */
+export const MAX_CLOCK_SKEW_MS = 5_000
+/** A heartbeat older than this says nothing about the node now. */
+export const HEARTBEAT_MAX_AGE_MS = 30_000
+/** Precommits and commits older than this belong to tasks long settled or expired. */
+export const RESULT_MAX_AGE_MS = 10 * 60_000
+/** Task, precommit and commit ids are remembered this long for duplicate detection. */
+export const SEEN_TTL_MS = 15 * 60_000
+export const SEEN_MAX_ENTRIES = 100_000
+
+/** A message that passed validation, with its authenticated sender. */
+export interface ValidatedGossip<T extends GossipTopic = GossipTopic> {
+  topic: T
+  payload: GossipPayload[T]
+  /** The libp2p peer that signed the message (not the peer that forwarded it). */
+  from: PeerId
+  /** The Ethereum address of `from`, checksummed. */
+  address: string
+}
+
+export interface GossipValidatorInit {
+  access: AccessView
+  now?: () => number
+}
+
+/**
+ * Per-node validation state and the per-topic validators. Each validator throws its verdict;
+ * the order of checks is cheapest first, and duplicates are recorded only once everything
+ * else passed, so an invalid copy cannot shadow a valid message.
+ */
+export class GossipValidator {
+  private readonly access: AccessView
+  private readonly now: () => number
+  private readonly seen = new SeenCache(SEEN_TTL_MS, SEEN_MAX_ENTRIES)
+  /** Last heartbeat seq per sender: bounded by the number of admitted nodes. */
+  private readonly heartbeatSeq = new Map<string, number>()
+
+  constructor (init: GossipValidatorInit) {
+    this.access = init.access
+    this.now = init.now ?? Date.now
+  }
+
+  /** Validates a gossipsub message on `topic`; returns it decoded or throws GossipValidationError. */
+  validate<T extends GossipTopic> (topic: T, message: Message): ValidatedGossip<T> {
+    // REJECT: StrictSign is the network's policy; an unsigned message has no accountable sender.
+    if (message.type !== 'signed') reject('UNSIGNED')
+    const address = addressFromPeerId(message.from)
+    // REJECT: only secp256k1 keys map to Ethereum addresses, so no other key can be a node.
+    if (address == null) reject('SIGNER_NOT_SECP256K1')
+    // REJECT: the signer is not registered and active in IAM with an ACL role that may publish here.
+    if (!TOPIC_PUBLISHERS[topic].some(role => this.access.roleAllowed(address, role))) {
+      reject('SIGNER_NOT_ALLOWED', `${address} may not publish ${topic}`)
+    }
+    let payload: GossipPayload[T]
+    try {
+      payload = decodeGossip(topic, message.data)
+    } catch (err) {
+      // REJECT: oversized, undecodable or schema-invalid bytes are never a valid message.
+      if (err instanceof CodecError) reject(err.code, err.message)
+      throw err
+    }
+    const validated = {topic, payload, from: message.from, address}
+    this.validators[topic](validated as never)
+    return validated
+  }
+
+  private readonly validators: {[K in GossipTopic]: (message: ValidatedGossip<K>) => void} = {
+    [GossipTopic.heartbeat]: message => this.validateHeartbeat(message.payload, message),
+    [GossipTopic.task]: message => this.validateTask(message.payload, message),
+    [GossipTopic.precommit]: message => this.validatePrecommit(message.payload, message),
+    [GossipTopic.commit]: message => this.validateCommit(message.payload, message)
+  }
+
+  private validateHeartbeat (hb: Heartbeat, {from, address}: ValidatedGossip): void {
+    // REJECT: a node announces only itself.
+    if (!sameAddress(hb.address, address)) reject('SIGNER_MISMATCH')
+    // REJECT: the announced peer id must be the signer's, or peers would dial someone else.
+    if (hb.peerId !== from.toString()) reject('PEER_ID_MISMATCH')
+    // REJECT: the claimed role must be one the chain grants this node.
+    if (!this.access.roleAllowed(address, hb.role)) reject('SIGNER_NOT_ALLOWED', `${address} is not an admitted ${hb.role}`)
+    this.checkTimestamp(hb.timestamp, HEARTBEAT_MAX_AGE_MS)
+    const key = address.toLowerCase()
+    // IGNORE: a replayed or reordered heartbeat is older news than one already accepted.
+    if (hb.seq <= (this.heartbeatSeq.get(key) ?? -1)) ignore('DUPLICATE')
+    this.heartbeatSeq.set(key, hb.seq)
+  }
+
+  private validateTask (task: Task, {address}: ValidatedGossip): void {
+    // REJECT: an oracle publishes only its own tasks.
+    if (!sameAddress(task.oracle, address)) reject('SIGNER_MISMATCH')
+    // REJECT: a deadline before creation is self-contradictory.
+    if (task.deadline <= task.createdAt) reject('TASK_DEADLINE_INVALID')
+    // REJECT: parallel mode names exactly k distinct miners; competing mode leaves the slots open.
+    const distinct = new Set(task.assignees.map(a => a.toLowerCase())).size
+    if (task.mode === 'parallel' ? (task.assignees.length !== task.k || distinct !== task.k) : task.assignees.length !== 0) {
+      reject('TASK_ASSIGNEES_INVALID')
+    }
+    const now = this.now()
+    // IGNORE: nobody can still work on a task past its deadline (our clock may be the odd one).
+    if (task.deadline < now) ignore('STALE')
+    // IGNORE: created in the future beyond clock skew: the oracle's clock is off, not provably malicious.
+    if (task.createdAt > now + MAX_CLOCK_SKEW_MS) ignore('FUTURE')
+    this.checkDuplicate(`task:${task.taskId}`, now)
+  }
+
+  private validatePrecommit (precommit: Precommit, {address}: ValidatedGossip): void {
+    // REJECT: a miner precommits only for itself.
+    if (!sameAddress(precommit.miner, address)) reject('SIGNER_MISMATCH')
+    this.checkTimestamp(precommit.timestamp, RESULT_MAX_AGE_MS)
+    this.checkDuplicate(`precommit:${precommit.taskId}:${address.toLowerCase()}`, this.now())
+  }
+
+  private validateCommit (commit: Commit, {address}: ValidatedGossip): void {
+    // REJECT: a miner reveals only its own result.
+    if (!sameAddress(commit.miner, address)) reject('SIGNER_MISMATCH')
+    // REJECT: the revealed hash must be the output's, or the reveal proves nothing.
+    if (commit.outputHash.toLowerCase() !== outputHashOf(commit.output)) reject('OUTPUT_HASH_MISMATCH')
+    this.checkTimestamp(commit.timestamp, RESULT_MAX_AGE_MS)
+    this.checkDuplicate(`commit:${commit.taskId}:${address.toLowerCase()}`, this.now())
+  }
+
+  private checkTimestamp (timestamp: number, maxAgeMs: number): void {
+    const now = this.now()
+    // IGNORE: too old to act on; honest peers may still relay late copies, so no penalty.
+    if (timestamp < now - maxAgeMs) ignore('STALE')
+    // IGNORE: ahead of our clock beyond skew; a clock problem, not provably malicious.
+    if (timestamp > now + MAX_CLOCK_SKEW_MS) ignore('FUTURE')
+  }
+
+  private checkDuplicate (key: string, now: number): void {
+    // IGNORE: the same task / result already went through (republished under a new seqno).
+    if (this.seen.has(key, now)) ignore('DUPLICATE')
+    this.seen.add(key, now)
+  }
+}
+
+function sameAddress (a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase()
+}
+
+export type GossipValidationResult = 'accept' | 'ignore' | 'reject'
+
+/** Counter `cortensor_gossip_validation_total{topic,result,code}` (code `OK` on accept). */
+export type GossipValidationCounter = Counter<'topic' | 'result' | 'code'>
+
+export function createGossipValidationCounter (registry: MetricsRegistry): GossipValidationCounter {
+  return registry.counter('cortensor_gossip_validation_total', 'Gossip messages validated, by topic, verdict and reason', ['topic', 'result', 'code'])
+}
+
+const RESULT_OF_ACTION: {[K in GossipAction]: TopicValidatorResult} = {
+  [GossipAction.ACCEPT]: TopicValidatorResult.Accept,
+  [GossipAction.IGNORE]: TopicValidatorResult.Ignore,
+  [GossipAction.REJECT]: TopicValidatorResult.Reject
+}
+
+export interface TopicValidatorInit<T extends GossipTopic> {
+  topic: T
+  validator: GossipValidator
+  counter: GossipValidationCounter
+  logger: Logger
+  /** Receives each accepted message, before gossipsub delivers and forwards it. */
+  onAccept: (message: Message, validated: ValidatedGossip<T>) => void
+}
+
+/**
+ * The one adapter from thrown verdicts to gossipsub: REJECT lowers the propagating peer's
+ * score (P4, see gossipScoring.ts), IGNORE drops silently. An unexpected error is our bug,
+ * not the peer's fault: it is logged and IGNOREd.
+ */
+export function toTopicValidator<T extends GossipTopic> (init: TopicValidatorInit<T>): TopicValidatorFn {
+  const {topic, validator, counter, logger, onAccept} = init
+  return (_propagationSource, message) => {
+    let action: GossipAction
+    let code: string
+    try {
+      onAccept(message, validator.validate(topic, message))
+      action = GossipAction.ACCEPT
+      code = 'OK'
+    } catch (err) {
+      if (err instanceof GossipValidationError) {
+        action = err.action
+        code = err.code
+        logger.debug({topic, code, action, from: message.type === 'signed' ? message.from.toString() : undefined}, 'gossip message not accepted')
+      } else {
+        action = GossipAction.IGNORE
+        code = 'INTERNAL'
+        logger.error({err, topic}, 'gossip validator failed')
+      }
+    }
+    const result = RESULT_OF_ACTION[action]
+    counter.inc({topic, result, code})
+    return result
+  }
+}

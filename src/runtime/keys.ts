@@ -1,0 +1,120 @@
+import {privateKeyFromRaw} from '@libp2p/crypto/keys'
+import type {PeerId} from '@libp2p/interface'
+import {peerIdFromPrivateKey as libp2pPeerIdFromPrivateKey} from '@libp2p/peer-id'
+import {computeAddress, decryptKeystoreJson, encryptKeystoreJson, getBytes, hexlify, isKeystoreJson, randomBytes, SigningKey} from 'ethers'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {dirname} from 'node:path'
+import {CortensorError} from '../util/cortensorError.js'
+
+// Lives with the protocol layer, which needs it to authenticate gossip; re-exported for the CLI.
+export {addressFromPeerId} from '../protocols/peerAddress.js'
+
+/**
+ * One secp256k1 key is both the node's Ethereum account and its libp2p identity, so a gossip
+ * message's signer (its libp2p peer id) *is* an Ethereum address the contracts know.
+ */
+export interface NodeKey {
+  /** EIP-55 checksummed Ethereum address. */
+  address: string
+  peerId: PeerId
+  /** 32 raw secp256k1 private key bytes. Never log it. */
+  privateKey: Uint8Array
+}
+
+/** What `cortensord keys new` / `keys show` print: nothing secret. */
+export interface NodeKeyInfo {
+  address: string
+  peerId: string
+}
+
+export type KeyErrorCode =
+  | 'KEYSTORE_EXISTS'
+  | 'KEYSTORE_NOT_FOUND'
+  | 'KEYSTORE_INVALID'
+  | 'KEYSTORE_WRONG_PASSWORD'
+  | 'PRIVATE_KEY_INVALID'
+
+export class KeyError extends CortensorError<{code: KeyErrorCode, path?: string}> {}
+
+/**
+ * scrypt N for new keystores. geth's "standard" N = 2^18 (ethers' default 2^17) costs 1–3 s of
+ * pure-JS scrypt on a small box, paid at every daemon start. N = 2^14 (geth's "light" setting,
+ * r = 8, p = 1, 16 MiB) decrypts in ~0.1–0.2 s here: still a memory-hard KDF, at a lower cost
+ * to an attacker who steals the file — choose a strong password. Files written with other
+ * parameters (geth, MetaMask exports) load fine: the parameters are read from the file.
+ */
+export const KEYSTORE_SCRYPT = {N: 1 << 14, r: 8, p: 1} as const
+
+/** Builds the node key from a raw 32-byte key or its 0x-hex form (devnet keys, tests). */
+export function nodeKeyFromPrivateKey (privateKey: string | Uint8Array): NodeKey {
+  let raw: Uint8Array
+  let address: string
+  try {
+    raw = getBytes(privateKey)
+    // SigningKey checks the length (32 bytes) and that 0 < k < n.
+    address = computeAddress(new SigningKey(raw).publicKey)
+  } catch {
+    // The cause is dropped on purpose: ethers puts the offending value (the key) in it.
+    throw new KeyError({code: 'PRIVATE_KEY_INVALID'}, 'not a 32-byte secp256k1 private key')
+  }
+  return {address, peerId: peerIdFromPrivateKey(raw), privateKey: raw}
+}
+
+/** The libp2p peer id of a raw 32-byte secp256k1 private key. */
+export function peerIdFromPrivateKey (privateKey: Uint8Array): PeerId {
+  return libp2pPeerIdFromPrivateKey(privateKeyFromRaw(privateKey))
+}
+
+export function nodeKeyInfo (key: NodeKey): NodeKeyInfo {
+  return {address: key.address, peerId: key.peerId.toString()}
+}
+
+/**
+ * Generates a fresh key and writes it as an encrypted Ethereum JSON keystore (v3) at `path`
+ * (mode 0600). Refuses to overwrite: losing a node key loses its registration and stake.
+ */
+export async function createKeystore (path: string, password: string): Promise<NodeKeyInfo> {
+  const key = nodeKeyFromPrivateKey(randomBytes(32))
+  const json = await encryptKeystoreJson(
+    {address: key.address, privateKey: hexlify(key.privateKey)},
+    password,
+    {scrypt: KEYSTORE_SCRYPT}
+  )
+  await mkdir(dirname(path), {recursive: true})
+  try {
+    // 'wx' fails if the file exists, atomically: no check-then-write race.
+    await writeFile(path, json, {flag: 'wx', mode: 0o600})
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new KeyError({code: 'KEYSTORE_EXISTS', path}, `keystore ${path} already exists; refusing to overwrite it`)
+    }
+    throw err
+  }
+  return nodeKeyInfo(key)
+}
+
+/** Reads and decrypts the keystore at `path`. */
+export async function loadKeystore (path: string, password: string): Promise<NodeKey> {
+  let json: string
+  try {
+    json = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KeyError({code: 'KEYSTORE_NOT_FOUND', path}, `keystore ${path} not found`, {cause: err})
+    }
+    throw err
+  }
+  if (!isKeystoreJson(json)) {
+    throw new KeyError({code: 'KEYSTORE_INVALID', path}, `${path} is not an Ethereum JSON keystore`)
+  }
+  let privateKey: string
+  try {
+    privateKey = (await decryptKeystoreJson(json, password)).privateKey
+  } catch (err) {
+    if (err instanceof Error && (err as {argument?: string}).argument === 'password') {
+      throw new KeyError({code: 'KEYSTORE_WRONG_PASSWORD', path}, `wrong password for keystore ${path}`)
+    }
+    throw new KeyError({code: 'KEYSTORE_INVALID', path}, `keystore ${path} cannot be decrypted: ${(err as Error).message}`)
+  }
+  return nodeKeyFromPrivateKey(privateKey)
+}
