@@ -1,0 +1,240 @@
+import {AbiCoder, hexlify, keccak256, randomBytes} from 'ethers'
+import {outputHashOf, type Commit, type Precommit, type Task} from '../../protocols/messages.js'
+import {GossipTopic} from '../../protocols/topic.js'
+import {assertNever} from '../../util/assertNever.js'
+import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
+import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import type {ChainMessage, ReadReply, SendReply} from '../chain/messages.js'
+import type {InferenceMessage, InferenceOutcome, InferenceReply} from '../inference/messages.js'
+import type {MiningMessage, MiningStatus} from './messages.js'
+import {TASK_STATE} from '../chain/taskState.js'
+
+/** What a miner hands the oracle privately (never on gossip before the reveal phase). */
+export interface MinerResult {
+  taskId: string
+  miner: string
+  output: string
+  salt: string
+  outputHash: string
+  commitment: string
+  tokens: number
+  timings: {promptMs: number, generateMs: number}
+}
+
+export interface MiningActorInit {
+  system: ActorSystem
+  address: string
+  chain: ActorRef<ChainMessage>
+  inference: ActorRef<InferenceMessage>
+  publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: T extends GossipTopic.precommit ? Precommit : Commit) => Promise<void>
+  /** Sends the result straight to the task's oracle over a libp2p stream. */
+  deliverResult: (oracle: string, result: MinerResult) => Promise<void>
+  /** Concurrent tasks this miner takes (its inference sequences). */
+  slots: number
+  /** How often to look at the chain while waiting for the reveal phase. */
+  pollingIntervalMs: number
+}
+
+type Phase = 'inferring' | 'precommitting' | 'awaitingReveal' | 'committing' | 'done' | 'lost' | 'failed'
+
+interface MinedTask {
+  task: Task
+  phase: Phase
+  outcome?: InferenceOutcome
+  salt?: string
+  outputHash?: string
+}
+
+type Internal =
+  | {type: '$Inferred', taskId: string, reply: InferenceReply}
+  | {type: '$Precommitted', taskId: string, reply: SendReply}
+  | {type: '$RevealCheck', taskId: string}
+  | {type: '$TaskState', taskId: string, reply: ReadReply}
+  | {type: '$Committed', taskId: string, reply: SendReply}
+
+interface MiningState {
+  modelsReady: Set<string>
+  tasks: Map<string, MinedTask>
+  completed: number
+  lost: number
+  failed: number
+}
+
+/** Phases in which the miner holds an inference slot or is still settling a task. */
+const ACTIVE: ReadonlySet<Phase> = new Set(['inferring', 'precommitting', 'awaitingReveal', 'committing'])
+/** Finished tasks are kept a while so a re-gossiped task is not mined twice. */
+const FINISHED_TASKS_KEPT = 1_000
+
+/**
+ * The miner's work loop: takes tasks for a loaded model when assigned (parallel) or when it
+ * has a free slot (competing), runs inference, hands the result to the oracle, precommits on
+ * gossip and on chain, waits for the chain's reveal phase, then commits (reveals).
+ */
+export function miningActor (init: MiningActorInit): ActorDefinition<MiningState, MiningMessage | Internal> {
+  const {system} = init
+  const me = init.address.toLowerCase()
+  const self = (ctx: {self: ActorRef<any>}): ActorRef<Internal> => ctx.self
+
+  return {
+    name: 'mining',
+    init: async () => ({modelsReady: new Set(), tasks: new Map(), completed: 0, lost: 0, failed: 0}),
+    receive: (state, msg, ctx) => {
+      const log = ctx.log
+      const finish = (taskId: string, phase: 'done' | 'lost' | 'failed'): void => {
+        const entry = state.tasks.get(taskId)
+        if (entry == null) return
+        entry.phase = phase
+        if (phase === 'done') state.completed++
+        else if (phase === 'lost') state.lost++
+        else state.failed++
+        if (state.tasks.size > FINISHED_TASKS_KEPT) {
+          for (const [id, t] of state.tasks) {
+            if (!ACTIVE.has(t.phase)) { state.tasks.delete(id); break }
+          }
+        }
+      }
+      const active = (): number => [...state.tasks.values()].filter(t => ACTIVE.has(t.phase)).length
+
+      switch (msg.type) {
+        case 'ModelReady':
+          state.modelsReady.add(msg.modelId)
+          log.info({modelId: msg.modelId}, 'mining enabled for model')
+          return state
+
+        case 'TaskReceived': {
+          const task = msg.task
+          const assigned = task.assignees.some(a => a.toLowerCase() === me)
+          // A task is taken once; a re-gossiped task (reassignment) only matters to new assignees.
+          if (state.tasks.has(task.taskId)) return state
+          if (!state.modelsReady.has(task.modelId)) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return state }
+          if (task.mode === 'parallel' && !assigned) return state
+          if (task.deadline <= Date.now()) { log.debug({taskId: task.taskId}, 'task already past its deadline'); return state }
+          if (task.mode === 'competing' && active() >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return state }
+          state.tasks.set(task.taskId, {task, phase: 'inferring'})
+          log.info({taskId: task.taskId, mode: task.mode}, 'task taken')
+          system.ask<InferenceMessage, InferenceReply>(init.inference, replyTo => ({
+            type: 'Run',
+            job: {jobId: task.taskId, prompt: task.prompt, maxTokens: task.params.maxTokens, seed: task.seed, temperature: task.params.temperature, topK: task.params.topK, topP: task.params.topP},
+            replyTo
+          }), ASK_TIMEOUT_MS.inferenceRun).then(
+            reply => { system.tell(self(ctx), {type: '$Inferred', taskId: task.taskId, reply}) },
+            (err: Error) => { system.tell(self(ctx), {type: '$Inferred', taskId: task.taskId, reply: {type: 'Failed', jobId: task.taskId, code: 'ASK_FAILED', error: err.message}}) })
+          return state
+        }
+
+        case '$Inferred': {
+          const entry = state.tasks.get(msg.taskId)
+          if (entry == null) return state
+          if (msg.reply.type === 'Failed') {
+            log.warn({taskId: msg.taskId, code: msg.reply.code, error: msg.reply.error}, 'inference failed; the oracle will reassign')
+            finish(msg.taskId, 'failed')
+            return state
+          }
+          const outcome = msg.reply.outcome
+          const salt = hexlify(randomBytes(32))
+          const outputHash = outputHashOf(outcome.text)
+          const commitment = commitmentOf(msg.taskId, init.address, outputHash, salt)
+          Object.assign(entry, {outcome, salt, outputHash, phase: 'precommitting'})
+          const task = entry.task
+          const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
+          init.deliverResult(task.oracle, {taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings})
+            .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'could not deliver result to the oracle') })
+          init.publish(GossipTopic.precommit, {taskId: task.taskId, miner: init.address, commitment, timestamp: Date.now()})
+            .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'precommit gossip failed') })
+          sendTx(ctx, msg.taskId, 'precommit', [BigInt(msg.taskId), commitment], '$Precommitted')
+          return state
+        }
+
+        case '$Precommitted': {
+          const entry = state.tasks.get(msg.taskId)
+          if (entry == null) return state
+          if (msg.reply.type !== 'Mined') {
+            // In competing mode other miners filled the slots first: an expected loss, not an error.
+            const level = msg.reply.type === 'Reverted' && msg.reply.errorName === 'SlotsFull' ? 'info' : 'warn'
+            log[level]({taskId: msg.taskId, reply: msg.reply}, 'precommit not accepted')
+            finish(msg.taskId, 'lost')
+            return state
+          }
+          entry.phase = 'awaitingReveal'
+          system.tell(self(ctx), {type: '$RevealCheck', taskId: msg.taskId})
+          return state
+        }
+
+        case '$RevealCheck': {
+          system.ask<ChainMessage, ReadReply>(init.chain, replyTo => ({type: 'Read', contract: 'cognitive', method: 'taskOf', args: [BigInt(msg.taskId)], replyTo}), ASK_TIMEOUT_MS.chainRead)
+            .then(reply => { system.tell(self(ctx), {type: '$TaskState', taskId: msg.taskId, reply}) },
+              (err: Error) => { system.tell(self(ctx), {type: '$TaskState', taskId: msg.taskId, reply: {type: 'Failed', code: 'ASK_FAILED', error: err.message}}) })
+          return state
+        }
+
+        case '$TaskState': {
+          const entry = state.tasks.get(msg.taskId)
+          if (entry?.phase !== 'awaitingReveal') return state
+          const taskState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
+          if (taskState === TASK_STATE.Precommitted) {
+            entry.phase = 'committing'
+            sendTx(ctx, msg.taskId, 'commit', [BigInt(msg.taskId), entry.outcome?.text ?? '', entry.salt], '$Committed')
+            return state
+          }
+          if (taskState != null && taskState >= TASK_STATE.Committed) {
+            log.warn({taskId: msg.taskId, taskState}, 'task moved on without our reveal')
+            finish(msg.taskId, 'lost')
+            return state
+          }
+          if (Date.now() > entry.task.deadline) {
+            log.warn({taskId: msg.taskId}, 'reveal phase never opened before the deadline')
+            finish(msg.taskId, 'lost')
+            return state
+          }
+          setTimeout(() => { system.tell(self(ctx), {type: '$RevealCheck', taskId: msg.taskId}) }, init.pollingIntervalMs)
+          return state
+        }
+
+        case '$Committed': {
+          const entry = state.tasks.get(msg.taskId)
+          if (entry == null) return state
+          if (msg.reply.type !== 'Mined') {
+            log.warn({taskId: msg.taskId, reply: msg.reply}, 'commit not accepted')
+            finish(msg.taskId, 'lost')
+            return state
+          }
+          const outcome = entry.outcome as InferenceOutcome
+          init.publish(GossipTopic.commit, {
+            taskId: msg.taskId,
+            miner: init.address,
+            output: outcome.text,
+            salt: entry.salt as string,
+            outputHash: entry.outputHash as string,
+            tokens: outcome.completionTokens,
+            timings: {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)},
+            timestamp: Date.now()
+          }).catch((err: Error) => { log.warn({taskId: msg.taskId, err: err.message}, 'commit gossip failed') })
+          log.info({taskId: msg.taskId, tx: msg.reply.tx.hash}, 'task committed')
+          finish(msg.taskId, 'done')
+          return state
+        }
+
+        case 'GetStatus': {
+          const busy = active()
+          const status: MiningStatus = {modelsReady: [...state.modelsReady], active: busy, completed: state.completed, lost: state.lost, failed: state.failed, freeSlots: Math.max(0, init.slots - busy)}
+          system.tell(msg.replyTo, status)
+          return state
+        }
+
+        default:
+          return assertNever(msg, 'mining message')
+      }
+    }
+  }
+
+  function sendTx (ctx: {self: ActorRef<any>}, taskId: string, method: 'precommit' | 'commit', args: unknown[], replyType: '$Precommitted' | '$Committed'): void {
+    system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label: `${method} ${taskId}`, contract: 'cognitive', method, args, replyTo}), ASK_TIMEOUT_MS.chainSend)
+      .then(reply => { system.tell(self(ctx), {type: replyType, taskId, reply}) },
+        (err: Error) => { system.tell(self(ctx), {type: replyType, taskId, reply: {type: 'Failed', label: method, code: 'ASK_FAILED', error: err.message}}) })
+  }
+}
+
+/** The Cognitive contract's commitment: keccak256(abi.encode(taskId, miner, outputHash, salt)). */
+export function commitmentOf (taskId: string, miner: string, outputHash: string, salt: string): string {
+  return keccak256(AbiCoder.defaultAbiCoder().encode(['uint256', 'address', 'bytes32', 'bytes32'], [BigInt(taskId), miner, outputHash, salt]))
+}

@@ -1,0 +1,404 @@
+import {toUtf8Bytes} from 'ethers'
+import {outputHashOf, type Heartbeat, type Task} from '../../protocols/messages.js'
+import {assertNever} from '../../util/assertNever.js'
+import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
+import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import type {ChainMessage, EventsReply, ReadReply, SendReply} from '../chain/messages.js'
+import {TASK_STATE} from '../chain/taskState.js'
+import {commitmentOf} from '../mining/miningActor.js'
+import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from './messages.js'
+import {eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
+import {tallyResults} from './tallyResults.js'
+
+export interface OracleActorInit {
+  system: ActorSystem
+  address: string
+  chain: ActorRef<ChainMessage>
+  publishTask: (task: Task) => Promise<void>
+  /** The chain's admission view (IAM active + ACL miner role). */
+  isAdmittedMiner: (address: string) => boolean
+  escrowWei: bigint
+  resultTimeoutMs: number
+  precommitWindowS: number
+  commitWindowS: number
+  heartbeatIntervalMs: number
+  pollingIntervalMs: number
+  /** Block the contracts were deployed at: where trail queries start. */
+  deployBlock: number
+}
+
+/** Cognitive's `Mode` enum by value. */
+const MODE_VALUE = {parallel: 0, competing: 1} as const
+/** Finished task records kept for the API. */
+const TASKS_KEPT = 10_000
+
+interface Pending {
+  request: CompletionRequest
+  replyTo: ActorRef<CompleteReply>
+  assignees: string[]
+  requestedAt: number
+}
+
+interface Live {
+  record: TaskRecord
+  replyTo?: ActorRef<CompleteReply>
+  /** Outputs by miner, kept off the record (the record carries hashes and the answer). */
+  outputs: Map<string, string>
+  /** Miners that were replaced or failed on this task: never picked again for it. */
+  excluded: Set<string>
+  precommitDeadline: number
+  commitDeadline: number
+  reassigning: boolean
+}
+
+type Internal =
+  | {type: '$Created', requestKey: number, reply: SendReply}
+  | {type: '$ResultTimeout', taskId: string, miner: string}
+  | {type: '$CompetingTimeout', taskId: string}
+  | {type: '$Reassigned', taskId: string, from: string, to: string, reply: SendReply}
+  | {type: '$SettleCheck', taskId: string}
+  | {type: '$TaskState', taskId: string, reply: ReadReply}
+  | {type: '$Ended', taskId: string, reply: SendReply}
+  | {type: '$Trail', taskId: string, reply: EventsReply}
+
+interface OracleState {
+  miners: Map<string, MinerView>
+  pending: Map<number, Pending>
+  tasks: Map<string, Live>
+  nextRequestKey: number
+  recentAssignments: Map<string, number>
+}
+
+/**
+ * The coordinator: turns requests into on-chain tasks, gossips them at once, picks miners
+ * from live heartbeats and the chain's admission view, collects the miners' direct results,
+ * answers as soon as the k results are in and agree, reassigns miners that miss their
+ * deadline, and settles on chain (end + payout) in the background.
+ */
+export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState, OracleMessage | Internal> {
+  const {system} = init
+  const maxHeartbeatAgeMs = init.heartbeatIntervalMs * 3
+
+  return {
+    name: 'oracle',
+    init: async () => ({miners: new Map(), pending: new Map(), tasks: new Map(), nextRequestKey: 1, recentAssignments: new Map()}),
+    receive: (state, msg, ctx) => {
+      const log = ctx.log
+      const self = ctx.self as ActorRef<Internal>
+      const selection = (modelId: string, k: number, exclude?: ReadonlySet<string>) => ({
+        miners: state.miners.values(), modelId: Number(modelId), k, now: Date.now(), maxHeartbeatAgeMs,
+        isAdmitted: init.isAdmittedMiner, exclude, recentAssignments: state.recentAssignments
+      })
+      const noteAssigned = (miners: string[]): void => {
+        for (const m of miners) state.recentAssignments.set(m, (state.recentAssignments.get(m) ?? 0) + 1)
+      }
+      const reply = (live: Live, message: CompleteReply): void => {
+        if (live.replyTo == null) return
+        system.tell(live.replyTo, message)
+        live.replyTo = undefined
+      }
+      const later = (ms: number, message: Internal): void => {
+        setTimeout(() => { system.tell(self, message) }, ms).unref()
+      }
+      const chainSend = (label: string, method: string, args: unknown[], onReply: (reply: SendReply) => Internal, value?: bigint): void => {
+        system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label, contract: 'cognitive', method, args, value, replyTo}), ASK_TIMEOUT_MS.chainSend)
+          .then(r => { system.tell(self, onReply(r)) }, (err: Error) => { system.tell(self, onReply({type: 'Failed', label, code: 'ASK_FAILED', error: err.message})) })
+      }
+
+      switch (msg.type) {
+        case 'HeartbeatSeen': {
+          const hb: Heartbeat = msg.heartbeat
+          if (hb.role !== 'miner') return state
+          state.miners.set(hb.address.toLowerCase(), {
+            address: hb.address.toLowerCase(), peerId: hb.peerId, modelsReady: hb.modelsReady.map(Number),
+            freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, determinismClass: hb.determinismClass, seenAt: Date.now()
+          })
+          return state
+        }
+
+        case 'Complete': {
+          const {request} = msg
+          const k = request.redundancy
+          let assignees: string[] = []
+          if (request.mode === 'parallel') {
+            const picked = selectMiners(selection(request.modelId, k))
+            if (picked == null) {
+              system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `parallel mode needs ${k} ready miners for model ${request.modelId}; ${eligibleMiners(selection(request.modelId, k)).length} available`})
+              return state
+            }
+            assignees = picked
+          } else if (eligibleMiners(selection(request.modelId, k)).length < k) {
+            system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `competing mode needs at least ${k} ready miners for model ${request.modelId}; ${eligibleMiners(selection(request.modelId, k)).length} available`})
+            return state
+          }
+          noteAssigned(assignees)
+          const requestKey = state.nextRequestKey++
+          const now = Date.now()
+          state.pending.set(requestKey, {request, replyTo: msg.replyTo, assignees, requestedAt: now})
+          const nowS = Math.floor(now / 1000)
+          const params = {maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP}
+          chainSend(`createTask #${requestKey}`, 'createTask', [
+            BigInt(request.modelId), request.prompt, toUtf8Bytes(JSON.stringify(params)), BigInt(request.seed),
+            MODE_VALUE[request.mode], k, assignees, BigInt(nowS + init.precommitWindowS), BigInt(nowS + init.commitWindowS)
+          ], reply => ({type: '$Created', requestKey, reply}), init.escrowWei)
+          return state
+        }
+
+        case '$Created': {
+          const pending = state.pending.get(msg.requestKey)
+          if (pending == null) return state
+          state.pending.delete(msg.requestKey)
+          const {request} = pending
+          if (msg.reply.type !== 'Mined') {
+            const why = msg.reply.type === 'Reverted' ? `${msg.reply.errorName}: ${msg.reply.error}` : msg.reply.error
+            log.warn({reply: msg.reply}, 'createTask failed')
+            system.tell(pending.replyTo, {type: 'Rejected', status: 503, code: 'TASK_NOT_CREATED', error: `the chain refused the task: ${why}`})
+            return state
+          }
+          const created = msg.reply.tx.events.find(e => e.name === 'TaskCreated')
+          if (created == null) throw new Error(`createTask receipt ${msg.reply.tx.hash} has no TaskCreated event`)
+          const taskId = String(created.args.taskId)
+          const now = Date.now()
+          const record: TaskRecord = {
+            taskId, phase: 'running', mode: request.mode, k: request.redundancy, modelId: request.modelId, prompt: request.prompt,
+            params: {maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP},
+            seed: request.seed, assignees: pending.assignees, reassignments: [], precommits: [], results: [], reveals: [],
+            timings: {requestedAt: pending.requestedAt, createdAt: now},
+            txs: [{label: 'createTask', hash: msg.reply.tx.hash, blockNumber: msg.reply.tx.blockNumber}], trail: []
+          }
+          const nowS = Math.floor(pending.requestedAt / 1000)
+          const live: Live = {
+            record, replyTo: pending.replyTo, outputs: new Map(), excluded: new Set(), reassigning: false,
+            precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000
+          }
+          state.tasks.set(taskId, live)
+          pruneTasks(state.tasks)
+          gossipTask(live)
+          if (request.mode === 'parallel') {
+            for (const miner of record.assignees) later(init.resultTimeoutMs, {type: '$ResultTimeout', taskId, miner})
+          } else {
+            later(init.resultTimeoutMs, {type: '$CompetingTimeout', taskId})
+          }
+          log.info({taskId, mode: request.mode, k: request.redundancy, assignees: record.assignees}, 'task created and gossiped')
+          return state
+        }
+
+        case 'ResultReceived': {
+          const {result} = msg
+          const live = state.tasks.get(result.taskId)
+          if (live == null) { log.debug({taskId: result.taskId}, 'result for an unknown task'); return state }
+          const record = live.record
+          const miner = msg.sender.toLowerCase()
+          // The stream's peer is authenticated; a result naming another miner is forged.
+          if (result.miner.toLowerCase() !== miner) { log.warn({taskId: record.taskId, sender: miner, claimed: result.miner}, 'result names another miner'); return state }
+          if (record.mode === 'parallel' && !record.assignees.includes(miner)) { log.debug({taskId: record.taskId, miner}, 'result from a miner not assigned'); return state }
+          if (live.outputs.has(miner)) return state
+          if (outputHashOf(result.output) !== result.outputHash || commitmentOf(record.taskId, result.miner, result.outputHash, result.salt) !== result.commitment) {
+            log.warn({taskId: record.taskId, miner}, 'result does not match its own hash or commitment; ignored')
+            return state
+          }
+          const precommit = record.precommits.find(p => p.miner === miner)
+          if (precommit != null && precommit.commitment !== result.commitment) {
+            log.warn({taskId: record.taskId, miner}, 'result contradicts the miner\'s gossiped precommit; ignored')
+            return state
+          }
+          if (record.mode === 'competing' && live.outputs.size >= record.k) return state
+          live.outputs.set(miner, result.output)
+          record.results.push({miner, outputHash: result.outputHash, tokens: result.tokens, receivedAt: Date.now()})
+          record.timings.firstResultAt ??= Date.now()
+          if (record.mode === 'competing' && !record.assignees.includes(miner)) record.assignees.push(miner)
+          maybeAnswer(live)
+          return state
+        }
+
+        case 'PrecommitSeen': {
+          const live = state.tasks.get(msg.precommit.taskId)
+          if (live == null) return state
+          const miner = msg.precommit.miner.toLowerCase()
+          if (!live.record.precommits.some(p => p.miner === miner)) live.record.precommits.push({miner, commitment: msg.precommit.commitment, at: Date.now()})
+          return state
+        }
+
+        case 'CommitSeen': {
+          const live = state.tasks.get(msg.commit.taskId)
+          if (live == null) return state
+          const miner = msg.commit.miner.toLowerCase()
+          if (!live.record.reveals.some(r => r.miner === miner)) live.record.reveals.push({miner, outputHash: msg.commit.outputHash, at: Date.now()})
+          return state
+        }
+
+        case '$ResultTimeout': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null || live.record.phase !== 'running') return state
+          if (live.outputs.has(msg.miner) || !live.record.assignees.includes(msg.miner)) return state
+          if (live.reassigning) { later(init.pollingIntervalMs, msg); return state }
+          if (Date.now() > live.precommitDeadline) { failTask(live, 504, 'MINERS_MISSED_DEADLINE', `miner ${msg.miner} did not deliver before the precommit deadline and no replacement was found`); return state }
+          const exclude = new Set([...live.record.assignees, ...live.excluded])
+          const replacement = selectMiners(selection(live.record.modelId, 1, exclude))?.[0]
+          if (replacement == null) {
+            log.warn({taskId: msg.taskId, miner: msg.miner}, 'miner is late and no replacement is ready yet; waiting')
+            later(init.heartbeatIntervalMs, msg)
+            return state
+          }
+          live.reassigning = true
+          noteAssigned([replacement])
+          log.warn({taskId: msg.taskId, from: msg.miner, to: replacement}, 'miner missed its deadline; reassigning')
+          chainSend(`reassign ${msg.taskId}`, 'reassign', [BigInt(msg.taskId), msg.miner, replacement],
+            reply => ({type: '$Reassigned', taskId: msg.taskId, from: msg.miner, to: replacement, reply}))
+          return state
+        }
+
+        case '$Reassigned': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null) return state
+          live.reassigning = false
+          if (msg.reply.type !== 'Mined') {
+            log.warn({taskId: msg.taskId, reply: msg.reply}, 'reassign refused by the chain')
+            live.excluded.add(msg.to)
+            later(init.pollingIntervalMs, {type: '$ResultTimeout', taskId: msg.taskId, miner: msg.from})
+            return state
+          }
+          const record = live.record
+          live.excluded.add(msg.from)
+          record.assignees = record.assignees.map(a => a === msg.from ? msg.to : a)
+          record.reassignments.push({from: msg.from, to: msg.to, reason: 'result timeout'})
+          record.txs.push({label: `reassign ${msg.from} → ${msg.to}`, hash: msg.reply.tx.hash, blockNumber: msg.reply.tx.blockNumber})
+          gossipTask(live)
+          later(init.resultTimeoutMs, {type: '$ResultTimeout', taskId: msg.taskId, miner: msg.to})
+          return state
+        }
+
+        case '$CompetingTimeout': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null || live.record.phase !== 'running') return state
+          if (live.outputs.size > 0) {
+            // Fewer than k competitors answered in time: answer with what agrees so far.
+            answerWith(live, tallyResults(live.record.results, live.record.results.length))
+          } else if (Date.now() > live.precommitDeadline) {
+            failTask(live, 504, 'MINERS_MISSED_DEADLINE', 'no miner delivered a result before the precommit deadline')
+          } else {
+            later(init.resultTimeoutMs, msg)
+          }
+          return state
+        }
+
+        case '$SettleCheck': {
+          system.ask<ChainMessage, ReadReply>(init.chain, replyTo => ({type: 'Read', contract: 'cognitive', method: 'taskOf', args: [BigInt(msg.taskId)], replyTo}), ASK_TIMEOUT_MS.chainRead)
+            .then(r => { system.tell(self, {type: '$TaskState', taskId: msg.taskId, reply: r}) },
+              (err: Error) => { system.tell(self, {type: '$TaskState', taskId: msg.taskId, reply: {type: 'Failed', code: 'ASK_FAILED', error: err.message}}) })
+          return state
+        }
+
+        case '$TaskState': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null || live.record.phase !== 'settling') return state
+          const chainState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
+          if (chainState === TASK_STATE.Committed || Date.now() > live.commitDeadline + 1_000) {
+            chainSend(`end ${msg.taskId}`, 'end', [BigInt(msg.taskId)], reply => ({type: '$Ended', taskId: msg.taskId, reply}))
+          } else if (chainState === TASK_STATE.Ended || chainState === TASK_STATE.Expired) {
+            queryTrail(msg.taskId)
+          } else {
+            later(init.pollingIntervalMs, {type: '$SettleCheck', taskId: msg.taskId})
+          }
+          return state
+        }
+
+        case '$Ended': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null) return state
+          if (msg.reply.type !== 'Mined') {
+            log.warn({taskId: msg.taskId, reply: msg.reply}, 'end not accepted yet; retrying')
+            later(init.pollingIntervalMs * 4, {type: '$SettleCheck', taskId: msg.taskId})
+            return state
+          }
+          live.record.txs.push({label: 'end', hash: msg.reply.tx.hash, blockNumber: msg.reply.tx.blockNumber})
+          queryTrail(msg.taskId)
+          return state
+        }
+
+        case '$Trail': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null) return state
+          if (msg.reply.type === 'Events') {
+            live.record.trail = msg.reply.events
+            const ended = msg.reply.events.some(e => e.name === 'TaskEnded')
+            live.record.phase = ended ? 'ended' : 'expired'
+          } else {
+            live.record.phase = 'ended'
+            live.record.error = `trail unavailable: ${msg.reply.error}`
+          }
+          live.record.timings.settledAt = Date.now()
+          log.info({taskId: msg.taskId, phase: live.record.phase, events: live.record.trail.length}, 'task settled')
+          return state
+        }
+
+        case 'GetTask':
+          system.tell(msg.replyTo, state.tasks.get(msg.taskId)?.record ?? null)
+          return state
+
+        case 'ListTasks':
+          system.tell(msg.replyTo, [...state.tasks.values()].map(t => t.record).reverse())
+          return state
+
+        case 'ListMiners':
+          system.tell(msg.replyTo, [...state.miners.values()])
+          return state
+
+        default:
+          return assertNever(msg, 'oracle message')
+      }
+
+      function gossipTask (live: Live): void {
+        const r = live.record
+        init.publishTask({
+          taskId: r.taskId, modelId: r.modelId, prompt: r.prompt, params: r.params, seed: r.seed, mode: r.mode, k: r.k,
+          assignees: r.mode === 'parallel' ? r.assignees : [], deadline: live.commitDeadline, oracle: init.address, createdAt: r.timings.createdAt ?? Date.now()
+        }).catch((err: Error) => { log.warn({taskId: r.taskId, err: err.message}, 'task gossip failed') })
+      }
+
+      function maybeAnswer (live: Live): void {
+        const record = live.record
+        if (record.phase !== 'running') return
+        const relevant = record.mode === 'parallel' ? record.results.filter(r => record.assignees.includes(r.miner)) : record.results
+        const tally = tallyResults(relevant, record.k)
+        if (tally.status !== 'pending') answerWith(live, tally)
+      }
+
+      function answerWith (live: Live, tally: ReturnType<typeof tallyResults>): void {
+        const record = live.record
+        if (tally.status === 'pending') return
+        const winner = tally.outputHash == null ? undefined : tally.agreeing[0]
+        record.answer = winner == null ? undefined : live.outputs.get(winner)
+        record.agreement = {status: tally.status, agreeing: tally.agreeing, dissenting: tally.dissenting}
+        record.phase = 'settling'
+        record.timings.answeredAt = Date.now()
+        reply(live, {type: 'Answered', record: structuredClone(record)})
+        log.info({taskId: record.taskId, agreement: tally.status, ms: record.timings.answeredAt - record.timings.requestedAt}, 'answered')
+        system.tell(self, {type: '$SettleCheck', taskId: record.taskId})
+      }
+
+      function failTask (live: Live, status: number, code: string, error: string): void {
+        live.record.phase = 'settling'
+        live.record.error = error
+        reply(live, {type: 'Rejected', status, code, error, record: structuredClone(live.record)})
+        system.tell(self, {type: '$SettleCheck', taskId: live.record.taskId})
+      }
+
+      function queryTrail (taskId: string): void {
+        system.ask<ChainMessage, EventsReply>(init.chain, replyTo => ({type: 'QueryEvents', contract: 'cognitive', key: BigInt(taskId), fromBlock: init.deployBlock, replyTo}), ASK_TIMEOUT_MS.chainRead)
+          .then(r => { system.tell(self, {type: '$Trail', taskId, reply: r}) },
+            (err: Error) => { system.tell(self, {type: '$Trail', taskId, reply: {type: 'Failed', code: 'ASK_FAILED', error: err.message}}) })
+      }
+    },
+    failMessage: (msg, error) => {
+      if (msg.type === 'Complete') system.tell(msg.replyTo, {type: 'Rejected', status: 500, code: 'ORACLE_CRASHED', error: error.message})
+    }
+  }
+}
+
+function pruneTasks (tasks: Map<string, Live>): void {
+  if (tasks.size <= TASKS_KEPT) return
+  for (const [id, live] of tasks) {
+    if (live.record.phase === 'ended' || live.record.phase === 'expired') { tasks.delete(id); return }
+  }
+}
