@@ -26,8 +26,5 @@ export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
   commit: 256 * 1024
 }
 
-/** Bound on gossipsub's own frame decoding: the largest topic payload plus signature overhead. */
-export const MAX_GOSSIP_FRAME_BYTES = 512 * 1024
-
 /** Request/response protocol for large or private payloads (token streams) between two nodes. */
 export const TOKEN_STREAM_PROTOCOL = `${PROTOCOL_PREFIX}/token-stream/1.0.0`

@@ -6,9 +6,10 @@ import {bootstrap} from '@libp2p/bootstrap'
 import {privateKeyFromRaw} from '@libp2p/crypto/keys'
 import {gossipsub, type GossipSub, type GossipsubOpts} from '@libp2p/gossipsub'
 import {identify, type Identify} from '@libp2p/identify'
-import type {PeerId, PeerDiscovery} from '@libp2p/interface'
+import type {Libp2p, PeerId, PeerDiscovery} from '@libp2p/interface'
 import {ping, type Ping} from '@libp2p/ping'
 import {tcp} from '@libp2p/tcp'
+import {multiaddr, type Multiaddr} from '@multiformats/multiaddr'
 import {FsBlockstore} from 'blockstore-fs'
 import {FsDatastore} from 'datastore-fs'
 import {createHeliaLight} from 'helia'
@@ -80,6 +81,7 @@ export async function createHost (init: HostInit): Promise<Host> {
   })) as Host
 
   await helia.start()
+  keepBootstrapPeersConnected(helia.libp2p, init.bootstrap ?? [], log)
   log.info({peerId: helia.libp2p.peerId.toString(), addrs: helia.libp2p.getMultiaddrs().map(String)}, 'host started')
   return helia
 }
@@ -91,4 +93,46 @@ export function dialAddresses (host: Host): string[] {
 
 export function hostPeerId (host: Host): PeerId {
   return host.libp2p.peerId
+}
+
+/** Redial backoff for a lost bootstrap peer: doubling from `initialMs`, capped at `maxMs`. */
+export const BOOTSTRAP_REDIAL = {initialMs: 500, maxMs: 30_000} as const
+
+/**
+ * Keeps a connection to every bootstrap peer for as long as the node runs: dials the ones not
+ * reached at start and redials on `peer:disconnect`, with capped exponential backoff and no
+ * retry limit (libp2p's own reconnect queue gives up after 5 tries; a node that loses its only
+ * way into the network must keep trying). Stops by itself when libp2p stops.
+ */
+function keepBootstrapPeersConnected (libp2p: Libp2p, bootstrap: string[], log: Logger): void {
+  const targets = new Map<string, Multiaddr>()
+  for (const addr of bootstrap) {
+    const ma = multiaddr(addr)
+    const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+    // Without a peer id a disconnect cannot be matched to the address; the node's own address is no target.
+    if (id != null && id !== libp2p.peerId.toString()) targets.set(id, ma)
+  }
+  if (targets.size === 0) return
+
+  const redial = (id: string, addr: Multiaddr, delayMs: number): void => {
+    if (libp2p.status !== 'started') return
+    if (libp2p.getConnections().some(c => c.remotePeer.toString() === id)) return
+    libp2p.dial(addr).then(
+      () => { log.info({peer: id}, 'connected to bootstrap peer') },
+      (err: unknown) => {
+        log.warn({peer: id, err: (err as Error).message, retryInMs: delayMs}, 'bootstrap peer unreachable')
+        setTimeout(() => { redial(id, addr, Math.min(delayMs * 2, BOOTSTRAP_REDIAL.maxMs)) }, delayMs).unref()
+      }
+    )
+  }
+
+  libp2p.addEventListener('peer:disconnect', (event) => {
+    const id = event.detail.toString()
+    const addr = targets.get(id)
+    if (addr == null) return
+    log.info({peer: id}, 'bootstrap peer disconnected; redialling')
+    // Not at once: a peer that just dropped us (restart, prune) is rarely back within a few ms.
+    setTimeout(() => { redial(id, addr, BOOTSTRAP_REDIAL.initialMs) }, BOOTSTRAP_REDIAL.initialMs).unref()
+  })
+  for (const [id, addr] of targets) redial(id, addr, BOOTSTRAP_REDIAL.initialMs)
 }
