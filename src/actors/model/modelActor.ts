@@ -1,0 +1,103 @@
+import type {ModelDescriptor} from '../../model/modelDescriptor.js'
+import type {ModelProgress} from '../../model/modelProgress.js'
+import type {ModelStore} from '../../model/modelStore.js'
+import {assertNever} from '../../util/assertNever.js'
+import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
+import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import type {ChainMessage, ReadReply} from '../chain/messages.js'
+import type {EnsureReply, ModelMessage, ModelStatus} from './messages.js'
+
+export interface ModelActorInit {
+  system: ActorSystem
+  chain: ActorRef<ChainMessage>
+  openStore: () => Promise<ModelStore>
+}
+
+type Internal =
+  | {type: '$Progress', progress: ModelProgress}
+  | {type: '$Done', reply: EnsureReply}
+
+interface ModelState {
+  store: ModelStore
+  status: ModelStatus
+  controller: AbortController
+}
+
+/** How the ModelRegistry's `modelOf` struct reads through ethers. */
+interface RegistryModel {
+  name: string
+  cid: string
+  sha256Digest: string
+  sizeBytes: bigint
+  quantization: string
+  active: boolean
+}
+
+/**
+ * Owns the model store (helia blocks + model files): resolves a model id on chain, seeds a
+ * local copy or fetches it over bitswap with progress, and hands out only verified files.
+ * The work runs beside the mailbox, so status queries answer during a long download.
+ */
+export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, ModelMessage | Internal> {
+  const {system} = init
+  return {
+    name: 'model',
+    init: async () => ({store: await init.openStore(), status: {phase: 'idle'}, controller: new AbortController()}),
+    receive: (state, msg, ctx) => {
+      const self = ctx.self as ActorRef<Internal>
+      switch (msg.type) {
+        case 'Ensure': {
+          state.status = {modelId: msg.modelId, phase: 'resolving'}
+          const signal = state.controller.signal
+          const onProgress = (event: {detail: ModelProgress}): void => { system.tell(self, {type: '$Progress', progress: event.detail}) }
+          const work = async (): Promise<EnsureReply> => {
+            const read = await system.ask<ChainMessage, ReadReply>(init.chain, replyTo => ({type: 'Read', contract: 'modelRegistry', method: 'modelOf', args: [BigInt(msg.modelId)], replyTo}), ASK_TIMEOUT_MS.chainRead)
+            if (read.type !== 'Value') return {type: 'Failed', modelId: msg.modelId, code: 'REGISTRY_UNREADABLE', error: read.error}
+            const model = read.value as RegistryModel
+            if (!model.active) return {type: 'Failed', modelId: msg.modelId, code: 'MODEL_INACTIVE', error: `model ${msg.modelId} (${model.name}) is deactivated in the registry`}
+            const descriptor: ModelDescriptor = {id: msg.modelId, name: model.name, cid: model.cid, sha256: model.sha256Digest, sizeBytes: Number(model.sizeBytes), quantization: model.quantization}
+            if (msg.localFile != null) {
+              const added = await state.store.addFile(msg.localFile, {signal, onProgress})
+              if (added.cid !== descriptor.cid || `0x${added.sha256}` !== descriptor.sha256.toLowerCase()) {
+                return {type: 'Failed', modelId: msg.modelId, code: 'LOCAL_FILE_MISMATCH', error: `local model file ${msg.localFile} (cid ${added.cid}, sha256 ${added.sha256}) is not the registry's model ${msg.modelId} (cid ${descriptor.cid}, sha256 ${descriptor.sha256})`}
+              }
+              return {type: 'Ready', modelId: msg.modelId, path: msg.localFile, descriptor, networkBytes: 0}
+            }
+            const file = await state.store.ensureModel(descriptor, {signal, onProgress})
+            return {type: 'Ready', modelId: msg.modelId, path: file.path, descriptor, networkBytes: file.networkBytes}
+          }
+          work().then(
+            reply => { system.tell(self, {type: '$Done', reply}); system.tell(msg.replyTo, reply) },
+            (err: Error & {code?: string}) => {
+              const reply: EnsureReply = {type: 'Failed', modelId: msg.modelId, code: err.code ?? 'MODEL_FAILED', error: err.message}
+              system.tell(self, {type: '$Done', reply})
+              system.tell(msg.replyTo, reply)
+            })
+          return state
+        }
+        case '$Progress': {
+          const phase = msg.progress.phase === 'import' ? 'importing' : msg.progress.phase === 'fetch' ? 'fetching' : 'verifying'
+          state.status = {...state.status, phase, progress: msg.progress}
+          ctx.log.info({phase, bytes: msg.progress.bytes, total: msg.progress.total, rate: Math.round(msg.progress.rate)}, 'model progress')
+          return state
+        }
+        case '$Done':
+          state.status = msg.reply.type === 'Ready'
+            ? {...state.status, phase: 'ready', path: msg.reply.path}
+            : {...state.status, phase: 'failed', error: `${msg.reply.code}: ${msg.reply.error}`}
+          if (msg.reply.type === 'Ready') ctx.log.info({path: msg.reply.path, networkBytes: msg.reply.networkBytes}, 'model ready')
+          else ctx.log.error({code: msg.reply.code, error: msg.reply.error}, 'model unavailable')
+          return state
+        case 'GetStatus':
+          system.tell(msg.replyTo, structuredClone(state.status))
+          return state
+        default:
+          return assertNever(msg, 'model message')
+      }
+    },
+    dispose: (state) => { state.controller.abort(new Error('model actor stopping')) },
+    failMessage: (msg, error) => {
+      if (msg.type === 'Ensure') system.tell(msg.replyTo, {type: 'Failed', modelId: msg.modelId, code: 'MODEL_ACTOR_CRASHED', error: error.message})
+    }
+  }
+}
