@@ -1,5 +1,7 @@
 import type {PeerId} from '@libp2p/interface'
+import {peerIdFromMultihash} from '@libp2p/peer-id'
 import {computeAddress, hexlify} from 'ethers'
+import * as Digest from 'multiformats/hashes/digest'
 
 /**
  * The Ethereum address behind a peer id, or null when the peer id is not a secp256k1 key (an
@@ -9,4 +11,14 @@ import {computeAddress, hexlify} from 'ethers'
 export function addressFromPeerId (peerId: PeerId): string | null {
   if (peerId.type !== 'secp256k1') return null
   return computeAddress(hexlify(peerId.publicKey.raw))
+}
+
+/** A peer id as IAM stores it (`bytes peerId`): its multihash bytes, 39 for a secp256k1 key. */
+export function peerIdToBytes (peerId: PeerId): Uint8Array {
+  return peerId.toMultihash().bytes
+}
+
+/** Inverse of `peerIdToBytes`; throws on bytes that are not a peer id multihash. */
+export function peerIdFromBytes (bytes: Uint8Array): PeerId {
+  return peerIdFromMultihash(Digest.decode(bytes))
 }

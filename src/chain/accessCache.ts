@@ -1,0 +1,236 @@
+import {getAddress, getBytes, Interface, type Log, type Provider} from 'ethers'
+import {peerIdFromBytes} from '../protocols/peerAddress.js'
+import type {AccessView} from '../protocols/accessView.js'
+import type {NodeRole as ProtocolRole} from '../protocols/messages.js'
+import type {Logger} from '../util/logger.js'
+import {sleep} from '../util/sleep.js'
+import {aclAbi, iamAbi} from './generated/index.js'
+import {Role, type Role as ChainRole} from './roles.js'
+
+export interface AccessCacheInit {
+  provider: Provider
+  aclAddress: string
+  iamAddress: string
+  /** Block the contracts were deployed in: history before it holds none of their events. */
+  fromBlock?: number
+  /** How often the chain is asked for new events. */
+  pollIntervalMs?: number
+  /** Most blocks per `eth_getLogs` call: public RPC endpoints refuse wide ranges. */
+  maxBlockRange?: number
+  logger: Logger
+}
+
+/** One IAM registration, as last seen in events. */
+export interface NodeRecord {
+  address: string
+  role: ChainRole
+  /** libp2p peer id string; null when the registered bytes are not a peer id. */
+  peerId: string | null
+  metadata: string
+  active: boolean
+}
+
+/** The addresses whose access may have changed in one batch of events. */
+export interface AccessChange {
+  addresses: string[]
+  block: number
+}
+
+export const ACCESS_CACHE_DEFAULTS = {pollIntervalMs: 1_000, maxBlockRange: 5_000, retryMs: 2_000} as const
+
+const PROTOCOL_ROLE: {[K in ProtocolRole]: ChainRole} = {oracle: Role.Oracle, miner: Role.Miner}
+const ROLE_NAME: Partial<Record<ChainRole, ProtocolRole>> = {[Role.Oracle]: 'oracle', [Role.Miner]: 'miner'}
+
+const acl = new Interface(aclAbi)
+const iam = new Interface(iamAbi)
+const WATCHED = [
+  acl.getEvent('RoleGranted'), acl.getEvent('RoleRevoked'),
+  iam.getEvent('NodeRegistered'), iam.getEvent('NodeMetadataUpdated'), iam.getEvent('NodeDeactivated')
+].map(event => {
+  if (event == null) throw new Error('ACL/IAM ABI lacks an access event: regenerate the bindings')
+  return event.topicHash
+})
+
+/**
+ * The chain's ACL roles and IAM registrations, mirrored in memory as an `AccessView`: built by
+ * replaying the contracts' events from their deployment block, then kept fresh by polling for
+ * new ones. Reads are map lookups and never wait on the chain; while the chain is unreachable
+ * the last known state stands. Chain reorgs are not undone (events are applied as first seen).
+ */
+export class AccessCache implements AccessView {
+  /** Resolves once history up to the head at start has been replayed; rejects if stopped first. */
+  readonly ready: Promise<void>
+  private readonly init: Required<Omit<AccessCacheInit, 'logger' | 'provider'>>
+  private readonly provider: Provider
+  private readonly log: Logger
+  private readonly aclRoles = new Map<string, Set<ChainRole>>()
+  private readonly nodes = new Map<string, NodeRecord>()
+  private readonly listeners = new Set<(change: AccessChange) => void>()
+  private readonly controller = new AbortController()
+  /** Last block whose events are applied. */
+  private syncedBlock: number
+
+  constructor (init: AccessCacheInit) {
+    this.provider = init.provider
+    this.log = init.logger
+    this.init = {
+      aclAddress: getAddress(init.aclAddress),
+      iamAddress: getAddress(init.iamAddress),
+      fromBlock: init.fromBlock ?? 0,
+      pollIntervalMs: init.pollIntervalMs ?? ACCESS_CACHE_DEFAULTS.pollIntervalMs,
+      maxBlockRange: init.maxBlockRange ?? ACCESS_CACHE_DEFAULTS.maxBlockRange
+    }
+    this.syncedBlock = this.init.fromBlock - 1
+    const {promise, resolve, reject} = Promise.withResolvers<void>()
+    this.ready = promise
+    // Nobody may be awaiting `ready` when `stop` rejects it.
+    promise.catch(() => {})
+    this.run(resolve, reject).catch((err: unknown) => { this.log.error({err}, 'access cache stopped on an unexpected error') })
+  }
+
+  roleAllowed (address: string, role: ProtocolRole): boolean {
+    const key = address.toLowerCase()
+    const node = this.nodes.get(key)
+    const chainRole = PROTOCOL_ROLE[role]
+    // Same rule as IAM.activeRoleOf: registered, active, with that role, still granted by ACL.
+    return node != null && node.active && node.role === chainRole && (this.aclRoles.get(key)?.has(chainRole) ?? false)
+  }
+
+  nodeOf (address: string): NodeRecord | undefined {
+    return this.nodes.get(address.toLowerCase())
+  }
+
+  peerIdOf (address: string): string | undefined {
+    const node = this.nodes.get(address.toLowerCase())
+    return node?.active === true ? node.peerId ?? undefined : undefined
+  }
+
+  /** Registered nodes that currently pass `roleAllowed` for their role. */
+  activeNodes (): NodeRecord[] {
+    return [...this.nodes.values()].filter(n => {
+      const role = ROLE_NAME[n.role]
+      return role != null && this.roleAllowed(n.address, role)
+    })
+  }
+
+  /** The last block applied; -1 before any. */
+  get block (): number {
+    return this.syncedBlock
+  }
+
+  /** Called after each batch of events that touched access; returns the unsubscribe function. */
+  onChange (listener: (change: AccessChange) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  stop (): void {
+    this.controller.abort(new Error('access cache stopped'))
+  }
+
+  private async run (resolve: () => void, reject: (err: unknown) => void): Promise<void> {
+    const signal = this.controller.signal
+    let loaded = false
+    signal.addEventListener('abort', () => { if (!loaded) reject(signal.reason) }, {once: true})
+    while (!signal.aborted) {
+      try {
+        await this.syncToHead(signal)
+        if (!loaded) {
+          loaded = true
+          this.log.info({block: this.syncedBlock, nodes: this.nodes.size}, 'access cache loaded')
+          resolve()
+        }
+        await sleep(this.init.pollIntervalMs, signal)
+      } catch (err) {
+        if (signal.aborted) return
+        this.log.warn({err: (err as Error).message}, 'access cache cannot reach the chain; keeping the last known state')
+        await sleep(ACCESS_CACHE_DEFAULTS.retryMs, signal).catch(() => {})
+      }
+    }
+  }
+
+  private async syncToHead (signal: AbortSignal): Promise<void> {
+    const head = await this.provider.getBlockNumber()
+    while (this.syncedBlock < head && !signal.aborted) {
+      const fromBlock = this.syncedBlock + 1
+      const toBlock = Math.min(head, fromBlock + this.init.maxBlockRange - 1)
+      const logs = await this.provider.getLogs({
+        address: [this.init.aclAddress, this.init.iamAddress],
+        topics: [WATCHED],
+        fromBlock,
+        toBlock
+      })
+      signal.throwIfAborted()
+      const changed = new Set<string>()
+      for (const log of logs) {
+        const address = this.apply(log)
+        if (address != null) changed.add(address)
+      }
+      // Only now: a failed call above retries the whole range, and re-applying is harmless.
+      this.syncedBlock = toBlock
+      if (changed.size > 0) this.emit({addresses: [...changed], block: toBlock})
+    }
+  }
+
+  /** Applies one event; returns the address it concerns. */
+  private apply (log: Log): string | null {
+    const contract = getAddress(log.address) === this.init.aclAddress ? acl : iam
+    const event = contract.parseLog(log)
+    if (event == null) return null
+    const account = getAddress(event.args.getValue('account') as string)
+    const key = account.toLowerCase()
+    switch (event.name) {
+      case 'RoleGranted':
+      case 'RoleRevoked': {
+        const role = Number(event.args.getValue('role')) as ChainRole
+        const roles = this.aclRoles.get(key) ?? new Set<ChainRole>()
+        if (event.name === 'RoleGranted') roles.add(role)
+        else roles.delete(role)
+        this.aclRoles.set(key, roles)
+        break
+      }
+      case 'NodeRegistered':
+        this.nodes.set(key, {
+          address: account,
+          role: Number(event.args.getValue('role')) as ChainRole,
+          peerId: this.decodePeerId(account, event.args.getValue('peerId') as string),
+          metadata: event.args.getValue('metadata') as string,
+          active: true
+        })
+        break
+      case 'NodeMetadataUpdated': {
+        const node = this.nodes.get(key)
+        if (node != null) node.metadata = event.args.getValue('metadata') as string
+        break
+      }
+      case 'NodeDeactivated': {
+        const node = this.nodes.get(key)
+        if (node != null) node.active = false
+        break
+      }
+      default:
+        return null
+    }
+    this.log.debug({event: event.name, account, block: log.blockNumber}, 'access event')
+    return account
+  }
+
+  private decodePeerId (account: string, hex: string): string | null {
+    try {
+      return peerIdFromBytes(getBytes(hex)).toString()
+    } catch {
+      this.log.warn({account}, 'IAM registration holds bytes that are not a libp2p peer id')
+      return null
+    }
+  }
+
+  private emit (change: AccessChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change)
+      } catch (err) {
+        this.log.error({err}, 'access change listener failed')
+      }
+    }
+  }
+}
