@@ -11,7 +11,7 @@ import type {Logger} from '../util/logger.js'
 import {fixedSizeChunker} from './fixedSizeChunker.js'
 import {parseDescriptor, type ModelDescriptor} from './modelDescriptor.js'
 import {ModelError} from './modelError.js'
-import {ProgressThrottle, type OnModelProgress} from './modelProgress.js'
+import {PROGRESS_INTERVAL_MS, ProgressThrottle, type OnModelProgress} from './modelProgress.js'
 import {verifyFile} from './verifyFile.js'
 
 /** The helia node the store imports into and fetches through (the daemon's host). */
@@ -28,6 +28,8 @@ export interface ModelStoreInit {
   fetchConcurrency?: number
   /** A fetch that receives no block for this long fails with `FETCH_STALLED` instead of waiting forever. */
   stallTimeoutMs?: number
+  /** Least time between two progress events of one call. */
+  progressIntervalMs?: number
 }
 
 /**
@@ -61,7 +63,7 @@ export interface ModelFile {
   localBytes: number
 }
 
-/** Unwritten part of `verified`: when a file at its final path was last hashed. */
+/** A file at its final path as last hashed: while size and mtime hold, it is not hashed again. */
 interface VerifiedStamp {
   sha256: string
   sizeBytes: number
@@ -84,6 +86,7 @@ export class ModelStore {
   private readonly chunkSize: number
   private readonly fetchConcurrency: number
   private readonly stallTimeoutMs: number
+  private readonly progressIntervalMs: number
   private readonly fs: UnixFS
   private readonly verified = new Map<string, VerifiedStamp>()
   /** Two callers wanting the same model share one fetch (and one `.partial` file). */
@@ -96,6 +99,7 @@ export class ModelStore {
     this.chunkSize = init.chunkSize ?? DEFAULT_CHUNK_SIZE
     this.fetchConcurrency = init.fetchConcurrency ?? DEFAULT_FETCH_CONCURRENCY
     this.stallTimeoutMs = init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
+    this.progressIntervalMs = init.progressIntervalMs ?? PROGRESS_INTERVAL_MS
     this.fs = unixfs(init.host)
   }
 
@@ -114,7 +118,7 @@ export class ModelStore {
   async addFile (path: string, options: ModelCallOptions = {}): Promise<AddedFile> {
     const {size: total} = await statOrNotFound(path)
     const hash = createHash('sha256')
-    const progress = new ProgressThrottle('import', total, options.onProgress)
+    const progress = new ProgressThrottle('import', total, options.onProgress, undefined, this.progressIntervalMs)
     const started = performance.now()
     const source = createReadStream(path, {highWaterMark: this.chunkSize, signal: options.signal})
     async function * hashing (): AsyncGenerator<Uint8Array> {
@@ -193,7 +197,7 @@ export class ModelStore {
     const watchdog = new StallWatchdog(this.stallTimeoutMs)
     const signal = options.signal == null ? watchdog.signal : AbortSignal.any([options.signal, watchdog.signal])
     const counted = countingBlockstore(this.host.blockstore, watchdog)
-    const progress = new ProgressThrottle('fetch', sizeBytes, options.onProgress, () => counted.networkBytes)
+    const progress = new ProgressThrottle('fetch', sizeBytes, options.onProgress, () => counted.networkBytes, this.progressIntervalMs)
     const fs = unixfs({blockstore: counted})
     const hash = createHash('sha256')
     const log = this.log.child({model: descriptor.name, cid: descriptor.cid})
