@@ -1,5 +1,6 @@
 import {AbiCoder, hexlify, keccak256, randomBytes} from 'ethers'
 import {outputHashOf, type Commit, type Precommit, type Task} from '../../protocols/messages.js'
+import type {MinerResultMessage} from '../../protocols/resultExchange.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
@@ -7,19 +8,7 @@ import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
 import type {ChainMessage, ReadReply, SendReply} from '../chain/messages.js'
 import type {InferenceMessage, InferenceOutcome, InferenceReply} from '../inference/messages.js'
 import type {MiningMessage, MiningStatus} from './messages.js'
-import {TASK_STATE} from '../chain/taskState.js'
-
-/** What a miner hands the oracle privately (never on gossip before the reveal phase). */
-export interface MinerResult {
-  taskId: string
-  miner: string
-  output: string
-  salt: string
-  outputHash: string
-  commitment: string
-  tokens: number
-  timings: {promptMs: number, generateMs: number}
-}
+import {TaskState} from '../../chain/roles.js'
 
 export interface MiningActorInit {
   system: ActorSystem
@@ -28,7 +17,7 @@ export interface MiningActorInit {
   inference: ActorRef<InferenceMessage>
   publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: T extends GossipTopic.precommit ? Precommit : Commit) => Promise<void>
   /** Sends the result straight to the task's oracle over a libp2p stream. */
-  deliverResult: (oracle: string, result: MinerResult) => Promise<void>
+  deliverResult: (oracle: string, result: MinerResultMessage) => Promise<void>
   /** Concurrent tasks this miner takes (its inference sequences). */
   slots: number
   /** How often to look at the chain while waiting for the reveal phase. */
@@ -171,12 +160,12 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           const entry = state.tasks.get(msg.taskId)
           if (entry?.phase !== 'awaitingReveal') return state
           const taskState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
-          if (taskState === TASK_STATE.Precommitted) {
+          if (taskState === TaskState.Precommitted) {
             entry.phase = 'committing'
             sendTx(ctx, msg.taskId, 'commit', [BigInt(msg.taskId), entry.outcome?.text ?? '', entry.salt], '$Committed')
             return state
           }
-          if (taskState != null && taskState >= TASK_STATE.Committed) {
+          if (taskState != null && taskState >= TaskState.Committed) {
             log.warn({taskId: msg.taskId, taskState}, 'task moved on without our reveal')
             finish(msg.taskId, 'lost')
             return state

@@ -1,7 +1,7 @@
 import type {Commit, Heartbeat, Precommit, TaskMode} from '../../protocols/messages.js'
+import type {MinerResultMessage} from '../../protocols/resultExchange.js'
 import type {ActorRef} from '../actorSystem.js'
 import type {DecodedEvent} from '../chain/messages.js'
-import type {MinerResult} from '../mining/miningActor.js'
 import type {MinerView} from './selectMiners.js'
 
 export interface CompletionRequest {
@@ -57,7 +57,7 @@ export type OracleMessage =
   | {type: 'PrecommitSeen', precommit: Precommit}
   | {type: 'CommitSeen', commit: Commit}
   /** A result a miner sent over its direct stream; `sender` is the stream's authenticated address. */
-  | {type: 'ResultReceived', result: MinerResult, sender: string}
+  | {type: 'ResultReceived', result: MinerResultMessage, sender: string}
   | {type: 'GetTask', taskId: string, replyTo: ActorRef<TaskRecord | null>}
   | {type: 'ListTasks', replyTo: ActorRef<TaskRecord[]>}
   | {type: 'ListMiners', replyTo: ActorRef<MinerView[]>}

@@ -4,7 +4,7 @@ import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
 import type {ChainMessage, EventsReply, ReadReply, SendReply} from '../chain/messages.js'
-import {TASK_STATE} from '../chain/taskState.js'
+import {TaskState} from '../../chain/roles.js'
 import {commitmentOf} from '../mining/miningActor.js'
 import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from './messages.js'
 import {eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
@@ -293,9 +293,9 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const live = state.tasks.get(msg.taskId)
           if (live == null || live.record.phase !== 'settling') return state
           const chainState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
-          if (chainState === TASK_STATE.Committed || Date.now() > live.commitDeadline + 1_000) {
+          if (chainState === TaskState.Committed || Date.now() > live.commitDeadline + 1_000) {
             chainSend(`end ${msg.taskId}`, 'end', [BigInt(msg.taskId)], reply => ({type: '$Ended', taskId: msg.taskId, reply}))
-          } else if (chainState === TASK_STATE.Ended || chainState === TASK_STATE.Expired) {
+          } else if (chainState === TaskState.Ended || chainState === TaskState.Expired) {
             queryTrail(msg.taskId)
           } else {
             later(init.pollingIntervalMs, {type: '$SettleCheck', taskId: msg.taskId})
