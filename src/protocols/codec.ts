@@ -28,7 +28,8 @@ const packr = new Packr({
 /** Checks `payload` against the topic's schema, then encodes it; throws CodecError. */
 export function encodeGossip<T extends GossipTopic> (topic: T, payload: GossipPayload[T]): Uint8Array {
   const value = parseWithSchema(topic, payload)
-  const bytes: Uint8Array = packr.pack(value)
+  // A copy: msgpackr returns a view into its own scratch buffer, and gossipsub keeps our bytes.
+  const bytes = new Uint8Array(packr.pack(value))
   // The sender checks the limit too: a message every peer would reject must not leave.
   if (bytes.byteLength > MAX_MESSAGE_BYTES[topic]) {
     throw new CodecError({code: 'MESSAGE_TOO_LARGE', topic}, `${topic} message of ${bytes.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES[topic]}`)

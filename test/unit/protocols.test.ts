@@ -1,0 +1,235 @@
+import type {Message} from '@libp2p/gossipsub'
+import {Packr} from 'msgpackr'
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+import {StaticAccessView} from '../../src/protocols/accessView.js'
+import {CodecError, decodeGossip, encodeGossip} from '../../src/protocols/codec.js'
+import {MAX_MESSAGE_BYTES} from '../../src/protocols/constants.js'
+import {GossipAction, GossipValidationError, GossipValidator, HEARTBEAT_MAX_AGE_MS, MAX_CLOCK_SKEW_MS} from '../../src/protocols/gossipValidation.js'
+import {type GossipPayload, outputHashOf} from '../../src/protocols/messages.js'
+import {GOSSIP_TOPICS, GossipTopic, parseTopicName, topicName} from '../../src/protocols/topic.js'
+import {type NodeKey, nodeKeyFromPrivateKey} from '../../src/runtime/keys.js'
+
+const NOW = 1_750_000_000_000
+const oracle = nodeKeyFromPrivateKey('0x' + '11'.repeat(32))
+const miner = nodeKeyFromPrivateKey('0x' + '22'.repeat(32))
+const miner2 = nodeKeyFromPrivateKey('0x' + '33'.repeat(32))
+const stranger = nodeKeyFromPrivateKey('0x' + '44'.repeat(32))
+const OUTPUT = 'Once upon a time there was a little robot.'
+
+/** One valid message per topic, from the node that may publish it. */
+const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}} = {
+  [GossipTopic.heartbeat]: {
+    signer: miner,
+    payload: {
+      role: 'miner',
+      address: miner.address,
+      peerId: miner.peerId.toString(),
+      addrs: ['/ip4/127.0.0.1/tcp/4001'],
+      modelsReady: ['1'],
+      freeSlots: 2,
+      tokensPerSecond: 812.5,
+      determinismClass: 'llama.cpp-b6000/cpu-x64',
+      seq: NOW - 60_000,
+      timestamp: NOW
+    }
+  },
+  [GossipTopic.task]: {
+    signer: oracle,
+    payload: {
+      taskId: '42',
+      modelId: '1',
+      prompt: 'Tell me a story',
+      params: {maxTokens: 64, temperature: 0, topK: 1, topP: 1},
+      seed: 42,
+      mode: 'parallel',
+      k: 2,
+      assignees: [miner.address, miner2.address],
+      deadline: NOW + 60_000,
+      oracle: oracle.address,
+      createdAt: NOW
+    }
+  },
+  [GossipTopic.precommit]: {
+    signer: miner,
+    payload: {taskId: '42', miner: miner.address, commitment: '0x' + 'ab'.repeat(32), timestamp: NOW}
+  },
+  [GossipTopic.commit]: {
+    signer: miner,
+    payload: {
+      taskId: '42',
+      miner: miner.address,
+      output: OUTPUT,
+      salt: '0x' + 'cd'.repeat(32),
+      outputHash: outputHashOf(OUTPUT),
+      tokens: 12,
+      timings: {promptMs: 1.5, generateMs: 20.25},
+      timestamp: NOW
+    }
+  }
+}
+
+function gossipMessage (topic: GossipTopic, data: Uint8Array, signer: NodeKey): Message {
+  return {type: 'signed', from: signer.peerId, topic: topicName('devnet', topic), data, sequenceNumber: 1n, signature: new Uint8Array(64), key: signer.peerId.publicKey!}
+}
+
+function newValidator (): GossipValidator {
+  const access = new StaticAccessView([[oracle.address, 'oracle'], [miner.address, 'miner'], [miner2.address, 'miner']])
+  return new GossipValidator({access, now: () => NOW})
+}
+
+function expectVerdict (fn: () => unknown, action: GossipAction, code: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof GossipValidationError, `expected GossipValidationError, got ${String(err)}`)
+    assert.equal(err.action, action)
+    assert.equal(err.code, code)
+    return true
+  })
+}
+
+/** Validates `payload` on `topic` as signed by `signer`, with a fresh validator unless given. */
+function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], signer: NodeKey, validator = newValidator()): unknown {
+  return validator.validate(topic, gossipMessage(topic, encodeGossip(topic, payload), signer))
+}
+
+describe('topics', () => {
+  it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
+    for (const topic of GOSSIP_TOPICS) {
+      const name = topicName('devnet-1', topic)
+      assert.equal(name, `/cortensor/devnet-1/${topic}/1`)
+      assert.deepEqual(parseTopicName(name), {networkId: 'devnet-1', topic, version: 1})
+    }
+    assert.equal(parseTopicName('/cortensor/devnet/task/99'), null)
+    assert.equal(parseTopicName('/eth2/abc/beacon_block/ssz'), null)
+    assert.throws(() => topicName('bad/id', GossipTopic.task))
+  })
+})
+
+describe('codec', () => {
+  for (const topic of GOSSIP_TOPICS) {
+    it(`round-trips a ${topic} message, byte-identically on re-encode`, () => {
+      const bytes = encodeGossip(topic, SAMPLES[topic].payload)
+      const decoded = decodeGossip(topic, bytes)
+      assert.deepEqual(decoded, SAMPLES[topic].payload)
+      // Compared as bytes: msgpackr caches a DataView on a buffer it decoded.
+      assert.ok(Buffer.from(encodeGossip(topic, decoded)).equals(Buffer.from(bytes)))
+    })
+  }
+
+  const raw = new Packr({useRecords: false})
+  const codeOf = (topic: GossipTopic, bytes: Uint8Array): string => {
+    try {
+      decodeGossip(topic, bytes)
+    } catch (err) {
+      assert.ok(err instanceof CodecError)
+      return err.code
+    }
+    return 'decoded'
+  }
+
+  it('rejects oversized bytes before unpacking, undecodable bytes, and trailing garbage', () => {
+    assert.equal(codeOf(GossipTopic.precommit, new Uint8Array(MAX_MESSAGE_BYTES.precommit + 1)), 'MESSAGE_TOO_LARGE')
+    assert.equal(codeOf(GossipTopic.task, Uint8Array.from([0xd9])), 'MESSAGE_UNDECODABLE')
+    assert.equal(codeOf(GossipTopic.task, Uint8Array.from([0xdd, 0xff, 0xff])), 'MESSAGE_UNDECODABLE')
+    const good = encodeGossip(GossipTopic.precommit, SAMPLES.precommit.payload)
+    assert.equal(codeOf(GossipTopic.precommit, Uint8Array.from([...good, 0x00])), 'MESSAGE_UNDECODABLE')
+  })
+
+  it('rejects schema-invalid values: wrong type, missing or extra field, bad hex, bigint, Date', () => {
+    const p = SAMPLES.precommit.payload
+    const cases: unknown[] = [
+      'a string',
+      [p],
+      {...p, timestamp: '1'},
+      {...p, extra: 1},
+      {taskId: p.taskId, miner: p.miner, commitment: p.commitment},
+      {...p, commitment: '0x1234'},
+      {...p, taskId: '042'},
+      {...p, timestamp: -1},
+      {...p, timestamp: 2n ** 60n},
+      {...p, timestamp: new Date(NOW)},
+      // JSON.parse makes `__proto__` an own key, as a hostile encoder would send it.
+      {...JSON.parse('{"__proto__": {"polluted": true}}'), ...p}
+    ]
+    for (const value of cases) {
+      assert.equal(codeOf(GossipTopic.precommit, raw.pack(value)), 'MESSAGE_SCHEMA_INVALID', JSON.stringify(value, (_k, v: unknown) => typeof v === 'bigint' ? String(v) : v))
+    }
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+  })
+
+  it('refuses to encode a payload that breaks its schema or the size limit', () => {
+    assert.throws(() => encodeGossip(GossipTopic.precommit, {...SAMPLES.precommit.payload, miner: 'me'}), CodecError)
+    const huge = 'x'.repeat(100_000)
+    assert.throws(() => encodeGossip(GossipTopic.commit, {...SAMPLES.commit.payload, output: huge + huge + huge}), CodecError)
+  })
+})
+
+describe('gossip validation', () => {
+  for (const topic of GOSSIP_TOPICS) {
+    it(`accepts a valid ${topic} from an admitted signer and reports its address`, () => {
+      const {signer, payload} = SAMPLES[topic]
+      const result = newValidator().validate(topic, gossipMessage(topic, encodeGossip(topic, payload), signer)) as {address: string}
+      assert.equal(result.address, signer.address)
+    })
+
+    it(`REJECTs a ${topic} signed by an unregistered key, and bytes that do not decode`, () => {
+      expectVerdict(() => validate(topic, SAMPLES[topic].payload, stranger), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+      const signer = SAMPLES[topic].signer
+      expectVerdict(() => newValidator().validate(topic, gossipMessage(topic, Uint8Array.from([0xc1, 0x00]), signer)), GossipAction.REJECT, 'MESSAGE_UNDECODABLE')
+      expectVerdict(() => newValidator().validate(topic, gossipMessage(topic, new Uint8Array(MAX_MESSAGE_BYTES[topic] + 1), signer)), GossipAction.REJECT, 'MESSAGE_TOO_LARGE')
+      expectVerdict(() => newValidator().validate(topic, gossipMessage(topic, new Packr().pack({hello: 'world'}), signer)), GossipAction.REJECT, 'MESSAGE_SCHEMA_INVALID')
+    })
+  }
+
+  it('REJECTs a role publishing on a topic that is not its own (miner → task, oracle → commit)', () => {
+    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, oracle: miner.address}, miner), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+    expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, miner: oracle.address}, oracle), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+  })
+
+  it('REJECTs impersonation: the payload names another node than the signer', () => {
+    expectVerdict(() => validate(GossipTopic.precommit, SAMPLES.precommit.payload, miner2), GossipAction.REJECT, 'SIGNER_MISMATCH')
+    expectVerdict(() => validate(GossipTopic.commit, SAMPLES.commit.payload, miner2), GossipAction.REJECT, 'SIGNER_MISMATCH')
+    expectVerdict(() => validate(GossipTopic.heartbeat, SAMPLES.heartbeat.payload, miner2), GossipAction.REJECT, 'SIGNER_MISMATCH')
+    expectVerdict(() => validate(GossipTopic.heartbeat, {...SAMPLES.heartbeat.payload, peerId: miner2.peerId.toString()}, miner), GossipAction.REJECT, 'PEER_ID_MISMATCH')
+    expectVerdict(() => validate(GossipTopic.heartbeat, {...SAMPLES.heartbeat.payload, role: 'oracle'}, miner), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+  })
+
+  it('REJECTs inconsistent tasks and commits whose hash is not their output\'s', () => {
+    const task = SAMPLES.task.payload
+    expectVerdict(() => validate(GossipTopic.task, {...task, k: 3}, oracle), GossipAction.REJECT, 'TASK_ASSIGNEES_INVALID')
+    expectVerdict(() => validate(GossipTopic.task, {...task, assignees: [miner.address, miner.address]}, oracle), GossipAction.REJECT, 'TASK_ASSIGNEES_INVALID')
+    expectVerdict(() => validate(GossipTopic.task, {...task, mode: 'competing'}, oracle), GossipAction.REJECT, 'TASK_ASSIGNEES_INVALID')
+    validate(GossipTopic.task, {...task, mode: 'competing', assignees: []}, oracle)
+    expectVerdict(() => validate(GossipTopic.task, {...task, deadline: task.createdAt}, oracle), GossipAction.REJECT, 'TASK_DEADLINE_INVALID')
+    expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, output: 'something else'}, miner), GossipAction.REJECT, 'OUTPUT_HASH_MISMATCH')
+  })
+
+  it('IGNOREs stale and future messages', () => {
+    const hb = SAMPLES.heartbeat.payload
+    expectVerdict(() => validate(GossipTopic.heartbeat, {...hb, timestamp: NOW - HEARTBEAT_MAX_AGE_MS - 1}, miner), GossipAction.IGNORE, 'STALE')
+    expectVerdict(() => validate(GossipTopic.heartbeat, {...hb, timestamp: NOW + MAX_CLOCK_SKEW_MS + 1}, miner), GossipAction.IGNORE, 'FUTURE')
+    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, createdAt: NOW - 120_000, deadline: NOW - 1}, oracle), GossipAction.IGNORE, 'STALE')
+    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, createdAt: NOW + 10_000, deadline: NOW + 70_000}, oracle), GossipAction.IGNORE, 'FUTURE')
+    expectVerdict(() => validate(GossipTopic.precommit, {...SAMPLES.precommit.payload, timestamp: 0}, miner), GossipAction.IGNORE, 'STALE')
+  })
+
+  it('IGNOREs duplicates: same task, same miner result, replayed heartbeat seq', () => {
+    for (const topic of GOSSIP_TOPICS) {
+      const validator = newValidator()
+      const {signer, payload} = SAMPLES[topic]
+      validate(topic, payload, signer, validator)
+      expectVerdict(() => validate(topic, payload, signer, validator), GossipAction.IGNORE, 'DUPLICATE')
+    }
+    const validator = newValidator()
+    validate(GossipTopic.precommit, SAMPLES.precommit.payload, miner, validator)
+    // Another miner's precommit for the same task is not a duplicate.
+    validate(GossipTopic.precommit, {...SAMPLES.precommit.payload, miner: miner2.address}, miner2, validator)
+    validate(GossipTopic.heartbeat, {...SAMPLES.heartbeat.payload, seq: SAMPLES.heartbeat.payload.seq + 1}, miner, validator)
+  })
+
+  it('an invalid copy does not mark the real message as seen', () => {
+    const validator = newValidator()
+    expectVerdict(() => validate(GossipTopic.precommit, SAMPLES.precommit.payload, miner2, validator), GossipAction.REJECT, 'SIGNER_MISMATCH')
+    validate(GossipTopic.precommit, SAMPLES.precommit.payload, miner, validator)
+  })
+})
