@@ -1,0 +1,154 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import {accessSync, constants} from 'node:fs'
+import {createRequire} from 'node:module'
+import {dirname, join} from 'node:path'
+import {createInterface} from 'node:readline'
+import {CortensorError} from '../util/cortensorError.js'
+import {createSilentLogger, type Logger} from '../util/logger.js'
+import {sleep} from '../util/sleep.js'
+
+export interface AnvilOptions {
+  /** 0 or undefined: a free port chosen by the OS. */
+  port?: number
+  chainId?: number
+  /** Seconds between blocks; undefined = instant mining (each transaction its own block). */
+  blockTimeSeconds?: number
+  signal?: AbortSignal
+  logger?: Logger
+  /** How long anvil may take to answer its first RPC call. */
+  startTimeoutMs?: number
+}
+
+export interface Anvil {
+  rpcUrl: string
+  chainId: number
+  port: number
+  stop: () => Promise<void>
+}
+
+export type AnvilErrorCode = 'ANVIL_BINARY_MISSING' | 'ANVIL_START_FAILED' | 'ANVIL_START_TIMEOUT'
+export class AnvilError extends CortensorError<{code: AnvilErrorCode, detail?: string}> {}
+
+export const DEVNET_CHAIN_ID = 31337
+
+/** Name of the npm package that carries the anvil binary for this platform. */
+export function anvilPackageName (platform: string = process.platform, arch: string = process.arch): string {
+  const cpu = arch === 'x64' ? 'amd64' : arch
+  return `@foundry-rs/anvil-${platform}-${cpu}`
+}
+
+/**
+ * Path of the anvil binary inside its platform package (installed as an optional dependency of
+ * @foundry-rs/anvil). Nothing is ever downloaded: a missing package is an install problem.
+ */
+export function locateAnvilBinary (): string {
+  const pkg = anvilPackageName()
+  let packageDir: string
+  try {
+    packageDir = dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`))
+  } catch (cause) {
+    throw new AnvilError({code: 'ANVIL_BINARY_MISSING', detail: pkg},
+      `the anvil binary package ${pkg} is not installed (run npm ci; it is an optional dependency of @foundry-rs/anvil)`, {cause})
+  }
+  const binary = join(packageDir, 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil')
+  try {
+    accessSync(binary, constants.X_OK)
+  } catch (cause) {
+    throw new AnvilError({code: 'ANVIL_BINARY_MISSING', detail: binary}, `${pkg} is installed but ${binary} is missing or not executable`, {cause})
+  }
+  return binary
+}
+
+/** Every anvil this process started, killed if the process exits without stopping them. */
+const running = new Set<ChildProcess>()
+let exitHookInstalled = false
+function killAllOnExit (): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL')
+  })
+}
+
+/**
+ * Starts a local anvil chain and resolves once its RPC answers. Port 0 lets the OS pick: anvil
+ * prints the port it bound ("Listening on 127.0.0.1:PORT"), which is read back from stdout.
+ */
+export async function startAnvil (opts: AnvilOptions = {}): Promise<Anvil> {
+  opts.signal?.throwIfAborted()
+  const log = (opts.logger ?? createSilentLogger()).child({component: 'anvil'})
+  const chainId = opts.chainId ?? DEVNET_CHAIN_ID
+  const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--chain-id', String(chainId), '--accounts', '1']
+  if (opts.blockTimeSeconds !== undefined) args.push('--block-time', String(opts.blockTimeSeconds))
+  const child = spawn(locateAnvilBinary(), args, {stdio: ['ignore', 'pipe', 'pipe']})
+  running.add(child)
+  killAllOnExit()
+
+  let exited = false
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = true
+      running.delete(child)
+      log.debug({code, signal}, 'anvil exited')
+      resolve()
+    })
+  })
+  const stop = async (): Promise<void> => {
+    if (!exited) child.kill('SIGTERM')
+    await exitedPromise
+  }
+
+  const listening = Promise.withResolvers<number>()
+  child.once('error', (err) => listening.reject(new AnvilError({code: 'ANVIL_START_FAILED', detail: err.message}, `anvil failed to start: ${err.message}`, {cause: err})))
+  void exitedPromise.then(() => listening.reject(new AnvilError({code: 'ANVIL_START_FAILED'}, 'anvil exited before listening')))
+  createInterface({input: child.stderr!}).on('line', (line) => log.warn({line}, 'anvil stderr'))
+  createInterface({input: child.stdout!}).on('line', (line) => {
+    const match = /Listening on [\d.]+:(\d+)/.exec(line)
+    if (match !== null) listening.resolve(Number(match[1]))
+    if (line.trim() !== '') log.trace({line}, 'anvil')
+  })
+
+  const onAbort = (): void => { void stop() }
+  opts.signal?.addEventListener('abort', onAbort, {once: true})
+  try {
+    const timeoutMs = opts.startTimeoutMs ?? 15_000
+    const timer = setTimeout(() => listening.reject(new AnvilError({code: 'ANVIL_START_TIMEOUT'}, `anvil did not listen within ${timeoutMs} ms`)), timeoutMs)
+    const port = await listening.promise.finally(() => clearTimeout(timer))
+    const rpcUrl = `http://127.0.0.1:${port}`
+    await waitForRpc(rpcUrl, timeoutMs, opts.signal)
+    log.info({rpcUrl, chainId, pid: child.pid}, 'anvil started')
+    return {
+      rpcUrl,
+      chainId,
+      port,
+      stop: async () => {
+        opts.signal?.removeEventListener('abort', onAbort)
+        await stop()
+      }
+    }
+  } catch (err) {
+    opts.signal?.removeEventListener('abort', onAbort)
+    await stop()
+    throw err
+  }
+}
+
+async function waitForRpc (rpcUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    signal?.throwIfAborted()
+    try {
+      const res = await fetch(rpcUrl, {
+        method: 'POST',
+        headers: {'content-type': 'application/json'},
+        body: JSON.stringify({jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: []}),
+        signal
+      })
+      if (res.ok) return
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+    }
+    if (Date.now() > deadline) throw new AnvilError({code: 'ANVIL_START_TIMEOUT'}, `anvil at ${rpcUrl} did not answer within ${timeoutMs} ms`)
+    await sleep(20, signal)
+  }
+}

@@ -1,0 +1,62 @@
+import {Contract, Interface, type ContractRunner, type InterfaceAbi} from 'ethers'
+import {aclAbi, cognitiveAbi, iamAbi, modelRegistryAbi, nodeStatsAbi} from './generated/index.js'
+
+/** The five contracts by their key in a deployment file. */
+export const CONTRACT_KEYS = ['acl', 'iam', 'modelRegistry', 'nodeStats', 'cognitive'] as const
+export type ContractKey = typeof CONTRACT_KEYS[number]
+
+export type ContractAddresses = {[K in ContractKey]: string}
+
+export const CONTRACT_ABIS: {[K in ContractKey]: InterfaceAbi} = {
+  acl: aclAbi,
+  iam: iamAbi,
+  modelRegistry: modelRegistryAbi,
+  nodeStats: nodeStatsAbi,
+  cognitive: cognitiveAbi
+}
+
+export type CortensorContracts = {[K in ContractKey]: Contract}
+
+/** Contract instances bound to `runner` (a provider for reads, a wallet for writes). */
+export function connectContracts (deployment: {contracts: ContractAddresses}, runner: ContractRunner): CortensorContracts {
+  const entries = CONTRACT_KEYS.map((key) => [key, new Contract(deployment.contracts[key], CONTRACT_ABIS[key], runner)] as const)
+  return Object.fromEntries(entries) as CortensorContracts
+}
+
+/**
+ * Every custom error of every contract in one interface. A revert may come from a contract
+ * other than the one called (Cognitive → NodeStats), so decoding needs all of them. Errors
+ * shared by several contracts (`NotAdmin(address)`) have one selector and appear once.
+ */
+export const cortensorErrorInterface = new Interface(dedupeErrors(Object.values(CONTRACT_ABIS)))
+
+function dedupeErrors (abis: readonly InterfaceAbi[]): string[] {
+  const signatures = new Set<string>()
+  for (const abi of abis) {
+    for (const fragment of new Interface(abi).fragments) {
+      if (fragment.type === 'error') signatures.add(fragment.format('full'))
+    }
+  }
+  return [...signatures].sort()
+}
+
+export interface DecodedRevert {
+  name: string
+  args: unknown[]
+  /** `NotAllowedByAcl(0xab…, 3)`: for messages and logs. */
+  signature: string
+}
+
+/** Decodes revert data into the custom error's name and arguments; undefined when unknown. */
+export function decodeRevert (data: string | null | undefined, errors: Interface = cortensorErrorInterface): DecodedRevert | undefined {
+  if (data === null || data === undefined || data === '0x') return undefined
+  let parsed
+  try {
+    parsed = errors.parseError(data)
+  } catch {
+    return undefined
+  }
+  if (parsed === null) return undefined
+  const args: unknown[] = [...parsed.args]
+  return {name: parsed.name, args, signature: `${parsed.name}(${args.map(String).join(', ')})`}
+}

@@ -1,0 +1,278 @@
+import {isError, Transaction, type Interface, type JsonRpcProvider, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
+import {appendFile, mkdir} from 'node:fs/promises'
+import {dirname} from 'node:path'
+import {CortensorError} from '../util/cortensorError.js'
+import {createSilentLogger, type Logger} from '../util/logger.js'
+import {sleep} from '../util/sleep.js'
+import {cortensorErrorInterface, decodeRevert} from './contracts.js'
+
+export type TxErrorCode =
+  /** The chain refused the call: `errorName`/`errorArgs` carry the decoded custom error. */
+  | 'TX_REVERTED'
+  /** Transient RPC failures outlasted the retry budget. */
+  | 'TX_RPC_UNAVAILABLE'
+  | 'TX_RECEIPT_TIMEOUT'
+  /** The nonce kept being rejected after resyncing. */
+  | 'TX_NONCE_CONFLICT'
+  | 'TX_ABORTED'
+  | 'TX_REJECTED'
+
+export class TxError extends CortensorError<{
+  code: TxErrorCode
+  label: string
+  errorName?: string
+  errorArgs?: unknown[]
+  hash?: string
+}> {}
+
+export interface TxRetryOptions {
+  /** Attempts per RPC step (populate, broadcast, receipt poll) before giving up. */
+  maxAttempts: number
+  initialDelayMs: number
+  maxDelayMs: number
+}
+
+export const DEFAULT_TX_RETRY: TxRetryOptions = {maxAttempts: 8, initialDelayMs: 100, maxDelayMs: 5_000}
+
+export interface TxQueueInit {
+  /** The wallet this queue is the only writer of; must be connected to a provider. */
+  wallet: Wallet
+  provider: JsonRpcProvider
+  logger?: Logger
+  /** Append-only JSON-lines record of every transaction's life; none when undefined. */
+  journalPath?: string
+  retry?: Partial<TxRetryOptions>
+  receiptPollMs?: number
+  receiptTimeoutMs?: number
+  /** Decodes reverts into custom error names; all project contracts' errors by default. */
+  errorInterface?: Interface
+}
+
+/** Builds the transaction to send (`contract.fn.populateTransaction(...)`), called when its turn comes. */
+export type PopulateTx = () => TransactionRequest | Promise<TransactionRequest>
+
+export interface SendOptions {
+  signal?: AbortSignal
+}
+
+type JournalEvent =
+  | {event: 'intent'}
+  | {event: 'signed', nonce: number, hash: string}
+  | {event: 'sent', nonce: number, hash: string}
+  | {event: 'receipt', hash: string, status: number | null, blockNumber: number, gasUsed: bigint}
+  | {event: 'failed', code: TxErrorCode, error: string, hash?: string}
+
+const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/** Connection-level failures and overloaded servers; never a revert or a rejected transaction. */
+export function isTransientRpcError (err: unknown): boolean {
+  if (isError(err, 'NETWORK_ERROR') || isError(err, 'TIMEOUT') || isError(err, 'SERVER_ERROR')) return true
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as {code?: unknown}).code
+    if (typeof code === 'string' && TRANSIENT_NODE_CODES.has(code)) return true
+    if (e.message === 'fetch failed') return true
+  }
+  return false
+}
+
+function isNonceError (err: unknown): boolean {
+  if (isError(err, 'NONCE_EXPIRED') || isError(err, 'REPLACEMENT_UNDERPRICED')) return true
+  return err instanceof Error && /nonce too (low|high)|already known|replacement transaction underpriced/i.test(err.message)
+}
+
+/**
+ * The single writer of one wallet. Sends are serialised (populate → sign → broadcast), with the
+ * nonce counted locally from one `pending` fetch and resynced when the node rejects it;
+ * receipts are awaited concurrently, so back-to-back sends pipeline. Transient RPC failures are
+ * retried with exponential backoff; reverts are not, and surface as `TxError('TX_REVERTED')`
+ * naming the contract's custom error. Every step is appended to the journal.
+ */
+export class TxQueue {
+  readonly address: string
+  private readonly wallet: Wallet
+  private readonly provider: JsonRpcProvider
+  private readonly log: Logger
+  private readonly journalPath: string | undefined
+  private readonly retry: TxRetryOptions
+  private readonly receiptPollMs: number
+  private readonly receiptTimeoutMs: number
+  private readonly errorInterface: Interface
+  private nextNonce: number | undefined
+  private tail: Promise<unknown> = Promise.resolve()
+  private journalReady: Promise<void> | undefined
+
+  constructor (init: TxQueueInit) {
+    this.wallet = init.wallet.connect(init.provider)
+    this.address = init.wallet.address
+    this.provider = init.provider
+    this.log = (init.logger ?? createSilentLogger()).child({component: 'txQueue', address: this.address})
+    this.journalPath = init.journalPath
+    this.retry = {...DEFAULT_TX_RETRY, ...init.retry}
+    this.receiptPollMs = init.receiptPollMs ?? Math.max(10, init.provider.pollingInterval)
+    this.receiptTimeoutMs = init.receiptTimeoutMs ?? 120_000
+    this.errorInterface = init.errorInterface ?? cortensorErrorInterface
+  }
+
+  /** Sends one transaction after every earlier one of this queue, and resolves with its successful receipt. */
+  async send (label: string, populate: PopulateTx, opts: SendOptions = {}): Promise<TransactionReceipt> {
+    const submitted = this.tail.then(async () => await this.submit(label, populate, opts.signal))
+    this.tail = submitted.catch(() => undefined)
+    const hash = await submitted
+    return await this.waitForReceipt(label, hash, opts.signal)
+  }
+
+  /** Forgets the local nonce so the next send asks the node (after `evm_revert`, or a tx sent outside this queue). */
+  forgetNonce (): void {
+    this.nextNonce = undefined
+  }
+
+  async chainId (): Promise<number> {
+    return Number((await this.provider.getNetwork()).chainId)
+  }
+
+  /** Resolves once every send queued so far has been broadcast (or failed). */
+  async drained (): Promise<void> {
+    await this.tail
+  }
+
+  private async submit (label: string, populate: PopulateTx, signal?: AbortSignal): Promise<string> {
+    await this.journal(label, {event: 'intent'})
+    try {
+      for (let nonceAttempt = 0; ; nonceAttempt++) {
+        this.checkAborted(label, signal)
+        const request = await populate()
+        const nonce = this.nextNonce ?? await this.withRetry(label, signal, async () => await this.provider.getTransactionCount(this.address, 'pending'))
+        const populated = await this.withRetry(label, signal, async () => await this.wallet.populateTransaction({...request, nonce}))
+        this.checkAborted(label, signal)
+        const raw = await this.wallet.signTransaction(populated)
+        const hash = Transaction.from(raw).hash!
+        await this.journal(label, {event: 'signed', nonce, hash})
+        try {
+          await this.broadcast(label, raw, hash, signal)
+        } catch (err) {
+          if (isNonceError(err) && nonceAttempt < 3) {
+            this.log.warn({label, nonce, err: (err as Error).message}, 'nonce rejected; resyncing from the node')
+            this.nextNonce = undefined
+            continue
+          }
+          if (isNonceError(err)) throw new TxError({code: 'TX_NONCE_CONFLICT', label, hash}, `${label}: nonce still rejected after resyncing`, {cause: err})
+          // The node may or may not hold the transaction: learn the nonce afresh next time.
+          this.nextNonce = undefined
+          throw err
+        }
+        this.nextNonce = nonce + 1
+        await this.journal(label, {event: 'sent', nonce, hash})
+        this.log.debug({label, nonce, hash}, 'tx sent')
+        return hash
+      }
+    } catch (err) {
+      const error = this.toTxError(label, err)
+      await this.journal(label, {event: 'failed', code: error.code, error: error.message, ...(error.type.hash !== undefined ? {hash: error.type.hash} : {})})
+      throw error
+    }
+  }
+
+  /**
+   * Broadcasts a signed transaction, resending the same bytes after transient failures: a
+   * resend is idempotent, and "already known"/"nonce too low" after a lost reply means the
+   * first copy got through, which the node confirms by returning it.
+   */
+  private async broadcast (label: string, raw: string, hash: string, signal?: AbortSignal): Promise<void> {
+    let resent = false
+    await this.withRetry(label, signal, async () => {
+      try {
+        await this.provider.broadcastTransaction(raw)
+      } catch (err) {
+        if (isTransientRpcError(err)) resent = true
+        else if (resent && isNonceError(err) && await this.provider.getTransaction(hash) !== null) return
+        throw err
+      }
+    })
+  }
+
+  private async waitForReceipt (label: string, hash: string, signal?: AbortSignal): Promise<TransactionReceipt> {
+    const deadline = Date.now() + this.receiptTimeoutMs
+    try {
+      for (;;) {
+        this.checkAborted(label, signal, hash)
+        const receipt = await this.withRetry(label, signal, async () => await this.provider.getTransactionReceipt(hash))
+        if (receipt !== null) {
+          await this.journal(label, {event: 'receipt', hash, status: receipt.status, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed})
+          if (receipt.status !== 1) throw await this.minedRevert(label, receipt)
+          return receipt
+        }
+        if (Date.now() > deadline) throw new TxError({code: 'TX_RECEIPT_TIMEOUT', label, hash}, `${label}: no receipt for ${hash} within ${this.receiptTimeoutMs} ms`)
+        await sleep(this.receiptPollMs, signal)
+      }
+    } catch (err) {
+      const error = this.toTxError(label, err, hash)
+      if (error.code !== 'TX_REVERTED') {
+        await this.journal(label, {event: 'failed', code: error.code, error: error.message, hash})
+      }
+      throw error
+    }
+  }
+
+  /** A transaction that passed estimation but reverted when mined: replay it to learn why. */
+  private async minedRevert (label: string, receipt: TransactionReceipt): Promise<TxError> {
+    let name: string | undefined
+    let args: unknown[] | undefined
+    try {
+      const tx = await this.provider.getTransaction(receipt.hash)
+      if (tx !== null) await this.provider.call({...tx, blockTag: receipt.blockNumber - 1})
+    } catch (err) {
+      const decoded = decodeRevert((err as {data?: string}).data, this.errorInterface)
+      name = decoded?.name
+      args = decoded?.args
+    }
+    return new TxError({code: 'TX_REVERTED', label, hash: receipt.hash, errorName: name, errorArgs: args},
+      `${label}: transaction ${receipt.hash} reverted in block ${receipt.blockNumber}${name !== undefined ? `: ${name}` : ''}`)
+  }
+
+  private async withRetry<T> (label: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      this.checkAborted(label, signal)
+      try {
+        return await fn()
+      } catch (err) {
+        if (!isTransientRpcError(err)) throw err
+        if (attempt >= this.retry.maxAttempts) {
+          throw new TxError({code: 'TX_RPC_UNAVAILABLE', label}, `${label}: RPC unavailable after ${attempt} attempts: ${(err as Error).message}`, {cause: err})
+        }
+        const delayMs = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1))
+        this.log.warn({label, attempt, delayMs, err: (err as Error).message}, 'transient RPC error; retrying')
+        try {
+          await sleep(delayMs, signal)
+        } catch {
+          this.checkAborted(label, signal)
+        }
+      }
+    }
+  }
+
+  private checkAborted (label: string, signal: AbortSignal | undefined, hash?: string): void {
+    if (signal?.aborted === true) {
+      throw new TxError({code: 'TX_ABORTED', label, hash}, `${label}: aborted${hash !== undefined ? ` (tx ${hash} already sent)` : ''}`, {cause: signal.reason})
+    }
+  }
+
+  private toTxError (label: string, err: unknown, hash?: string): TxError {
+    if (err instanceof TxError) return err
+    if (isError(err, 'CALL_EXCEPTION')) {
+      const decoded = decodeRevert(err.data, this.errorInterface)
+      const why = decoded?.signature ?? err.reason ?? err.shortMessage
+      return new TxError({code: 'TX_REVERTED', label, hash, errorName: decoded?.name ?? err.reason ?? undefined, errorArgs: decoded?.args},
+        `${label} reverted: ${why}`, {cause: err})
+    }
+    return new TxError({code: 'TX_REJECTED', label, hash}, `${label} failed: ${(err as Error).message}`, {cause: err})
+  }
+
+  private async journal (label: string, entry: JournalEvent): Promise<void> {
+    if (this.journalPath === undefined) return
+    this.journalReady ??= mkdir(dirname(this.journalPath), {recursive: true}).then(() => undefined)
+    await this.journalReady
+    const line = JSON.stringify({ts: new Date().toISOString(), from: this.address, label, ...entry},
+      (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value)
+    await appendFile(this.journalPath, line + '\n')
+  }
+}
