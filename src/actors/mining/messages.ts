@@ -1,5 +1,6 @@
 import type {Task} from '../../protocols/messages.js'
 import type {ActorRef} from '../actorSystem.js'
+import type {InferenceMessage} from '../inference/messages.js'
 
 export interface MiningStatus {
   modelsReady: string[]
@@ -13,5 +14,6 @@ export interface MiningStatus {
 export type MiningMessage =
   /** A validated `task` gossip message (the validator already checked the oracle's admission). */
   | {type: 'TaskReceived', task: Task}
-  | {type: 'ModelReady', modelId: string}
+  /** The model is verified, loaded by `inference`, and the node is admitted: start mining it. */
+  | {type: 'ModelReady', modelId: string, inference: ActorRef<InferenceMessage>}
   | {type: 'GetStatus', replyTo: ActorRef<MiningStatus>}

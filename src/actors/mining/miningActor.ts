@@ -14,7 +14,6 @@ export interface MiningActorInit {
   system: ActorSystem
   address: string
   chain: ActorRef<ChainMessage>
-  inference: ActorRef<InferenceMessage>
   publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: T extends GossipTopic.precommit ? Precommit : Commit) => Promise<void>
   /** Sends the result straight to the task's oracle over a libp2p stream. */
   deliverResult: (oracle: string, result: MinerResultMessage) => Promise<void>
@@ -43,6 +42,7 @@ type Internal =
 
 interface MiningState {
   modelsReady: Set<string>
+  inference?: ActorRef<InferenceMessage>
   tasks: Map<string, MinedTask>
   completed: number
   lost: number
@@ -87,6 +87,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
       switch (msg.type) {
         case 'ModelReady':
           state.modelsReady.add(msg.modelId)
+          state.inference = msg.inference
           log.info({modelId: msg.modelId}, 'mining enabled for model')
           return state
 
@@ -95,13 +96,13 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           const assigned = task.assignees.some(a => a.toLowerCase() === me)
           // A task is taken once; a re-gossiped task (reassignment) only matters to new assignees.
           if (state.tasks.has(task.taskId)) return state
-          if (!state.modelsReady.has(task.modelId)) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return state }
+          if (!state.modelsReady.has(task.modelId) || state.inference == null) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return state }
           if (task.mode === 'parallel' && !assigned) return state
           if (task.deadline <= Date.now()) { log.debug({taskId: task.taskId}, 'task already past its deadline'); return state }
           if (task.mode === 'competing' && active() >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return state }
           state.tasks.set(task.taskId, {task, phase: 'inferring'})
           log.info({taskId: task.taskId, mode: task.mode}, 'task taken')
-          system.ask<InferenceMessage, InferenceReply>(init.inference, replyTo => ({
+          system.ask<InferenceMessage, InferenceReply>(state.inference, replyTo => ({
             type: 'Run',
             job: {jobId: task.taskId, prompt: task.prompt, maxTokens: task.params.maxTokens, seed: task.seed, temperature: task.params.temperature, topK: task.params.topK, topP: task.params.topP},
             replyTo
