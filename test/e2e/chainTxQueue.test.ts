@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {createServer, connect, type Server, type Socket} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {Interface, type JsonRpcProvider} from 'ethers'
+import {startAnvil, type Anvil} from '../../src/chain/anvil.js'
+import {CONTRACT_ABIS} from '../../src/chain/contracts.js'
+import {deployNetwork} from '../../src/chain/deployNetwork.js'
+import type {Deployment} from '../../src/chain/deployment.js'
+import {devnetWallet, fundDevnetAccounts} from '../../src/chain/devnetKeys.js'
+import {createProvider} from '../../src/chain/provider.js'
+import {Role} from '../../src/chain/roles.js'
+import {TxError, TxQueue} from '../../src/chain/txQueue.js'
+
+/** A TCP relay to anvil that can be switched off (connection refused) and on again. */
+class Relay {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  constructor (readonly port: number, private readonly target: number) {}
+
+  async up (): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target, '127.0.0.1')
+      for (const s of [client, upstream]) {
+        this.sockets.add(s)
+        s.on('close', () => this.sockets.delete(s))
+        s.on('error', () => s.destroy())
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve))
+  }
+
+  async down (): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    await new Promise<void>((resolve) => this.server === undefined ? resolve() : this.server.close(() => resolve()))
+    this.server = undefined
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as {port: number}).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+let anvil: Anvil
+let provider: JsonRpcProvider
+let dir: string
+let deployment: Deployment
+const acl = new Interface(CONTRACT_ABIS.acl)
+
+describe('TxQueue against anvil', () => {
+  before(async () => {
+    anvil = await startAnvil()
+    provider = createProvider(anvil.rpcUrl, anvil.chainId)
+    dir = await mkdtemp(join(tmpdir(), 'cortensor-txqueue-'))
+    const admin = devnetWallet('admin', 0, provider)
+    await fundDevnetAccounts(provider, [admin.address, devnetWallet('miner', 0).address, devnetWallet('miner', 1).address])
+    deployment = await deployNetwork({queue: new TxQueue({wallet: admin, provider})})
+  })
+
+  after(async () => {
+    await anvil?.stop()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('lands 50 back-to-back transactions from one wallet with consecutive nonces and journals each', async () => {
+    const journalPath = join(dir, 'burst.jsonl')
+    const wallet = devnetWallet('miner', 0, provider)
+    const queue = new TxQueue({wallet, provider, journalPath})
+    const start = await provider.getTransactionCount(wallet.address, 'latest')
+    const receipts = await Promise.all(Array.from({length: 50}, async (_, i) =>
+      await queue.send(`transfer ${i}`, () => ({to: devnetWallet('miner', 1).address, value: BigInt(i + 1)}))))
+    assert.ok(receipts.every((r) => r.status === 1))
+    const nonces = await Promise.all(receipts.map(async (r) => (await provider.getTransaction(r.hash))!.nonce))
+    assert.deepEqual(nonces, Array.from({length: 50}, (_, i) => start + i))
+    assert.equal(await provider.getTransactionCount(wallet.address, 'latest'), start + 50)
+
+    const lines = (await readFile(journalPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as {label: string, event: string, status?: number})
+    for (let i = 0; i < 50; i++) {
+      assert.deepEqual(lines.filter((l) => l.label === `transfer ${i}`).map((l) => l.event), ['intent', 'signed', 'sent', 'receipt'])
+    }
+  })
+
+  it('reports a revert with its custom error name, without retrying or consuming a nonce', async () => {
+    const journalPath = join(dir, 'revert.jsonl')
+    const wallet = devnetWallet('miner', 0, provider)
+    const queue = new TxQueue({wallet, provider, journalPath})
+    const nonce = await provider.getTransactionCount(wallet.address, 'pending')
+    await assert.rejects(
+      queue.send('grant as non-admin', () => ({to: deployment.contracts.acl, data: acl.encodeFunctionData('grantRole', [Role.Miner, wallet.address])})),
+      (err: unknown) => {
+        assert.ok(err instanceof TxError)
+        assert.equal(err.code, 'TX_REVERTED')
+        assert.equal(err.type.errorName, 'NotAdmin')
+        assert.deepEqual(err.type.errorArgs, [wallet.address])
+        assert.match(err.message, /grant as non-admin reverted: NotAdmin\(0x/)
+        return true
+      })
+    const last = JSON.parse((await readFile(journalPath, 'utf8')).trim().split('\n').at(-1)!) as {event: string, code: string}
+    assert.deepEqual([last.event, last.code], ['failed', 'TX_REVERTED'])
+    // The next transaction reuses the nonce the revert did not consume.
+    const receipt = await queue.send('transfer', () => ({to: wallet.address, value: 1n}))
+    assert.equal((await provider.getTransaction(receipt.hash))!.nonce, nonce)
+  })
+
+  it('retries while the RPC endpoint refuses connections and lands the transaction once it is back', async () => {
+    const relay = new Relay(await freePort(), anvil.port)
+    const relayed = createProvider(`http://127.0.0.1:${relay.port}`, anvil.chainId)
+    const wallet = devnetWallet('miner', 1, relayed)
+    const journalPath = join(dir, 'transient.jsonl')
+    const queue = new TxQueue({wallet, provider: relayed, journalPath, retry: {maxAttempts: 20, initialDelayMs: 20, maxDelayMs: 100}})
+    // Down from the start: the first attempts are refused; it comes back after 300 ms.
+    const sending = queue.send('through a flaky relay', () => ({to: wallet.address, value: 1n}))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await relay.up()
+    try {
+      const receipt = await sending
+      assert.equal(receipt.status, 1)
+    } finally {
+      await relay.down()
+    }
+    const events = (await readFile(journalPath, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as {event: string}).event)
+    assert.deepEqual(events, ['intent', 'signed', 'sent', 'receipt'])
+
+    // With a small budget, a dead endpoint ends in TX_RPC_UNAVAILABLE instead of hanging.
+    const impatient = new TxQueue({wallet, provider: relayed, retry: {maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10}})
+    await assert.rejects(impatient.send('into the void', () => ({to: wallet.address, value: 1n})),
+      (err: unknown) => err instanceof TxError && err.code === 'TX_RPC_UNAVAILABLE')
+  })
+
+  it('resyncs its nonce after a transaction sent behind its back', async () => {
+    const wallet = devnetWallet('miner', 0, provider)
+    const queue = new TxQueue({wallet, provider})
+    await queue.send('first', () => ({to: wallet.address, value: 1n}))
+    // Another writer of the same key (a second process by mistake) uses the queue's next nonce.
+    await (await wallet.sendTransaction({to: wallet.address, value: 1n})).wait()
+    const receipt = await queue.send('after the intruder', () => ({to: wallet.address, value: 1n}))
+    assert.equal(receipt.status, 1)
+  })
+
+  it('stops before signing when its signal is aborted', async () => {
+    const queue = new TxQueue({wallet: devnetWallet('miner', 0, provider), provider})
+    const controller = new AbortController()
+    controller.abort(new Error('shutdown'))
+    await assert.rejects(queue.send('never', () => ({to: deployment.contracts.acl, value: 0n}), {signal: controller.signal}),
+      (err: unknown) => err instanceof TxError && err.code === 'TX_ABORTED')
+  })
+})
