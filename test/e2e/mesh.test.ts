@@ -223,4 +223,11 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     await oracle.gossip.publish(GossipTopic.heartbeat, heartbeat(oracle, Date.now()))
     await waitFor('a valid heartbeat after the garbage', () => miners[0]!.received.heartbeat.length === before + 1)
   })
+
+  it('redials the bootstrap peer when the connection drops', async () => {
+    const leaf = miners[0]!
+    await leaf.host.libp2p.hangUp(oracle.key.peerId)
+    assert.equal(leaf.host.libp2p.getConnections(oracle.key.peerId).length, 0)
+    await waitFor('the leaf to reconnect to its bootstrap peer', () => leaf.host.libp2p.getConnections(oracle.key.peerId).length > 0)
+  })
 })
