@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {describe, it} from 'node:test'
+import {keccak256, toUtf8Bytes, Wallet} from 'ethers'
+import {DeploymentError, readDeployment, validateDeployment, writeDeployment, type Deployment} from '../../src/chain/deployment.js'
+import {devnetPrivateKey} from '../../src/chain/devnetKeys.js'
+import {parseRole, Role, roleName, taskStateName} from '../../src/chain/roles.js'
+import {taskCommitment} from '../../src/chain/commitment.js'
+import {decodeRevert, cortensorErrorInterface} from '../../src/chain/contracts.js'
+
+const address = (i: number): string => new Wallet(keccak256(toUtf8Bytes(`a${i}`))).address
+const sample: Deployment = {
+  chainId: 31337,
+  contracts: {acl: address(1), iam: address(2), modelRegistry: address(3), nodeStats: address(4), cognitive: address(5)},
+  deployBlock: 1,
+  deployer: address(6)
+}
+
+describe('chain deployment file', () => {
+  it('round-trips through writeDeployment and readDeployment', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cortensor-deployment-'))
+    try {
+      await writeDeployment(join(dir, 'sub', 'deployment.json'), sample)
+      assert.deepEqual(await readDeployment(join(dir, 'sub', 'deployment.json')), sample)
+      await writeFile(join(dir, 'broken.json'), '{')
+      await assert.rejects(readDeployment(join(dir, 'broken.json')), (e: unknown) => e instanceof DeploymentError && e.code === 'DEPLOYMENT_UNREADABLE' && e.message.includes('broken.json'))
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('names the bad field', () => {
+    const bad = {...sample, contracts: {...sample.contracts, cognitive: '0x1234'}}
+    assert.throws(() => validateDeployment(bad, 'dep.json'), (e: unknown) => e instanceof DeploymentError && e.type.field === 'contracts.cognitive' && e.message.startsWith('dep.json: contracts.cognitive'))
+    assert.throws(() => validateDeployment({...sample, chainId: '1'}), (e: unknown) => e instanceof DeploymentError && e.type.field === 'chainId')
+  })
+})
+
+describe('chain helpers', () => {
+  it('derive devnet keys from a fixed label', () => {
+    assert.equal(devnetPrivateKey('miner', 3), keccak256(toUtf8Bytes('cortensor-devnet/miner/3')))
+    assert.notEqual(devnetPrivateKey('miner', 3), devnetPrivateKey('oracle', 3))
+  })
+
+  it('mirror the Role enum by name and value', () => {
+    assert.deepEqual(Role, {None: 0, Admin: 1, Oracle: 2, Miner: 3})
+    assert.equal(roleName(3n), 'Miner')
+    assert.equal(parseRole('oracle'), Role.Oracle)
+    assert.equal(taskStateName(6), 'Expired')
+    assert.throws(() => parseRole('king'), /unknown role/)
+  })
+
+  it('decode custom errors of any contract and compute commitments deterministically', () => {
+    const data = cortensorErrorInterface.encodeErrorResult('SlotsFull', [7n])
+    assert.deepEqual(decodeRevert(data), {name: 'SlotsFull', args: [7n], signature: 'SlotsFull(7)'})
+    assert.equal(decodeRevert('0xdeadbeef'), undefined)
+    const salt = '0x' + '11'.repeat(32)
+    assert.equal(taskCommitment(1n, address(1), 'out', salt), taskCommitment(1n, address(1), 'out', salt))
+    assert.notEqual(taskCommitment(1n, address(1), 'out', salt), taskCommitment(1n, address(1), 'out2', salt))
+  })
+})
