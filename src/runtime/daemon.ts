@@ -1,5 +1,5 @@
 import {Wallet, hexlify} from 'ethers'
-import {mkdir} from 'node:fs/promises'
+import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {ActorSystem, type ActorDefinition, type ActorRef} from '../actors/actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
@@ -40,6 +40,8 @@ import {peerIdFromString} from '@libp2p/peer-id'
 /** How often a node the ACL does not (yet) admit retries its IAM registration. */
 const ADMISSION_RETRY_MS = 5_000
 const MAX_BODY_BYTES = 256 * 1024
+/** Written into the data dir once the node is up: its API URL and dial addresses. */
+export const NODE_INFO_FILE = 'node.json'
 const MAX_CONCURRENT_REQUESTS = 256
 
 /**
@@ -203,6 +205,8 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
     ]
     const api: HttpApi = await startHttpApi({host: config.api.host, port: config.api.port, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
     cleanups.push(async () => { await api.close() })
+    // Where supervisors (the devnet, systemd scripts, operators) find this node once it is up.
+    await writeFile(join(config.dataDir, NODE_INFO_FILE), JSON.stringify({pid: process.pid, role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host), api: api.url}, null, 2))
     log.info({api: api.url, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host)}, 'node started')
 
     await new Promise<void>(resolve => shutdown.signal.addEventListener('abort', () => resolve(), {once: true}))

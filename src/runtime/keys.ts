@@ -74,7 +74,12 @@ export function nodeKeyInfo (key: NodeKey): NodeKeyInfo {
  * (mode 0600). Refuses to overwrite: losing a node key loses its registration and stake.
  */
 export async function createKeystore (path: string, password: string): Promise<NodeKeyInfo> {
-  const key = nodeKeyFromPrivateKey(randomBytes(32))
+  return await writeKeystore(path, randomBytes(32), password)
+}
+
+/** Encrypts a given key into a new keystore at `path` (devnet keys); refuses to overwrite. */
+export async function writeKeystore (path: string, privateKey: string | Uint8Array, password: string): Promise<NodeKeyInfo> {
+  const key = nodeKeyFromPrivateKey(privateKey)
   const json = await encryptKeystoreJson(
     {address: key.address, privateKey: hexlify(key.privateKey)},
     password,

@@ -1,0 +1,143 @@
+import {setTimeout as delay} from 'node:timers/promises'
+import {createRootLogger} from '../util/logger.js'
+import {defaultDevnetDir, startDevnet, type Devnet, type DevnetNode} from './devnet.js'
+import {runDemo} from './devnetDemo.js'
+
+export interface RunDevnetOptions {
+  miners: number
+  demo: boolean
+  dir?: string
+  logLevel: string
+  /** Redraw the node table in place (a terminal) instead of printing it when it changes (CI, pipes). */
+  interactive: boolean
+}
+
+interface NodeStatus {
+  model?: {phase: string, progress?: {bytes: number, total: number}}
+  mining?: {completed: number, active: number}
+  stats?: {chainPings: number}
+  admitted?: boolean
+  peers?: number
+}
+
+/** Time allowed for every miner to fetch, verify and load the model and ping NodeStats. */
+const READY_TIMEOUT_MS = 5 * 60_000
+
+/** `cortensord devnet`: start the network, show it live, optionally run the demo and stop. */
+export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
+  const out = (line: string): void => { process.stdout.write(`${line}\n`) }
+  const started = Date.now()
+  const stamp = (): string => `[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`
+  const controller = new AbortController()
+  let interrupted = false
+  const onSignal = (): void => {
+    interrupted = true
+    out(`${stamp()} interrupted: stopping every node`)
+    controller.abort(new Error('interrupted'))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+
+  const dir = opts.dir ?? defaultDevnetDir()
+  out(`${stamp()} devnet: 1 oracle + ${opts.miners} miners in ${dir} (node logs: ${dir}/<node>.log)`)
+  let devnet: Devnet | undefined
+  try {
+    devnet = await startDevnet({
+      miners: opts.miners, dir, logLevel: opts.logLevel, signal: controller.signal,
+      logger: createRootLogger({level: 'warn'}),
+      onProgress: line => { out(`${stamp()} ${line}`) }
+    })
+    const net = devnet
+    out(`${stamp()} all ${opts.miners + 1} processes up; waiting for miners to fetch the model over IPFS, verify it and ping NodeStats`)
+    const ready = await watchUntilReady(net, opts, controller.signal, out, stamp)
+    if (!ready) {
+      out(`${stamp()} miners did not become ready within ${READY_TIMEOUT_MS / 1000} s`)
+      return interrupted ? 130 : 1
+    }
+    out(`${stamp()} network ready: ${opts.miners} miners mining model ${net.modelId}`)
+    if (opts.demo) {
+      const ok = await runDemo({apiUrl: net.apiUrl, out, signal: controller.signal})
+      out(`${stamp()} demo ${ok ? 'finished' : 'FAILED'}; stopping the network`)
+      return ok ? 0 : 1
+    }
+    out(`${stamp()} oracle API: ${net.apiUrl}  (try: curl -s ${net.apiUrl}/api/v1/completions -d '{"prompt":"Once upon a time","max_tokens":32,"mode":"parallel","redundancy":3}')`)
+    out('press Ctrl-C to stop')
+    await showLive(net, opts, controller.signal, out)
+    return 130
+  } catch (err) {
+    if (interrupted) return 130
+    throw err
+  } finally {
+    if (devnet != null) {
+      await devnet.stop()
+      out(`${stamp()} all processes stopped`)
+    }
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+async function fetchStatus (node: DevnetNode): Promise<NodeStatus | undefined> {
+  try {
+    const res = await fetch(`${node.info.api}/api/v1/status`, {signal: AbortSignal.timeout(2_000)})
+    return res.ok ? await res.json() as NodeStatus : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function modelCell (s: NodeStatus | undefined): string {
+  if (s?.model == null) return '?'
+  const p = s.model.progress
+  if (s.model.phase === 'fetching' && p != null && p.total > 0) return `fetching ${Math.floor(100 * p.bytes / p.total)}%`
+  return s.model.phase
+}
+
+async function table (net: Devnet): Promise<{text: string, readyMiners: number}> {
+  const nodes = [net.oracle, ...net.miners]
+  const statuses = await Promise.all(nodes.map(fetchStatus))
+  const rows = nodes.map((node, i) => {
+    const s = statuses[i]
+    return [node.name, node.role, `${node.info.address.slice(0, 10)}…`, `…${node.info.peerId.slice(-10)}`, modelCell(s),
+      String(s?.mining?.completed ?? (node.role === 'oracle' ? '-' : '?')), String(s?.stats?.chainPings ?? '?'), String(s?.peers ?? '?')]
+  })
+  const header = ['node', 'role', 'address', 'peer id', 'model', 'tasks done', 'pings', 'peers']
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map(r => (r[c] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ')
+  const readyMiners = net.miners.filter((_, i) => {
+    const s = statuses[i + 1]
+    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0
+  }).length
+  return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners}
+}
+
+async function watchUntilReady (net: Devnet, opts: RunDevnetOptions, signal: AbortSignal, out: (l: string) => void, stamp: () => string): Promise<boolean> {
+  const deadline = Date.now() + READY_TIMEOUT_MS
+  let last = ''
+  while (!signal.aborted && Date.now() < deadline) {
+    const {text, readyMiners} = await table(net)
+    if (text !== last) {
+      out(`${stamp()} nodes (${readyMiners}/${net.miners.length} miners ready):\n${text}`)
+      last = text
+    }
+    if (readyMiners === net.miners.length) return true
+    await delay(500, undefined, {signal}).catch(() => {})
+  }
+  return false
+}
+
+async function showLive (net: Devnet, opts: RunDevnetOptions, signal: AbortSignal, out: (l: string) => void): Promise<void> {
+  let last = ''
+  while (!signal.aborted) {
+    const {text} = await table(net)
+    if (opts.interactive) {
+      const lines = text.split('\n').length
+      if (last !== '') process.stdout.write(`\x1b[${lines}A`)
+      out(text)
+    } else if (text !== last) {
+      out(text)
+    }
+    last = text
+    await delay(1_000, undefined, {signal}).catch(() => {})
+  }
+}
