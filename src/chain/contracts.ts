@@ -1,4 +1,4 @@
-import {Contract, Interface, type ContractRunner, type InterfaceAbi} from 'ethers'
+import {Contract, Interface, type BaseContractMethod, type ContractRunner, type InterfaceAbi} from 'ethers'
 import {aclAbi, cognitiveAbi, iamAbi, modelRegistryAbi, nodeStatsAbi} from './generated/index.js'
 
 /** The five contracts by their key in a deployment file. */
@@ -7,20 +7,36 @@ export type ContractKey = typeof CONTRACT_KEYS[number]
 
 export type ContractAddresses = {[K in ContractKey]: string}
 
-export const CONTRACT_ABIS: {[K in ContractKey]: InterfaceAbi} = {
+export const CONTRACT_ABIS = {
   acl: aclAbi,
   iam: iamAbi,
   modelRegistry: modelRegistryAbi,
   nodeStats: nodeStatsAbi,
   cognitive: cognitiveAbi
-}
+} as const satisfies {[K in ContractKey]: InterfaceAbi}
 
-export type CortensorContracts = {[K in ContractKey]: Contract}
+type FunctionName<Abi extends readonly unknown[]> = Extract<Abi[number], {type: 'function', name: string}>['name']
+
+/**
+ * An ethers `Contract` whose methods are known by name (a typo fails to compile, and
+ * `noUncheckedIndexedAccess` does not make each call `| undefined`); arguments and results
+ * stay ethers' loose types.
+ */
+export type TypedContract<Abi extends readonly unknown[]> = Contract & {[F in FunctionName<Abi>]: BaseContractMethod}
+
+export interface CortensorContracts {
+  acl: TypedContract<typeof aclAbi>
+  iam: TypedContract<typeof iamAbi>
+  modelRegistry: TypedContract<typeof modelRegistryAbi>
+  nodeStats: TypedContract<typeof nodeStatsAbi>
+  cognitive: TypedContract<typeof cognitiveAbi>
+}
 
 /** Contract instances bound to `runner` (a provider for reads, a wallet for writes). */
 export function connectContracts (deployment: {contracts: ContractAddresses}, runner: ContractRunner): CortensorContracts {
   const entries = CONTRACT_KEYS.map((key) => [key, new Contract(deployment.contracts[key], CONTRACT_ABIS[key], runner)] as const)
-  return Object.fromEntries(entries) as CortensorContracts
+  // Each entry pairs a key with a Contract built from that key's ABI, which is what TypedContract describes.
+  return Object.fromEntries(entries) as unknown as CortensorContracts
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 import {describe, it} from 'node:test'
 import {keccak256, toUtf8Bytes, Wallet} from 'ethers'
 import {DeploymentError, readDeployment, validateDeployment, writeDeployment, type Deployment} from '../../src/chain/deployment.js'
@@ -9,6 +10,7 @@ import {devnetPrivateKey} from '../../src/chain/devnetKeys.js'
 import {parseRole, Role, roleName, taskStateName} from '../../src/chain/roles.js'
 import {taskCommitment} from '../../src/chain/commitment.js'
 import {decodeRevert, cortensorErrorInterface} from '../../src/chain/contracts.js'
+import {PROJECT_ROOT} from '../../src/util/paths.js'
 
 const address = (i: number): string => new Wallet(keccak256(toUtf8Bytes(`a${i}`))).address
 const sample: Deployment = {
@@ -29,6 +31,12 @@ describe('chain deployment file', () => {
     } finally {
       await rm(dir, {recursive: true, force: true})
     }
+  })
+
+  it('ships an Arbitrum Sepolia preset whose unset addresses are refused by name', () => {
+    const preset = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'config', 'arbitrum-sepolia.json'), 'utf8')) as {chain: {chainId: number}, deployment: unknown}
+    assert.equal(preset.chain.chainId, 421614)
+    assert.throws(() => validateDeployment(preset.deployment, 'arbitrum-sepolia.json'), (e: unknown) => e instanceof DeploymentError && e.type.field !== undefined)
   })
 
   it('names the bad field', () => {
