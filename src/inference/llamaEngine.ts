@@ -1,4 +1,4 @@
-import {LlamaCompletion, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from 'node-llama-cpp'
+import {LlamaCompletion, type LlamaContext, type LlamaContextSequence, type LlamaGpuType, type LlamaModel, type Token} from 'node-llama-cpp'
 import type {Logger} from '../util/logger.js'
 import {getSharedLlama} from './getSharedLlama.js'
 import {InferenceError} from './inferenceError.js'
@@ -70,7 +70,8 @@ export interface LlamaEngineInfo {
   hasChatTemplate: boolean
   threads: number
   sequences: number
-  gpu: boolean
+  /** The compute backend llama.cpp actually got (false: CPU), which with `gpu: true` depends on the binaries installed. */
+  gpu: LlamaGpuType
 }
 
 /**
@@ -158,7 +159,7 @@ export class LlamaEngine {
       hasChatTemplate: metadata.tokenizer.chat_template !== undefined,
       threads,
       sequences,
-      gpu
+      gpu: llama.gpu
     }
     log.info({info}, 'inference engine ready')
     return new LlamaEngine(model, slots, info, log)
