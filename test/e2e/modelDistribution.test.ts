@@ -38,7 +38,7 @@ async function writePseudoRandomFile (path: string, bytes: number, seed = 0x2545
       state ^= state << 5; state >>>= 0
       words[i] = state
     }
-    if (!out.write(new Uint8Array(words.buffer))) await new Promise(resolve => out.once('drain', resolve))
+    if (!out.write(new Uint8Array(words.buffer))) await new Promise<void>(resolve => out.once('drain', () => resolve()))
   }
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => err == null ? resolve() : reject(err)))
 }
