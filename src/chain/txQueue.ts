@@ -32,6 +32,9 @@ export interface TxRetryOptions {
   maxDelayMs: number
 }
 
+/** Gas limit = estimate × this / 100. */
+export const GAS_HEADROOM_PERCENT = 150n
+
 export const DEFAULT_TX_RETRY: TxRetryOptions = {maxAttempts: 8, initialDelayMs: 100, maxDelayMs: 5_000}
 
 export interface TxQueueInit {
@@ -143,6 +146,9 @@ export class TxQueue {
         const request = await populate()
         const nonce = this.nextNonce ?? await this.withRetry(label, signal, async () => await this.provider.getTransactionCount(this.address, 'pending'))
         const populated = await this.withRetry(label, signal, async () => await this.wallet.populateTransaction({...request, nonce}))
+        // The estimate is taken against today's state; another account's transaction landing
+        // first can send ours down a costlier path (the last reveal also closes the phase).
+        if (request.gasLimit == null && populated.gasLimit != null) populated.gasLimit = BigInt(populated.gasLimit) * GAS_HEADROOM_PERCENT / 100n
         this.checkAborted(label, signal)
         const raw = await this.wallet.signTransaction(populated)
         const hash = Transaction.from(raw).hash!

@@ -42,6 +42,7 @@ const ADMISSION_RETRY_MS = 5_000
 const MAX_BODY_BYTES = 256 * 1024
 /** Written into the data dir once the node is up: its API URL and dial addresses. */
 export const NODE_INFO_FILE = 'node.json'
+const PEER_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'])
 const MAX_CONCURRENT_REQUESTS = 256
 
 /**
@@ -62,6 +63,18 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
   }
   process.once('SIGINT', onSignal('SIGINT'))
   process.once('SIGTERM', onSignal('SIGTERM'))
+  // A peer resetting a socket that a library left without an error listener must not take the
+  // node down; anything else uncaught is a bug: stop cleanly, exit 1, say why.
+  process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+    if (err.code != null && PEER_SOCKET_ERRORS.has(err.code)) {
+      log.warn({err}, 'peer socket error escaped its library; ignored')
+      return
+    }
+    fatalReason = `uncaught exception: ${err.message}`
+    exitCode = 1
+    log.fatal({err}, 'uncaught exception')
+    shutdown.abort(err)
+  })
 
   const cleanups: Array<() => Promise<void> | void> = []
   try {

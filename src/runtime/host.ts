@@ -17,6 +17,9 @@ import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {Logger} from '../util/logger.js'
 
+/** Generous: admission is the chain's job (gossip validation), not a per-IP rate limit's. */
+export const INBOUND_CONNECTIONS_PER_SECOND_PER_IP = 100
+
 export interface HostServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
@@ -64,6 +67,11 @@ export async function createHost (init: HostInit): Promise<Host> {
   const helia = withBitswap(withLibp2pLight(createHeliaLight(stores), {
     privateKey: privateKeyFromRaw(init.privateKey),
     addresses: {listen: init.listen},
+    connectionManager: {
+      // libp2p resets more than 5 inbound connections a second per IP; on a loopback devnet or
+      // behind NAT every peer shares one IP, so seven miners dialling the seeder would be cut.
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND_PER_IP
+    },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -86,6 +86,17 @@ async function fetchStatus (node: DevnetNode): Promise<NodeStatus | undefined> {
   }
 }
 
+async function oracleReadyMiners (net: Devnet): Promise<Set<string>> {
+  try {
+    const res = await fetch(`${net.apiUrl}/api/v1/miners`, {signal: AbortSignal.timeout(2_000)})
+    if (!res.ok) return new Set()
+    const {miners} = await res.json() as {miners: Array<{address: string, modelsReady: number[]}>}
+    return new Set(miners.filter(m => m.modelsReady.includes(Number(net.modelId))).map(m => m.address.toLowerCase()))
+  } catch {
+    return new Set()
+  }
+}
+
 function modelCell (s: NodeStatus | undefined): string {
   if (s?.model == null) return '?'
   const p = s.model.progress
@@ -104,9 +115,11 @@ async function table (net: Devnet): Promise<{text: string, readyMiners: number}>
   const header = ['node', 'role', 'address', 'peer id', 'model', 'tasks done', 'pings', 'peers']
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map(r => (r[c] ?? '').length)))
   const line = (cells: string[]): string => cells.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ')
-  const readyMiners = net.miners.filter((_, i) => {
+  // Ready means: verified model, pinged on chain, and seen ready by the oracle's heartbeat view.
+  const seenByOracle = await oracleReadyMiners(net)
+  const readyMiners = net.miners.filter((node, i) => {
     const s = statuses[i + 1]
-    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0
+    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0 && seenByOracle.has(node.info.address.toLowerCase())
   }).length
   return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners}
 }

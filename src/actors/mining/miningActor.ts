@@ -83,6 +83,8 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
         }
       }
       const active = (): number => [...state.tasks.values()].filter(t => ACTIVE.has(t.phase)).length
+      // Only inference takes a slot: a task waiting for the chain's reveal phase costs nothing.
+      const inferring = (): number => [...state.tasks.values()].filter(t => t.phase === 'inferring').length
 
       switch (msg.type) {
         case 'ModelReady':
@@ -99,7 +101,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           if (!state.modelsReady.has(task.modelId) || state.inference == null) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return state }
           if (task.mode === 'parallel' && !assigned) return state
           if (task.deadline <= Date.now()) { log.debug({taskId: task.taskId}, 'task already past its deadline'); return state }
-          if (task.mode === 'competing' && active() >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return state }
+          if (task.mode === 'competing' && inferring() >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return state }
           state.tasks.set(task.taskId, {task, phase: 'inferring'})
           log.info({taskId: task.taskId, mode: task.mode}, 'task taken')
           system.ask<InferenceMessage, InferenceReply>(state.inference, replyTo => ({
@@ -205,8 +207,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
         }
 
         case 'GetStatus': {
-          const busy = active()
-          const status: MiningStatus = {modelsReady: [...state.modelsReady], active: busy, completed: state.completed, lost: state.lost, failed: state.failed, freeSlots: Math.max(0, init.slots - busy)}
+          const status: MiningStatus = {modelsReady: [...state.modelsReady], active: active(), completed: state.completed, lost: state.lost, failed: state.failed, freeSlots: Math.max(0, init.slots - inferring())}
           system.tell(msg.replyTo, status)
           return state
         }
