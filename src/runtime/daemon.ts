@@ -1,5 +1,5 @@
 import {Wallet, hexlify} from 'ethers'
-import {mkdir, writeFile} from 'node:fs/promises'
+import {mkdir, rename, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {ActorSystem, type ActorDefinition, type ActorRef} from '../actors/actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
@@ -219,7 +219,10 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
     const api: HttpApi = await startHttpApi({host: config.api.host, port: config.api.port, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
     cleanups.push(async () => { await api.close() })
     // Where supervisors (the devnet, systemd scripts, operators) find this node once it is up.
-    await writeFile(join(config.dataDir, NODE_INFO_FILE), JSON.stringify({pid: process.pid, role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host), api: api.url}, null, 2))
+    // Written aside and renamed: a reader never sees half a file.
+    const infoFile = join(config.dataDir, NODE_INFO_FILE)
+    await writeFile(`${infoFile}.tmp`, JSON.stringify({pid: process.pid, role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host), api: api.url}, null, 2))
+    await rename(`${infoFile}.tmp`, infoFile)
     log.info({api: api.url, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host)}, 'node started')
 
     await new Promise<void>(resolve => shutdown.signal.addEventListener('abort', () => resolve(), {once: true}))
