@@ -1,4 +1,5 @@
 import type {ActorRef, ActorSystem} from '../actors/actorSystem.js'
+import type {ChainMessage} from '../actors/chain/messages.js'
 import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
 import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from '../actors/oracle/messages.js'
 import type {MinerView} from '../actors/oracle/selectMiners.js'
@@ -8,7 +9,12 @@ import {ApiError, type Route} from './httpApi.js'
 export interface OracleRoutesInit {
   system: ActorSystem
   oracle: ActorRef<OracleMessage>
+  /** For reads the API needs (NodeStats counters: `Read nodeStats.statsOf(address)`). */
+  chain: ActorRef<ChainMessage>
+  network: {networkId: string, chainId: number, rpcUrl: string, contracts: Record<string, string>, deployBlock: number}
   modelId: string
+  /** The registry's record of the served model and the oracle's verified copy of it (it seeds it); undefined when it has none. */
+  model: Promise<{name: string, path: string, quantization: string, sizeBytes: number, cid: string} | undefined>
   defaults: {defaultRedundancy: number, defaultMaxTokens: number}
   /** Longest a request may wait for its miners (reassignments included). */
   resultTimeoutMs: number

@@ -214,7 +214,11 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
           }
         })
       },
-      ...(oracle == null ? [] : oracleRoutes({system, oracle, modelId: String(config.model.id), defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000}))
+      ...(oracle == null ? [] : oracleRoutes({
+        system, oracle, chain, modelId: String(config.model.id), defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000,
+        network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: config.chain.rpcUrl, contracts: deployment.contracts, deployBlock: deployment.deployBlock},
+        model: modelReady.then(reply => reply.type === 'Ready' ? {...reply.descriptor, path: reply.path} : undefined, () => undefined)
+      }))
     ]
     const api: HttpApi = await startHttpApi({host: config.api.host, port: config.api.port, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
     cleanups.push(async () => { await api.close() })

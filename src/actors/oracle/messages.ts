@@ -52,7 +52,11 @@ export type CompleteReply =
   | {type: 'Rejected', status: number, code: string, error: string, record?: TaskRecord}
 
 export type OracleMessage =
-  | {type: 'Complete', request: CompletionRequest, replyTo: ActorRef<CompleteReply>}
+  /**
+   * A user request. `onToken` receives the answer's text as the lead miner produces it (before
+   * the other miners' verdict); aborting `signal` (client gone) cancels the work on the miners.
+   */
+  | {type: 'Complete', request: CompletionRequest, replyTo: ActorRef<CompleteReply>, onToken?: (text: string) => void, signal?: AbortSignal}
   | {type: 'HeartbeatSeen', heartbeat: Heartbeat}
   | {type: 'PrecommitSeen', precommit: Precommit}
   | {type: 'CommitSeen', commit: Commit}
