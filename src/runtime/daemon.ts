@@ -26,7 +26,7 @@ import {LlamaEngine} from '../inference/llamaEngine.js'
 import {ModelStore} from '../model/modelStore.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
 import {addressFromPeerId, peerIdToBytes} from '../protocols/peerAddress.js'
-import {sendResult, serveResults} from '../protocols/resultExchange.js'
+import {openResultStream, serveResults} from '../protocols/resultExchange.js'
 import {GossipTopic} from '../protocols/topic.js'
 import {createRootLogger, type Logger} from '../util/logger.js'
 import {MetricsRegistry} from '../util/metrics.js'
@@ -145,10 +145,10 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
       const mining: ActorRef<MiningMessage> = spawn('mining', miningActor({
         system, address: key.address, chain, slots: config.inference.sequences, pollingIntervalMs: config.chain.pollingIntervalMs,
         publish: async (topic, message) => { await gossip.publish(topic, message as never) },
-        deliverResult: async (oracleAddress, result) => {
+        openResultStream: async (oracleAddress, taskId) => {
           const peer = access.peerIdOf(oracleAddress)
           if (peer == null) throw new Error(`oracle ${oracleAddress} has no registered peer id`)
-          await sendResult(host.libp2p, config.networkId, peerIdFromString(peer), result)
+          return await openResultStream(host.libp2p, config.networkId, peerIdFromString(peer), taskId)
         }
       }))
       statusSources.mining = mining
@@ -191,6 +191,11 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
       gossip.on(GossipTopic.commit, (m) => { system.tell(oracleRef, {type: 'CommitSeen', commit: m.payload}) })
       const stopResults = await serveResults({
         libp2p: host.libp2p, networkId: config.networkId, access, addressOf: addressFromPeerId, logger: log.child({component: 'results'}),
+        onOpen: (taskId, miner) => {
+          const controller = new AbortController()
+          system.tell(oracleRef, {type: 'StreamOpened', taskId, miner, controller})
+          return {cancelled: controller.signal, token: (text) => { system.tell(oracleRef, {type: 'TokenReceived', taskId, miner, text}) }}
+        },
         onResult: (result, sender) => { system.tell(oracleRef, {type: 'ResultReceived', result, sender}) }
       })
       cleanups.push(stopResults)

@@ -28,11 +28,12 @@ interface CompletionResponse {
  * agreement and latency, then waits for each task's settlement and prints its on-chain trail.
  * True when every prompt was answered by agreeing miners and settled on chain.
  */
-export async function runDemo (init: {apiUrl: string, out: (line: string) => void, signal: AbortSignal}): Promise<boolean> {
+export async function runDemo (init: {apiUrl: string, miners: number, out: (line: string) => void, signal: AbortSignal}): Promise<boolean> {
   const {out} = init
   let ok = true
   const answered: CompletionResponse[] = []
-  for (const [i, p] of DEMO_PROMPTS.entries()) {
+  // A smaller devnet runs the same prompts with redundancy capped at its miner count.
+  for (const [i, p] of DEMO_PROMPTS.map(p => ({...p, redundancy: Math.min(p.redundancy, init.miners)})).entries()) {
     out(`\n── prompt ${i + 1}/${DEMO_PROMPTS.length}: "${p.prompt}"  (${p.mode}, k=${p.redundancy}, max ${p.max_tokens} tokens)`)
     const res = await fetch(`${init.apiUrl}/api/v1/completions`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(p), signal: init.signal})
     const body = await res.json() as CompletionResponse & {error?: {code: string, message: string}}

@@ -56,7 +56,7 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
     }
     out(`${stamp()} network ready: ${opts.miners} miners mining model ${net.modelId}`)
     if (opts.demo) {
-      const ok = await runDemo({apiUrl: net.apiUrl, out, signal: controller.signal})
+      const ok = await runDemo({apiUrl: net.apiUrl, miners: opts.miners, out, signal: controller.signal})
       out(`${stamp()} demo ${ok ? 'finished' : 'FAILED'}; stopping the network`)
       return ok ? 0 : 1
     }

@@ -1,6 +1,6 @@
 import {AbiCoder, hexlify, keccak256, randomBytes} from 'ethers'
 import {outputHashOf, type Commit, type Precommit, type Task} from '../../protocols/messages.js'
-import type {MinerResultMessage} from '../../protocols/resultExchange.js'
+import type {ResultStream} from '../../protocols/resultExchange.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
@@ -15,8 +15,8 @@ export interface MiningActorInit {
   address: string
   chain: ActorRef<ChainMessage>
   publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: T extends GossipTopic.precommit ? Precommit : Commit) => Promise<void>
-  /** Sends the result straight to the task's oracle over a libp2p stream. */
-  deliverResult: (oracle: string, result: MinerResultMessage) => Promise<void>
+  /** Opens the task's private stream to its oracle: tokens as they come, then the result. */
+  openResultStream: (oracle: string, taskId: string) => Promise<ResultStream>
   /** Concurrent tasks this miner takes (its inference sequences). */
   slots: number
   /** How often to look at the chain while waiting for the reveal phase. */
@@ -28,12 +28,14 @@ type Phase = 'inferring' | 'precommitting' | 'awaitingReveal' | 'committing' | '
 interface MinedTask {
   task: Task
   phase: Phase
+  stream?: ResultStream
   outcome?: InferenceOutcome
   salt?: string
   outputHash?: string
 }
 
 type Internal =
+  | {type: '$StreamOpened', taskId: string, stream?: ResultStream}
   | {type: '$Inferred', taskId: string, reply: InferenceReply}
   | {type: '$Precommitted', taskId: string, reply: SendReply}
   | {type: '$RevealCheck', taskId: string}
@@ -104,10 +106,31 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           if (task.mode === 'competing' && inferring() >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return state }
           state.tasks.set(task.taskId, {task, phase: 'inferring'})
           log.info({taskId: task.taskId, mode: task.mode}, 'task taken')
-          system.ask<InferenceMessage, InferenceReply>(state.inference, replyTo => ({
+          // The stream comes first so the oracle sees tokens as they are generated; without it
+          // the work still counts on chain, the oracle just cannot hear about it early.
+          init.openResultStream(task.oracle, task.taskId).then(
+            stream => { system.tell(self(ctx), {type: '$StreamOpened', taskId: task.taskId, stream}) },
+            (err: Error) => {
+              log.warn({taskId: task.taskId, err: err.message}, 'no stream to the oracle; mining without it')
+              system.tell(self(ctx), {type: '$StreamOpened', taskId: task.taskId})
+            })
+          return state
+        }
+
+        case '$StreamOpened': {
+          const entry = state.tasks.get(msg.taskId)
+          const inference = state.inference
+          if (entry == null || inference == null) { msg.stream?.abort(new Error('task dropped')); return state }
+          const {task} = entry
+          const stream = msg.stream
+          entry.stream = stream
+          // The oracle hanging up (its client left) frees this slot at once.
+          stream?.cancelled.addEventListener('abort', () => { system.tell(inference, {type: 'Cancel', jobId: task.taskId}) }, {once: true})
+          system.ask<InferenceMessage, InferenceReply>(inference, replyTo => ({
             type: 'Run',
             job: {jobId: task.taskId, prompt: task.prompt, maxTokens: task.params.maxTokens, seed: task.seed, temperature: task.params.temperature, topK: task.params.topK, topP: task.params.topP},
-            replyTo
+            replyTo,
+            onToken: stream == null ? undefined : (text: string) => { stream.token(text) }
           }), ASK_TIMEOUT_MS.inferenceRun).then(
             reply => { system.tell(self(ctx), {type: '$Inferred', taskId: task.taskId, reply}) },
             (err: Error) => { system.tell(self(ctx), {type: '$Inferred', taskId: task.taskId, reply: {type: 'Failed', jobId: task.taskId, code: 'ASK_FAILED', error: err.message}}) })
@@ -119,17 +142,25 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           if (entry == null) return state
           if (msg.reply.type === 'Failed') {
             log.warn({taskId: msg.taskId, code: msg.reply.code, error: msg.reply.error}, 'inference failed; the oracle will reassign')
+            entry.stream?.abort(new Error(`inference failed: ${msg.reply.code}`))
             finish(msg.taskId, 'failed')
             return state
           }
           const outcome = msg.reply.outcome
+          if (outcome.finishReason === 'abort') {
+            // Cut short because the oracle cancelled: a partial answer is never committed.
+            log.info({taskId: msg.taskId}, 'task cancelled by the oracle')
+            entry.stream?.abort(new Error('cancelled'))
+            finish(msg.taskId, 'lost')
+            return state
+          }
           const salt = hexlify(randomBytes(32))
           const outputHash = outputHashOf(outcome.text)
           const commitment = commitmentOf(msg.taskId, init.address, outputHash, salt)
           Object.assign(entry, {outcome, salt, outputHash, phase: 'precommitting'})
           const task = entry.task
           const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
-          init.deliverResult(task.oracle, {taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings})
+          entry.stream?.finish({taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings})
             .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'could not deliver result to the oracle') })
           init.publish(GossipTopic.precommit, {taskId: task.taskId, miner: init.address, commitment, timestamp: Date.now()})
             .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'precommit gossip failed') })

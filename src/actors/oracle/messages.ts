@@ -16,7 +16,7 @@ export interface CompletionRequest {
   modelId: string
 }
 
-export type TaskPhase = 'assigning' | 'running' | 'answered' | 'settling' | 'ended' | 'expired' | 'failed'
+export type TaskPhase = 'running' | 'settling' | 'ended' | 'expired'
 
 export interface TxRef {
   label: string
@@ -62,6 +62,9 @@ export type OracleMessage =
   | {type: 'CommitSeen', commit: Commit}
   /** A result a miner sent over its direct stream; `sender` is the stream's authenticated address. */
   | {type: 'ResultReceived', result: MinerResultMessage, sender: string}
+  /** A miner opened its task stream; aborting `controller` hangs up on it (cancels its work). */
+  | {type: 'StreamOpened', taskId: string, miner: string, controller: AbortController}
+  | {type: 'TokenReceived', taskId: string, miner: string, text: string}
   | {type: 'GetTask', taskId: string, replyTo: ActorRef<TaskRecord | null>}
   | {type: 'ListTasks', replyTo: ActorRef<TaskRecord[]>}
   | {type: 'ListMiners', replyTo: ActorRef<MinerView[]>}

@@ -29,12 +29,16 @@ export interface OracleActorInit {
 
 /** Cognitive's `Mode` enum by value. */
 const MODE_VALUE = {parallel: 0, competing: 1} as const
+/** How often a task that will not finish is checked for its closing deadline. */
+const SLOW_SETTLE_POLL_MS = 5_000
 /** Finished task records kept for the API. */
 const TASKS_KEPT = 10_000
 
 interface Pending {
   request: CompletionRequest
   replyTo: ActorRef<CompleteReply>
+  onToken?: (text: string) => void
+  signal?: AbortSignal
   assignees: string[]
   requestedAt: number
 }
@@ -42,6 +46,13 @@ interface Pending {
 interface Live {
   record: TaskRecord
   replyTo?: ActorRef<CompleteReply>
+  onToken?: (text: string) => void
+  /** The miner whose tokens the client sees: the first assignee to stream. */
+  lead?: string
+  /** Open task streams by miner: aborting one hangs up on that miner. */
+  streams: Map<string, AbortController>
+  /** The client went away: nothing is answered and every stream is closed. */
+  cancelled: boolean
   /** Outputs by miner, kept off the record (the record carries hashes and the answer). */
   outputs: Map<string, string>
   /** Miners that were replaced or failed on this task: never picked again for it. */
@@ -53,6 +64,7 @@ interface Live {
 
 type Internal =
   | {type: '$Created', requestKey: number, reply: SendReply}
+  | {type: '$ClientGone', taskId: string}
   | {type: '$ResultTimeout', taskId: string, miner: string}
   | {type: '$CompetingTimeout', taskId: string}
   | {type: '$Reassigned', taskId: string, from: string, to: string, reply: SendReply}
@@ -134,7 +146,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           noteAssigned(assignees)
           const requestKey = state.nextRequestKey++
           const now = Date.now()
-          state.pending.set(requestKey, {request, replyTo: msg.replyTo, assignees, requestedAt: now})
+          state.pending.set(requestKey, {request, replyTo: msg.replyTo, onToken: msg.onToken, signal: msg.signal, assignees, requestedAt: now})
           const nowS = Math.floor(now / 1000)
           const params = {maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP}
           chainSend(`createTask #${requestKey}`, 'createTask', [
@@ -168,11 +180,18 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           }
           const nowS = Math.floor(pending.requestedAt / 1000)
           const live: Live = {
-            record, replyTo: pending.replyTo, outputs: new Map(), excluded: new Set(), reassigning: false,
+            record, replyTo: pending.replyTo, onToken: pending.onToken, streams: new Map(), cancelled: false, outputs: new Map(), excluded: new Set(), reassigning: false,
             precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000
           }
           state.tasks.set(taskId, live)
           pruneTasks(state.tasks)
+          if (pending.signal != null) {
+            if (pending.signal.aborted) {
+              cancel(live)
+              return state
+            }
+            pending.signal.addEventListener('abort', () => { system.tell(self, {type: '$ClientGone', taskId}) }, {once: true})
+          }
           gossipTask(live)
           if (request.mode === 'parallel') {
             for (const miner of record.assignees) later(init.resultTimeoutMs, {type: '$ResultTimeout', taskId, miner})
@@ -208,6 +227,33 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           record.timings.firstResultAt ??= Date.now()
           if (record.mode === 'competing' && !record.assignees.includes(miner)) record.assignees.push(miner)
           maybeAnswer(live)
+          return state
+        }
+
+        case 'StreamOpened': {
+          const live = state.tasks.get(msg.taskId)
+          const miner = msg.miner.toLowerCase()
+          // Unknown, finished or cancelled tasks, and miners not (or no longer) on the task: hang up.
+          if (live == null || live.cancelled || live.record.phase !== 'running' || (live.record.mode === 'parallel' && !live.record.assignees.includes(miner))) {
+            msg.controller.abort(new Error('task not open for this miner'))
+            return state
+          }
+          live.streams.set(miner, msg.controller)
+          return state
+        }
+
+        case 'TokenReceived': {
+          const live = state.tasks.get(msg.taskId)
+          if (live?.onToken == null || live.record.phase !== 'running') return state
+          const miner = msg.miner.toLowerCase()
+          live.lead ??= miner
+          if (live.lead === miner) live.onToken(msg.text)
+          return state
+        }
+
+        case '$ClientGone': {
+          const live = state.tasks.get(msg.taskId)
+          if (live != null && live.record.phase === 'running') cancel(live)
           return state
         }
 
@@ -293,12 +339,16 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const live = state.tasks.get(msg.taskId)
           if (live == null || live.record.phase !== 'settling') return state
           const chainState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
-          if (chainState === TaskState.Committed || Date.now() > live.commitDeadline + 1_000) {
-            chainSend(`end ${msg.taskId}`, 'end', [BigInt(msg.taskId)], reply => ({type: '$Ended', taskId: msg.taskId, reply}))
-          } else if (chainState === TaskState.Ended || chainState === TaskState.Expired) {
+          const now = Date.now()
+          // The contract lets a task be closed once its current phase's deadline has passed.
+          const phaseOver = chainState != null && (chainState < TaskState.Precommitted ? now > live.precommitDeadline + 1_000 : now > live.commitDeadline + 1_000)
+          if (chainState === TaskState.Ended || chainState === TaskState.Expired) {
             queryTrail(msg.taskId)
+          } else if (chainState === TaskState.Committed || phaseOver) {
+            chainSend(`end ${msg.taskId}`, 'end', [BigInt(msg.taskId)], reply => ({type: '$Ended', taskId: msg.taskId, reply}))
           } else {
-            later(init.pollingIntervalMs, {type: '$SettleCheck', taskId: msg.taskId})
+            // A task nobody will finish (cancelled, failed) only waits for its deadline.
+            later(live.record.error == null ? init.pollingIntervalMs : SLOW_SETTLE_POLL_MS, {type: '$SettleCheck', taskId: msg.taskId})
           }
           return state
         }
@@ -373,6 +423,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         record.phase = 'settling'
         record.timings.answeredAt = Date.now()
         reply(live, {type: 'Answered', record: structuredClone(record)})
+        live.onToken = undefined
         log.info({taskId: record.taskId, agreement: tally.status, ms: record.timings.answeredAt - record.timings.requestedAt}, 'answered')
         system.tell(self, {type: '$SettleCheck', taskId: record.taskId})
       }
@@ -381,7 +432,22 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         live.record.phase = 'settling'
         live.record.error = error
         reply(live, {type: 'Rejected', status, code, error, record: structuredClone(live.record)})
+        hangUp(live)
         system.tell(self, {type: '$SettleCheck', taskId: live.record.taskId})
+      }
+
+      /** The client left: stop the miners now; the chain task runs out and is closed for a refund. */
+      function cancel (live: Live): void {
+        live.cancelled = true
+        live.replyTo = undefined
+        live.onToken = undefined
+        log.info({taskId: live.record.taskId}, 'client gone: cancelling the task on its miners')
+        failTask(live, 499, 'CLIENT_GONE', 'cancelled: the client disconnected')
+      }
+
+      function hangUp (live: Live): void {
+        for (const controller of live.streams.values()) controller.abort(new Error('task closed by the oracle'))
+        live.streams.clear()
       }
 
       function queryTrail (taskId: string): void {
