@@ -1,0 +1,199 @@
+/**
+ * The network as users run it: a real chain (anvil), 1 oracle + 3 miners each in its own OS
+ * process with its own libp2p node and key, the real model through node-llama-cpp. Miners
+ * start with empty model folders and fetch the model from the oracle over IPFS.
+ */
+import assert from 'node:assert/strict'
+import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import type {TaskRecord} from '../../src/actors/oracle/messages.js'
+import {connectContracts} from '../../src/chain/contracts.js'
+import {createProvider} from '../../src/chain/provider.js'
+import {LlamaEngine} from '../../src/inference/llamaEngine.js'
+import {sha256File} from '../../src/model/verifyFile.js'
+import {startDevnet, type Devnet, type DevnetNode} from '../../src/runtime/devnet.js'
+import {createSilentLogger} from '../../src/util/logger.js'
+import {SHARED_MODEL_PATH, STORIES_260K} from '../../src/util/paths.js'
+
+const HEARTBEAT_MS = 1_000
+const RESULT_TIMEOUT_MS = 2_000
+const READY_TIMEOUT_MS = 120_000
+const SETTLE_TIMEOUT_MS = 60_000
+
+interface Completion {
+  task_id: string
+  answer: string
+  miners: string[]
+  agreement: {status: string, agreeing: string[], dissenting: string[]}
+  reassignments: Array<{from: string, to: string}>
+}
+
+let devnet: Devnet
+let unadmitted: DevnetNode
+let engine: LlamaEngine
+let dir: string
+
+async function api<T> (path: string, body?: unknown): Promise<{status: number, json: T}> {
+  const res = await fetch(`${devnet.apiUrl}${path}`, body == null ? {} : {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)})
+  return {status: res.status, json: await res.json() as T}
+}
+
+async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+async function readyMiners (): Promise<Set<string>> {
+  const {json} = await api<{miners: Array<{address: string, modelsReady: number[]}>}>('/api/v1/miners')
+  const fresh = json.miners.filter(m => m.modelsReady.includes(Number(devnet.modelId)))
+  return new Set(fresh.map(m => m.address.toLowerCase()))
+}
+
+async function settled (taskId: string): Promise<TaskRecord> {
+  return await until(`task ${taskId} to settle on chain`, SETTLE_TIMEOUT_MS, async () => {
+    const {json} = await api<TaskRecord>(`/api/v1/tasks/${taskId}`)
+    return json.phase === 'ended' || json.phase === 'expired' ? json : undefined
+  })
+}
+
+async function direct (prompt: string, maxTokens: number): Promise<string> {
+  return (await engine.complete({prompt, maxTokens, seed: 42, temperature: 0})).text
+}
+
+/** Checks the chain's record of a task against what the API answered. */
+function assertTrail (record: TaskRecord, prompt: string, answer: string, k: number): void {
+  const names = record.trail.map(e => e.name)
+  const created = record.trail.find(e => e.name === 'TaskCreated')
+  assert.equal(created?.args.input, prompt, 'TaskCreated carries the prompt')
+  assert.equal(names.filter(n => n === 'TaskPrecommitted').length, k, `${k} precommits`)
+  const commits = record.trail.filter(e => e.name === 'TaskCommitted')
+  assert.equal(commits.length, k, `${k} commits`)
+  for (const c of commits) assert.equal(c.args.output, answer, 'every revealed output is the answer')
+  const ended = record.trail.find(e => e.name === 'TaskEnded')
+  assert.ok(ended != null, 'task ended on chain')
+  const winners = (ended.args.winners as string[]).map(w => w.toLowerCase()).sort()
+  assert.deepEqual(winners, commits.map(c => String(c.args.miner).toLowerCase()).sort(), 'the agreeing miners are paid')
+  assert.equal(BigInt(String(ended.args.payoutEach)) * BigInt(k) + BigInt(String(ended.args.refund)) <= BigInt(String(created?.args.escrow)), true)
+  // Events come in chain order: created, precommits, commits, end.
+  const order = ['TaskCreated', 'TaskPrecommitted', 'TaskCommitted', 'TaskEnded'].map(n => names.indexOf(n))
+  assert.deepEqual([...order].sort((a, b) => a - b), order, `trail in protocol order: ${names.join(', ')}`)
+}
+
+describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 300_000}, () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cortensor-sim-'))
+    engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, contextSize: 512, logger: createSilentLogger()})
+    devnet = await startDevnet({
+      miners: 3, spareMiners: 1, dir, logLevel: 'warn',
+      nodeConfig: {stats: {heartbeatIntervalMs: HEARTBEAT_MS}, oracle: {resultTimeoutMs: RESULT_TIMEOUT_MS}}
+    })
+    unadmitted = await devnet.startMiner({index: 0, admitted: false})
+    const all = new Set(devnet.miners.map(m => m.info.address.toLowerCase()))
+    await until('all admitted miners ready at the oracle', READY_TIMEOUT_MS, async () => {
+      const ready = await readyMiners()
+      return [...all].every(a => ready.has(a)) ? true : undefined
+    })
+  })
+
+  after(async () => {
+    await devnet?.stop()
+    await engine?.dispose()
+    if (dir != null) await rm(dir, {recursive: true, force: true})
+  })
+
+  it('miners started without the model fetched it over IPFS and verified it', async () => {
+    for (const miner of devnet.miners) {
+      const modelsDir = join(miner.process.dataDir, 'models')
+      const files = (await readdir(modelsDir)).filter(f => f.endsWith('.gguf'))
+      assert.equal(files.length, 1, `${miner.name} holds one model file`)
+      const {sha256, sizeBytes} = await sha256File(join(modelsDir, files[0] as string))
+      assert.equal(sha256, STORIES_260K.sha256, `${miner.name}'s copy is byte-identical`)
+      assert.equal(sizeBytes, STORIES_260K.sizeBytes)
+      const status = await (await fetch(`${miner.info.api}/api/v1/status`)).json() as {model: {phase: string, path: string}}
+      assert.equal(status.model.phase, 'ready')
+      assert.ok(status.model.path.startsWith(modelsDir), `${miner.name} loaded its fetched copy, not the shared file`)
+    }
+  })
+
+  it('NodeStats on chain shows every miner\'s readiness pings', async () => {
+    const provider = createProvider(devnet.anvil.rpcUrl, devnet.anvil.chainId)
+    const contracts = connectContracts(devnet.deployment, provider)
+    try {
+      for (const miner of devnet.miners) {
+        const stats = await contracts.nodeStats.getFunction('statsOf')(miner.info.address) as {pingCount: bigint, ready: boolean, readyModelId: bigint}
+        assert.ok(stats.pingCount >= 1n, `${miner.name} pinged`)
+        assert.equal(stats.ready, true)
+        assert.equal(stats.readyModelId, BigInt(devnet.modelId))
+      }
+    } finally {
+      provider.destroy()
+    }
+  })
+
+  it('answers a parallel k=3 task with the text node-llama-cpp gives directly, and settles it on chain', async () => {
+    const prompt = 'Once upon a time'
+    const {status, json} = await api<Completion>('/api/v1/completions', {prompt, max_tokens: 40, mode: 'parallel', redundancy: 3})
+    assert.equal(status, 200, JSON.stringify(json))
+    assert.equal(json.answer, await direct(prompt, 40))
+    assert.equal(json.agreement.status, 'agreed')
+    assert.equal(json.agreement.agreeing.length, 3)
+    assert.deepEqual([...json.miners].sort(), devnet.miners.map(m => m.info.address.toLowerCase()).sort())
+    assertTrail(await settled(json.task_id), prompt, json.answer, 3)
+  })
+
+  it('answers a competing k=1 task with the direct text, and settles it on chain', async () => {
+    const prompt = 'The little dog'
+    const {status, json} = await api<Completion>('/api/v1/completions', {prompt, max_tokens: 40, mode: 'competing', redundancy: 1})
+    assert.equal(status, 200, JSON.stringify(json))
+    assert.equal(json.answer, await direct(prompt, 40))
+    assertTrail(await settled(json.task_id), prompt, json.answer, 1)
+  })
+
+  it('never gives a task to a miner the ACL does not admit', async () => {
+    const outsider = unadmitted.info.address.toLowerCase()
+    const status = await (await fetch(`${unadmitted.info.api}/api/v1/status`)).json() as {admitted: boolean}
+    assert.equal(status.admitted, false)
+    assert.equal((await readyMiners()).has(outsider), false, 'the oracle does not even see its heartbeats')
+    // Competing tasks are open to any ready miner: the outsider still gets none.
+    for (const prompt of ['A cat', 'A big tree']) {
+      const {status: code} = await api<Completion>('/api/v1/completions', {prompt, max_tokens: 16, mode: 'competing', redundancy: 2})
+      assert.equal(code, 200)
+    }
+    const {json} = await api<{tasks: TaskRecord[]}>('/api/v1/tasks')
+    assert.ok(json.tasks.length >= 4)
+    for (const task of json.tasks) {
+      assert.equal(task.assignees.includes(outsider), false, `task ${task.taskId} never assigned to the outsider`)
+      assert.equal(task.results.some(r => r.miner === outsider), false)
+    }
+  })
+
+  it('reassigns a parallel task whose miner is killed mid-task, and still answers', async () => {
+    const victim = devnet.miners[2] as DevnetNode
+    // Frozen first, so it is assigned (its heartbeat is still fresh) but can never answer.
+    victim.process.child.kill('SIGSTOP')
+    const prompt = 'Lily and Ben went to'
+    const pending = api<Completion>('/api/v1/completions', {prompt, max_tokens: 40, mode: 'parallel', redundancy: 3})
+    await until('the task to be assigned to the frozen miner', 20_000, async () => {
+      const {json} = await api<{tasks: TaskRecord[]}>('/api/v1/tasks')
+      return json.tasks.some(t => t.prompt === prompt && t.assignees.includes(victim.info.address.toLowerCase())) ? true : undefined
+    })
+    victim.process.kill()
+    await victim.process.exited
+    const spare = await devnet.startMiner({index: 3, admitted: true})
+    const {status, json} = await pending
+    assert.equal(status, 200, JSON.stringify(json))
+    assert.deepEqual(json.reassignments.map(r => [r.from, r.to]), [[victim.info.address.toLowerCase(), spare.info.address.toLowerCase()]])
+    assert.equal(json.answer, await direct(prompt, 40))
+    assert.equal(json.agreement.status, 'agreed')
+    const record = await settled(json.task_id)
+    assert.ok(record.trail.some(e => e.name === 'MinerReassigned'), 'the reassignment is on chain')
+    assertTrail(record, prompt, json.answer, 3)
+  })
+})
