@@ -63,6 +63,7 @@ export const RESULT_MAX_AGE_MS = 10 * 60_000
 /** Task, precommit and commit ids are remembered this long for duplicate detection. */
 export const SEEN_TTL_MS = 15 * 60_000
 export const SEEN_MAX_ENTRIES = 100_000
+const ADDRESS_CACHE_MAX = 10_000
 
 /** A message that passed validation, with its authenticated sender. */
 export interface ValidatedGossip<T extends GossipTopic = GossipTopic> {
@@ -88,6 +89,8 @@ export class GossipValidator {
   private readonly access: AccessView
   private readonly now: () => number
   private readonly seen = new SeenCache(SEEN_TTL_MS, SEEN_MAX_ENTRIES)
+  /** Peer id → address: deriving it decompresses a curve point (~0.1 ms), on every message. */
+  private readonly addresses = new Map<string, string | null>()
   /** Last heartbeat seq per sender: bounded by the number of admitted nodes. */
   private readonly heartbeatSeq = new Map<string, number>()
 
@@ -100,7 +103,7 @@ export class GossipValidator {
   validate<T extends GossipTopic> (topic: T, message: Message): ValidatedGossip<T> {
     // REJECT: StrictSign is the network's policy; an unsigned message has no accountable sender.
     if (message.type !== 'signed') reject('UNSIGNED')
-    const address = addressFromPeerId(message.from)
+    const address = this.addressOf(message.from)
     // REJECT: only secp256k1 keys map to Ethereum addresses, so no other key can be a node.
     if (address == null) reject('SIGNER_NOT_SECP256K1')
     // REJECT: the signer is not registered and active in IAM with an ACL role that may publish here.
@@ -118,6 +121,18 @@ export class GossipValidator {
     const validated = {topic, payload, from: message.from, address}
     this.validators[topic](validated as never)
     return validated
+  }
+
+  private addressOf (peerId: PeerId): string | null {
+    const key = peerId.toString()
+    let address = this.addresses.get(key)
+    if (address === undefined) {
+      // Bounded: any key can sign, so a flood of fresh identities must not grow the map forever.
+      if (this.addresses.size >= ADDRESS_CACHE_MAX) this.addresses.clear()
+      address = addressFromPeerId(peerId)
+      this.addresses.set(key, address)
+    }
+    return address
   }
 
   private readonly validators: {[K in GossipTopic]: (message: ValidatedGossip<K>) => void} = {
