@@ -124,6 +124,7 @@ contract Cognitive {
     error WrongAssigneeCount(uint256 expected, uint256 actual);
     error DuplicateMiner(address miner);
     error UnknownTask(uint256 taskId);
+    error TaskExists(uint256 taskId);
     error WrongState(TaskState expected, TaskState actual);
     error NotAssigned(uint256 taskId, address miner);
     error SlotsFull(uint256 taskId);
@@ -147,7 +148,15 @@ contract Cognitive {
 
     // ---------------------------------------------------------------- oracle side
 
+    /// Task ids are derived from the oracle and a request id it picks, so the oracle knows the
+    /// id before the block and can gossip the task at once: miners start before it is mined.
+    /// 64 bits keep ids short for people; a collision is refused (`TaskExists`), never merged.
+    function taskIdFor(address oracle, bytes32 requestId) public pure returns (uint256) {
+        return uint256(keccak256(abi.encode(oracle, requestId))) >> 192;
+    }
+
     function createTask(
+        bytes32 requestId,
         uint256 modelId,
         string calldata input,
         bytes calldata params,
@@ -168,8 +177,10 @@ contract Cognitive {
         uint256 expected = mode == Mode.Parallel ? k : 0;
         if (assignees.length != expected) revert WrongAssigneeCount(expected, assignees.length);
 
-        taskId = ++taskCount;
+        taskId = taskIdFor(msg.sender, requestId);
         Task storage task = _tasks[taskId];
+        if (task.oracle != address(0)) revert TaskExists(taskId);
+        taskCount++;
         task.oracle = msg.sender;
         task.seed = seed;
         task.mode = mode;

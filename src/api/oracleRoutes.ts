@@ -69,7 +69,7 @@ function completionResponse (record: TaskRecord): unknown {
     reassignments: record.reassignments,
     timings: {
       total_ms: (record.timings.answeredAt ?? Date.now()) - record.timings.requestedAt,
-      create_tx_ms: (record.timings.createdAt ?? record.timings.requestedAt) - record.timings.requestedAt,
+      gossip_ms: record.timings.broadcastAt == null ? null : record.timings.broadcastAt - record.timings.requestedAt,
       first_result_ms: record.timings.firstResultAt == null ? null : record.timings.firstResultAt - record.timings.requestedAt
     },
     txs: record.txs

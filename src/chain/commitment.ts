@@ -12,3 +12,8 @@ export function outputHash (output: string): string {
 export function taskCommitment (taskId: bigint, miner: string, output: string, salt: BytesLike): string {
   return keccak256(AbiCoder.defaultAbiCoder().encode(['uint256', 'address', 'bytes32', 'bytes32'], [taskId, miner, outputHash(output), salt]))
 }
+
+/** Cognitive's `taskIdFor`: the id a task will get, known before its creation is mined. */
+export function taskIdFor (oracle: string, requestId: BytesLike): bigint {
+  return BigInt(keccak256(AbiCoder.defaultAbiCoder().encode(['address', 'bytes32'], [oracle, requestId]))) >> 192n
+}

@@ -56,6 +56,8 @@ export type PopulateTx = () => TransactionRequest | Promise<TransactionRequest>
 
 export interface SendOptions {
   signal?: AbortSignal
+  /** Called once the node accepted the transaction, before it is mined. */
+  onBroadcast?: (hash: string) => void
 }
 
 type JournalEvent =
@@ -121,6 +123,7 @@ export class TxQueue {
     const submitted = this.tail.then(async () => await this.submit(label, populate, opts.signal))
     this.tail = submitted.catch(() => undefined)
     const hash = await submitted
+    opts.onBroadcast?.(hash)
     return await this.waitForReceipt(label, hash, opts.signal)
   }
 

@@ -25,6 +25,7 @@ import {determinismClass} from '../inference/determinismClass.js'
 import {LlamaEngine} from '../inference/llamaEngine.js'
 import {ModelStore} from '../model/modelStore.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
+import {gossipsubOptions} from '../protocols/gossipScoring.js'
 import {addressFromPeerId, peerIdToBytes} from '../protocols/peerAddress.js'
 import {openResultStream, serveResults} from '../protocols/resultExchange.js'
 import {GossipTopic} from '../protocols/topic.js'
@@ -84,7 +85,12 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
     cleanups.push(() => { provider.destroy() })
     const metrics = new MetricsRegistry()
 
-    const host = await createHost({privateKey: key.privateKey, listen: config.p2p.listen, bootstrap: config.p2p.bootstrap, dataDir: join(config.dataDir, 'ipfs'), logger: log.child({component: 'host'})})
+    const host = await createHost({
+      privateKey: key.privateKey, listen: config.p2p.listen, bootstrap: config.p2p.bootstrap, dataDir: join(config.dataDir, 'ipfs'),
+      // Without the topic scoring a rejected message would never lower its sender's score.
+      gossip: gossipsubOptions(config.networkId),
+      logger: log.child({component: 'host'})
+    })
     cleanups.push(async () => { await host.stop() })
 
     const access = new AccessCache({provider, aclAddress: deployment.contracts.acl, iamAddress: deployment.contracts.iam, fromBlock: deployment.deployBlock, pollIntervalMs: config.chain.pollingIntervalMs, logger: log.child({component: 'access'})})

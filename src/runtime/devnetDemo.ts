@@ -19,7 +19,7 @@ interface CompletionResponse {
   redundancy: number
   miners: string[]
   agreement: {status: string, agreeing: string[], dissenting: string[]} | null
-  timings: {total_ms: number, create_tx_ms: number, first_result_ms: number | null}
+  timings: {total_ms: number, gossip_ms: number | null, first_result_ms: number | null}
   txs: Array<{label: string, hash: string, blockNumber: number}>
 }
 
@@ -46,7 +46,7 @@ export async function runDemo (init: {apiUrl: string, miners: number, out: (line
     out(`   answer     ${JSON.stringify(body.answer)}`)
     out(`   task       #${body.task_id}  miners ${body.miners.map(short).join(', ')}`)
     out(`   agreement  ${body.agreement?.status} (${body.agreement?.agreeing.length}/${body.redundancy} agree${body.agreement?.dissenting.length ? `; dissent: ${body.agreement.dissenting.map(short).join(', ')}` : ''})`)
-    out(`   latency    ${body.timings.total_ms} ms to answer (createTask tx ${body.timings.create_tx_ms} ms, first result ${body.timings.first_result_ms} ms)`)
+    out(`   latency    ${body.timings.total_ms} ms to answer (task gossiped at ${body.timings.gossip_ms} ms, before its block; first result ${body.timings.first_result_ms} ms)`)
     if (body.agreement?.status !== 'agreed') ok = false
   }
 

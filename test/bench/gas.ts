@@ -45,7 +45,7 @@ try {
     const miners = net.miners.slice(0, k)
     const now = (await provider.getBlock('latest'))!.timestamp
     const created = await send(oracle, 'cognitive', 'createTask', [
-      net.modelId, 'Once upon a time there was a little robot who', '0x' + Buffer.from(JSON.stringify({temperature: 0, maxTokens: 64})).toString('hex'),
+      keccak256(toUtf8Bytes(`request/${round}/${modeName}/${k}`)), net.modelId, 'Once upon a time there was a little robot who', '0x' + Buffer.from(JSON.stringify({temperature: 0, maxTokens: 64})).toString('hex'),
       42n, mode, k, mode === TaskMode.Parallel ? miners.map((m) => m.wallet.address) : [], now + 600, now + 1200
     ], 10n ** 15n)
     record(`createTask ${modeName} k=${k}`, created)

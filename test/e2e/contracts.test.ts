@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import {after, before, beforeEach, describe, it} from 'node:test'
-import {keccak256, toUtf8Bytes, type JsonRpcProvider, type LogDescription, type TransactionReceipt} from 'ethers'
+import {hexlify, keccak256, randomBytes, toUtf8Bytes, type JsonRpcProvider, type LogDescription, type TransactionReceipt} from 'ethers'
 import {grantRole, registerNode, revokeRole} from '../../src/chain/admission.js'
 import {startAnvil, type Anvil} from '../../src/chain/anvil.js'
-import {outputHash, taskCommitment} from '../../src/chain/commitment.js'
+import {outputHash, taskCommitment, taskIdFor} from '../../src/chain/commitment.js'
 import type {ContractKey} from '../../src/chain/contracts.js'
 import {devnetWallet, fundDevnetAccounts} from '../../src/chain/devnetKeys.js'
 import {createProvider} from '../../src/chain/provider.js'
@@ -61,7 +61,7 @@ const saltOf = (taskId: bigint, i: number): string => keccak256(toUtf8Bytes(`sal
 async function createTask (mode: TaskMode, k: number, assignees: number[], escrow: bigint, deadlines?: {precommit: number, commit: number}): Promise<{taskId: bigint, receipt: TransactionReceipt}> {
   const now = (await provider.getBlock('latest'))!.timestamp
   const receipt = await send(oracle(), 'cognitive', 'createTask', [
-    net.modelId, INPUT, PARAMS, 42n, mode, k, assignees.map(addr),
+    hexlify(randomBytes(32)), net.modelId, INPUT, PARAMS, 42n, mode, k, assignees.map(addr),
     now + (deadlines?.precommit ?? 600), now + (deadlines?.commit ?? 1200)
   ], escrow)
   return {taskId: events(receipt, 'cognitive', 'TaskCreated')[0]!.args.taskId as bigint, receipt}
@@ -203,8 +203,8 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
 
   it('createTask checks the oracle, the model, k, assignees and deadlines', async () => {
     const now = (await provider.getBlock('latest'))!.timestamp
-    const args = (over: Partial<Record<'modelId' | 'mode' | 'k' | 'assignees' | 'pre' | 'com', unknown>>): unknown[] => [
-      over.modelId ?? net.modelId, INPUT, PARAMS, 1n, over.mode ?? TaskMode.Parallel, over.k ?? 2,
+    const args = (over: Partial<Record<'requestId' | 'modelId' | 'mode' | 'k' | 'assignees' | 'pre' | 'com', unknown>>): unknown[] => [
+      over.requestId ?? hexlify(randomBytes(32)), over.modelId ?? net.modelId, INPUT, PARAMS, 1n, over.mode ?? TaskMode.Parallel, over.k ?? 2,
       over.assignees ?? [addr(0), addr(1)], over.pre ?? now + 600, over.com ?? now + 1200
     ]
     await reverts(send(miner(0), 'cognitive', 'createTask', args({})), 'NotOracle')
@@ -216,6 +216,11 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await reverts(send(oracle(), 'cognitive', 'createTask', args({assignees: [addr(0), addr(0)]})), 'DuplicateMiner')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({assignees: [addr(0), oracle().wallet.address]})), 'NotActiveMiner')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({pre: now + 600, com: now + 600})), 'InvalidDeadlines')
+    const requestId = hexlify(randomBytes(32))
+    const first = await send(oracle(), 'cognitive', 'createTask', args({requestId}))
+    const taskId = events(first, 'cognitive', 'TaskCreated')[0]!.args.taskId as bigint
+    assert.equal(taskId, taskIdFor(oracle().wallet.address, requestId), 'the oracle knows the id before the block')
+    await reverts(send(oracle(), 'cognitive', 'createTask', args({requestId})), 'TaskExists')
     await send(net.admin, 'modelRegistry', 'setModelActive', [net.modelId, false])
     await reverts(send(oracle(), 'cognitive', 'createTask', args({})), 'InactiveModel')
   })

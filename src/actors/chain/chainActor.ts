@@ -62,7 +62,7 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
           const contract = state.writers[msg.contract]
           const method = contract.getFunction(msg.method)
           const overrides = msg.value == null ? {} : {value: msg.value}
-          state.queue.send(msg.label, async () => await method.populateTransaction(...msg.args, overrides), {signal: state.controller.signal}).then(
+          state.queue.send(msg.label, async () => await method.populateTransaction(...msg.args, overrides), {signal: state.controller.signal, onBroadcast: msg.onBroadcast}).then(
             (receipt: TransactionReceipt) => {
               system.tell<SendReply>(msg.replyTo, {type: 'Mined', tx: {label: msg.label, hash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, events: decodeLogs(receipt.logs)}})
             },

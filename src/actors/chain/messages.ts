@@ -36,7 +36,7 @@ export type EventsReply =
 
 export type ChainMessage =
   /** A state-changing call from this node's wallet; queued, nonce-managed, retried, journaled. */
-  | {type: 'Send', label: string, contract: ContractName, method: string, args: unknown[], value?: bigint, replyTo: ActorRef<SendReply>}
+  | {type: 'Send', label: string, contract: ContractName, method: string, args: unknown[], value?: bigint, replyTo: ActorRef<SendReply>, onBroadcast?: (hash: string) => void}
   | {type: 'Read', contract: ContractName, method: string, args: unknown[], replyTo: ActorRef<ReadReply>}
   /** Events of one contract whose first indexed argument equals `key` (e.g. a task id). */
   | {type: 'QueryEvents', contract: ContractName, key: bigint | string, fromBlock: number, replyTo: ActorRef<EventsReply>}

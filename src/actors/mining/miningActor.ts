@@ -32,6 +32,7 @@ interface MinedTask {
   outcome?: InferenceOutcome
   salt?: string
   outputHash?: string
+  commitment?: string
 }
 
 type Internal =
@@ -157,7 +158,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           const salt = hexlify(randomBytes(32))
           const outputHash = outputHashOf(outcome.text)
           const commitment = commitmentOf(msg.taskId, init.address, outputHash, salt)
-          Object.assign(entry, {outcome, salt, outputHash, phase: 'precommitting'})
+          Object.assign(entry, {outcome, salt, outputHash, commitment, phase: 'precommitting'})
           const task = entry.task
           const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
           entry.stream?.finish({taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings})
@@ -171,6 +172,11 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
         case '$Precommitted': {
           const entry = state.tasks.get(msg.taskId)
           if (entry == null) return state
+          // Tasks are gossiped before their creation is mined: try again once the block is in.
+          if (msg.reply.type === 'Reverted' && msg.reply.errorName === 'UnknownTask' && Date.now() < entry.task.deadline) {
+            setTimeout(() => { sendTx(ctx, msg.taskId, 'precommit', [BigInt(msg.taskId), entry.commitment], '$Precommitted') }, init.pollingIntervalMs)
+            return state
+          }
           if (msg.reply.type !== 'Mined') {
             // In competing mode other miners filled the slots first: an expected loss, not an error.
             const level = msg.reply.type === 'Reverted' && msg.reply.errorName === 'SlotsFull' ? 'info' : 'warn'

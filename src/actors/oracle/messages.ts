@@ -16,7 +16,8 @@ export interface CompletionRequest {
   modelId: string
 }
 
-export type TaskPhase = 'running' | 'settling' | 'ended' | 'expired'
+/** `failed`: the task never made it on chain (nothing to settle). */
+export type TaskPhase = 'running' | 'settling' | 'ended' | 'expired' | 'failed'
 
 export interface TxRef {
   label: string
@@ -41,7 +42,7 @@ export interface TaskRecord {
   reveals: Array<{miner: string, outputHash: string, at: number}>
   answer?: string
   agreement?: {status: 'agreed' | 'disagreed', agreeing: string[], dissenting: string[]}
-  timings: {requestedAt: number, createdAt?: number, firstResultAt?: number, answeredAt?: number, settledAt?: number}
+  timings: {requestedAt: number, broadcastAt?: number, createdAt?: number, firstResultAt?: number, answeredAt?: number, settledAt?: number}
   txs: TxRef[]
   trail: DecodedEvent[]
   error?: string

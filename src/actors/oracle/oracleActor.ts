@@ -1,4 +1,5 @@
-import {toUtf8Bytes} from 'ethers'
+import {hexlify, randomBytes, toUtf8Bytes} from 'ethers'
+import {taskIdFor} from '../../chain/commitment.js'
 import {outputHashOf, type Heartbeat, type Task} from '../../protocols/messages.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
@@ -34,15 +35,6 @@ const SLOW_SETTLE_POLL_MS = 5_000
 /** Finished task records kept for the API. */
 const TASKS_KEPT = 10_000
 
-interface Pending {
-  request: CompletionRequest
-  replyTo: ActorRef<CompleteReply>
-  onToken?: (text: string) => void
-  signal?: AbortSignal
-  assignees: string[]
-  requestedAt: number
-}
-
 interface Live {
   record: TaskRecord
   replyTo?: ActorRef<CompleteReply>
@@ -63,7 +55,8 @@ interface Live {
 }
 
 type Internal =
-  | {type: '$Created', requestKey: number, reply: SendReply}
+  | {type: '$Broadcast', taskId: string, hash: string}
+  | {type: '$Created', taskId: string, reply: SendReply}
   | {type: '$ClientGone', taskId: string}
   | {type: '$ResultTimeout', taskId: string, miner: string}
   | {type: '$CompetingTimeout', taskId: string}
@@ -75,9 +68,7 @@ type Internal =
 
 interface OracleState {
   miners: Map<string, MinerView>
-  pending: Map<number, Pending>
   tasks: Map<string, Live>
-  nextRequestKey: number
   recentAssignments: Map<string, number>
 }
 
@@ -93,7 +84,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
   return {
     name: 'oracle',
-    init: async () => ({miners: new Map(), pending: new Map(), tasks: new Map(), nextRequestKey: 1, recentAssignments: new Map()}),
+    init: async () => ({miners: new Map(), tasks: new Map(), recentAssignments: new Map()}),
     receive: (state, msg, ctx) => {
       const log = ctx.log
       const self = ctx.self as ActorRef<Internal>
@@ -112,8 +103,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       const later = (ms: number, message: Internal): void => {
         setTimeout(() => { system.tell(self, message) }, ms).unref()
       }
-      const chainSend = (label: string, method: string, args: unknown[], onReply: (reply: SendReply) => Internal, value?: bigint): void => {
-        system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label, contract: 'cognitive', method, args, value, replyTo}), ASK_TIMEOUT_MS.chainSend)
+      const chainSend = (label: string, method: string, args: unknown[], onReply: (reply: SendReply) => Internal, value?: bigint, onBroadcast?: (hash: string) => void): void => {
+        system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label, contract: 'cognitive', method, args, value, replyTo, onBroadcast}), ASK_TIMEOUT_MS.chainSend)
           .then(r => { system.tell(self, onReply(r)) }, (err: Error) => { system.tell(self, onReply({type: 'Failed', label, code: 'ASK_FAILED', error: err.message})) })
       }
 
@@ -144,61 +135,62 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
             return state
           }
           noteAssigned(assignees)
-          const requestKey = state.nextRequestKey++
+          // The id is ours before the block: the task is gossiped as soon as the node accepts
+          // the transaction, and miners start while it is being mined.
+          const requestId = hexlify(randomBytes(32))
+          const taskId = String(taskIdFor(init.address, requestId))
           const now = Date.now()
-          state.pending.set(requestKey, {request, replyTo: msg.replyTo, onToken: msg.onToken, signal: msg.signal, assignees, requestedAt: now})
           const nowS = Math.floor(now / 1000)
           const params = {maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP}
-          chainSend(`createTask #${requestKey}`, 'createTask', [
-            BigInt(request.modelId), request.prompt, toUtf8Bytes(JSON.stringify(params)), BigInt(request.seed),
-            MODE_VALUE[request.mode], k, assignees, BigInt(nowS + init.precommitWindowS), BigInt(nowS + init.commitWindowS)
-          ], reply => ({type: '$Created', requestKey, reply}), init.escrowWei)
-          return state
-        }
-
-        case '$Created': {
-          const pending = state.pending.get(msg.requestKey)
-          if (pending == null) return state
-          state.pending.delete(msg.requestKey)
-          const {request} = pending
-          if (msg.reply.type !== 'Mined') {
-            const why = msg.reply.type === 'Reverted' ? `${msg.reply.errorName}: ${msg.reply.error}` : msg.reply.error
-            log.warn({reply: msg.reply}, 'createTask failed')
-            system.tell(pending.replyTo, {type: 'Rejected', status: 503, code: 'TASK_NOT_CREATED', error: `the chain refused the task: ${why}`})
-            return state
-          }
-          const created = msg.reply.tx.events.find(e => e.name === 'TaskCreated')
-          if (created == null) throw new Error(`createTask receipt ${msg.reply.tx.hash} has no TaskCreated event`)
-          const taskId = String(created.args.taskId)
-          const now = Date.now()
           const record: TaskRecord = {
-            taskId, phase: 'running', mode: request.mode, k: request.redundancy, modelId: request.modelId, prompt: request.prompt,
-            params: {maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP},
-            seed: request.seed, assignees: pending.assignees, reassignments: [], precommits: [], results: [], reveals: [],
-            timings: {requestedAt: pending.requestedAt, createdAt: now},
-            txs: [{label: 'createTask', hash: msg.reply.tx.hash, blockNumber: msg.reply.tx.blockNumber}], trail: []
+            taskId, phase: 'running', mode: request.mode, k, modelId: request.modelId, prompt: request.prompt, params,
+            seed: request.seed, assignees, reassignments: [], precommits: [], results: [], reveals: [],
+            timings: {requestedAt: now}, txs: [], trail: []
           }
-          const nowS = Math.floor(pending.requestedAt / 1000)
           const live: Live = {
-            record, replyTo: pending.replyTo, onToken: pending.onToken, streams: new Map(), cancelled: false, outputs: new Map(), excluded: new Set(), reassigning: false,
+            record, replyTo: msg.replyTo, onToken: msg.onToken, streams: new Map(), cancelled: false, outputs: new Map(), excluded: new Set(), reassigning: false,
             precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000
           }
           state.tasks.set(taskId, live)
           pruneTasks(state.tasks)
-          if (pending.signal != null) {
-            if (pending.signal.aborted) {
-              cancel(live)
-              return state
-            }
-            pending.signal.addEventListener('abort', () => { system.tell(self, {type: '$ClientGone', taskId}) }, {once: true})
-          }
+          msg.signal?.addEventListener('abort', () => { system.tell(self, {type: '$ClientGone', taskId}) }, {once: true})
+          chainSend(`createTask ${taskId}`, 'createTask', [
+            requestId, BigInt(request.modelId), request.prompt, toUtf8Bytes(JSON.stringify(params)), BigInt(request.seed),
+            MODE_VALUE[request.mode], k, assignees, BigInt(nowS + init.precommitWindowS), BigInt(nowS + init.commitWindowS)
+          ], reply => ({type: '$Created', taskId, reply}), init.escrowWei, hash => { system.tell(self, {type: '$Broadcast', taskId, hash}) })
+          return state
+        }
+
+        case '$Broadcast': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null || live.record.phase !== 'running') return state
+          live.record.timings.broadcastAt = Date.now()
           gossipTask(live)
-          if (request.mode === 'parallel') {
-            for (const miner of record.assignees) later(init.resultTimeoutMs, {type: '$ResultTimeout', taskId, miner})
+          if (live.record.mode === 'parallel') {
+            for (const miner of live.record.assignees) later(init.resultTimeoutMs, {type: '$ResultTimeout', taskId: msg.taskId, miner})
           } else {
-            later(init.resultTimeoutMs, {type: '$CompetingTimeout', taskId})
+            later(init.resultTimeoutMs, {type: '$CompetingTimeout', taskId: msg.taskId})
           }
-          log.info({taskId, mode: request.mode, k: request.redundancy, assignees: record.assignees}, 'task created and gossiped')
+          log.info({taskId: msg.taskId, mode: live.record.mode, k: live.record.k, assignees: live.record.assignees, tx: msg.hash}, 'task gossiped')
+          return state
+        }
+
+        case '$Created': {
+          const live = state.tasks.get(msg.taskId)
+          if (live == null) return state
+          const record = live.record
+          if (msg.reply.type !== 'Mined') {
+            const why = msg.reply.type === 'Reverted' ? `${msg.reply.errorName}: ${msg.reply.error}` : msg.reply.error
+            log.warn({taskId: msg.taskId, reply: msg.reply}, 'createTask failed')
+            // Nothing exists on chain to settle: the task ends here.
+            record.error = `the chain refused the task: ${why}`
+            reply(live, {type: 'Rejected', status: 503, code: 'TASK_NOT_CREATED', error: record.error})
+            hangUp(live)
+            record.phase = 'failed'
+            return state
+          }
+          record.timings.createdAt = Date.now()
+          record.txs.unshift({label: 'createTask', hash: msg.reply.tx.hash, blockNumber: msg.reply.tx.blockNumber})
           return state
         }
 
