@@ -25,6 +25,15 @@ const packr = new Packr({
   useTimestamp32: false
 })
 
+/** Plain msgpack with the settings above, for the request/response protocols. */
+export function packWire (value: unknown): Uint8Array {
+  return packr.pack(value)
+}
+
+export function unpackWire (bytes: Uint8Array): unknown {
+  return packr.unpack(bytes)
+}
+
 /** Checks `payload` against the topic's schema, then encodes it; throws CodecError. */
 export function encodeGossip<T extends GossipTopic> (topic: T, payload: GossipPayload[T]): Uint8Array {
   const value = parseWithSchema(topic, payload)

@@ -3,10 +3,10 @@ import {array, float, type Infer, object, oneOf, type Schema, string, uint} from
 import {GossipTopic} from './topic.js'
 
 /** Field types shared by several messages. */
-const address = string({minLength: 42, maxLength: 42, pattern: /^0x[0-9a-fA-F]{40}$/})
-const bytes32 = string({minLength: 66, maxLength: 66, pattern: /^0x[0-9a-fA-F]{64}$/})
+export const address = string({minLength: 42, maxLength: 42, pattern: /^0x[0-9a-fA-F]{40}$/})
+export const bytes32 = string({minLength: 66, maxLength: 66, pattern: /^0x[0-9a-fA-F]{64}$/})
 /** Chain task id (uint256) as a decimal string: msgpack has no integer that wide. */
-const taskId = string({minLength: 1, maxLength: 78, pattern: /^(0|[1-9][0-9]*)$/})
+export const taskId = string({minLength: 1, maxLength: 78, pattern: /^(0|[1-9][0-9]*)$/})
 /** Model id as registered on chain (decimal id or name). */
 const modelId = string({minLength: 1, maxLength: 128})
 /** Milliseconds since the Unix epoch. */

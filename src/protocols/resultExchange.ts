@@ -1,19 +1,17 @@
 import type {Connection, Libp2p, PeerId, Stream} from '@libp2p/interface'
 import {lpStream, type LengthPrefixedStream} from '@libp2p/utils'
-import {Packr} from 'msgpackr'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
 import type {AccessView} from './accessView.js'
 import {PROTOCOL_PREFIX} from './constants.js'
+import {packWire, unpackWire} from './codec.js'
+import {address, bytes32, taskId} from './messages.js'
 import {float, type Infer, object, oneOf, string, uint} from './schema.js'
-
-const bytes32 = string({minLength: 66, maxLength: 66, pattern: /^0x[0-9a-fA-F]{64}$/})
-const taskId = string({minLength: 1, maxLength: 78, pattern: /^(0|[1-9][0-9]*)$/})
 
 /** A miner's finished work, sent straight to the task's oracle (private until the reveal phase). */
 export const minerResultSchema = object({
   taskId,
-  miner: string({minLength: 42, maxLength: 42, pattern: /^0x[0-9a-fA-F]{40}$/}),
+  miner: address,
   output: string({maxLength: 200_000}),
   salt: bytes32,
   outputHash: bytes32,
@@ -44,11 +42,8 @@ export function resultProtocol (networkId: string): string {
 
 export class ResultExchangeError extends CortensorError<{code: 'RESULT_REFUSED' | 'RESULT_UNDELIVERABLE' | 'STREAM_CANCELLED', reason: string}> {}
 
-// Same plain-msgpack settings as the gossip codec: no records, no extension types.
-const packr = new Packr({useRecords: false, structuredClone: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true, int64AsType: 'number'})
-
 async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal): Promise<unknown> {
-  return packr.unpack((await lp.read({signal})).subarray())
+  return unpackWire((await lp.read({signal})).subarray())
 }
 
 /** What the oracle does with an opened task stream. */
@@ -97,7 +92,7 @@ export async function serveResults (init: ResultServerInit): Promise<() => Promi
         if (result.taskId !== open.taskId) reason = `result for task ${result.taskId} on the stream of task ${open.taskId}`
         else if (result.miner.toLowerCase() !== sender.toLowerCase()) reason = `result names miner ${result.miner} but was sent by ${sender}`
         else init.onResult(result, sender)
-        await lp.write(packr.pack(ackSchema.parse({status: reason === '' ? 'accepted' : 'refused', reason}, 'ack')), {signal})
+        await lp.write(packWire(ackSchema.parse({status: reason === '' ? 'accepted' : 'refused', reason}, 'ack')), {signal})
         if (reason !== '') init.logger.warn({peer, reason}, 'result refused')
         await stream.close({signal})
         return
@@ -133,7 +128,7 @@ export async function openResultStream (libp2p: Pick<Libp2p, 'dialProtocol'>, ne
   const lp = lpStream(stream, {maxDataLength: MAX_FRAME_BYTES})
   const cancelled = new AbortController()
   // Frames leave in order, one write at a time.
-  let writes: Promise<void> = lp.write(packr.pack(openFrameSchema.parse({kind: 'open', taskId}, 'open')), {signal})
+  let writes: Promise<void> = lp.write(packWire(openFrameSchema.parse({kind: 'open', taskId}, 'open')), {signal})
   // The oracle writes nothing but the final ack: a read that ends first means it hung up.
   let finishing = false
   const ack = readFrame(lp, signal)
@@ -145,13 +140,13 @@ export async function openResultStream (libp2p: Pick<Libp2p, 'dialProtocol'>, ne
     cancelled: cancelled.signal,
     token: (text) => {
       if (cancelled.signal.aborted || text === '') return
-      writes = writes.then(async () => { await lp.write(packr.pack({kind: 'token', text}), {signal}) })
+      writes = writes.then(async () => { await lp.write(packWire({kind: 'token', text}), {signal}) })
       writes.catch((err: Error) => { cancelled.abort(err) })
     },
     finish: async (result) => {
       finishing = true
       await writes
-      await lp.write(packr.pack(resultFrameSchema.parse({kind: 'result', result}, 'result')), {signal})
+      await lp.write(packWire(resultFrameSchema.parse({kind: 'result', result}, 'result')), {signal})
       const verdict = ackSchema.parse(await ack, 'ack')
       await stream.close({signal}).catch(() => {})
       if (verdict.status === 'refused') throw new ResultExchangeError({code: 'RESULT_REFUSED', reason: verdict.reason}, `oracle refused the result: ${verdict.reason}`)

@@ -1,4 +1,5 @@
-import {AbiCoder, hexlify, keccak256, randomBytes} from 'ethers'
+import {hexlify, randomBytes} from 'ethers'
+import {commitmentFor} from '../../chain/commitment.js'
 import {outputHashOf, type Commit, type Precommit, type Task} from '../../protocols/messages.js'
 import type {ResultStream} from '../../protocols/resultExchange.js'
 import {GossipTopic} from '../../protocols/topic.js'
@@ -157,7 +158,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           }
           const salt = hexlify(randomBytes(32))
           const outputHash = outputHashOf(outcome.text)
-          const commitment = commitmentOf(msg.taskId, init.address, outputHash, salt)
+          const commitment = commitmentFor(BigInt(msg.taskId), init.address, outputHash, salt)
           Object.assign(entry, {outcome, salt, outputHash, commitment, phase: 'precommitting'})
           const task = entry.task
           const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
@@ -260,9 +261,4 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
       .then(reply => { system.tell(self(ctx), {type: replyType, taskId, reply}) },
         (err: Error) => { system.tell(self(ctx), {type: replyType, taskId, reply: {type: 'Failed', label: method, code: 'ASK_FAILED', error: err.message}}) })
   }
-}
-
-/** The Cognitive contract's commitment: keccak256(abi.encode(taskId, miner, outputHash, salt)). */
-export function commitmentOf (taskId: string, miner: string, outputHash: string, salt: string): string {
-  return keccak256(AbiCoder.defaultAbiCoder().encode(['uint256', 'address', 'bytes32', 'bytes32'], [BigInt(taskId), miner, outputHash, salt]))
 }

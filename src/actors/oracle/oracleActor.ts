@@ -1,12 +1,11 @@
 import {hexlify, randomBytes, toUtf8Bytes} from 'ethers'
-import {taskIdFor} from '../../chain/commitment.js'
+import {commitmentFor, taskIdFor} from '../../chain/commitment.js'
 import {outputHashOf, type Heartbeat, type Task} from '../../protocols/messages.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
 import type {ChainMessage, EventsReply, ReadReply, SendReply} from '../chain/messages.js'
 import {TaskState} from '../../chain/roles.js'
-import {commitmentOf} from '../mining/miningActor.js'
 import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from './messages.js'
 import {eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {tallyResults} from './tallyResults.js'
@@ -204,7 +203,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           if (result.miner.toLowerCase() !== miner) { log.warn({taskId: record.taskId, sender: miner, claimed: result.miner}, 'result names another miner'); return state }
           if (record.mode === 'parallel' && !record.assignees.includes(miner)) { log.debug({taskId: record.taskId, miner}, 'result from a miner not assigned'); return state }
           if (live.outputs.has(miner)) return state
-          if (outputHashOf(result.output) !== result.outputHash || commitmentOf(record.taskId, result.miner, result.outputHash, result.salt) !== result.commitment) {
+          if (outputHashOf(result.output) !== result.outputHash || commitmentFor(BigInt(record.taskId), result.miner, result.outputHash, result.salt) !== result.commitment) {
             log.warn({taskId: record.taskId, miner}, 'result does not match its own hash or commitment; ignored')
             return state
           }
