@@ -1,6 +1,6 @@
 import type {LlamaEngine} from '../../inference/llamaEngine.js'
 import {assertNever} from '../../util/assertNever.js'
-import type {ActorDefinition, ActorSystem} from '../actorSystem.js'
+import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import type {InferenceMessage, InferenceReply} from './messages.js'
 
 export interface InferenceActorInit {
@@ -18,6 +18,10 @@ interface InferenceState {
 }
 
 const RECENT_WINDOW = 16
+/** Failures that are the request's own fault; any other failure means the engine is broken. */
+const REQUEST_FAULTS: ReadonlySet<string> = new Set(['PROMPT_TOO_LONG', 'INVALID_REQUEST', 'ABORTED'])
+
+type Internal = {type: '$EngineFailed', error: Error}
 
 /**
  * Owns the node-llama-cpp engine. Runs are started, not awaited, so the mailbox stays free
@@ -25,7 +29,7 @@ const RECENT_WINDOW = 16
  * failure that is not the request's fault crashes the actor: the supervisor reloads the
  * engine and every run in flight is answered `Failed`, never dropped.
  */
-export function inferenceActor (init: InferenceActorInit): ActorDefinition<InferenceState, InferenceMessage> {
+export function inferenceActor (init: InferenceActorInit): ActorDefinition<InferenceState, InferenceMessage | Internal> {
   const {system} = init
   return {
     name: 'inference',
@@ -59,11 +63,15 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
           }, (err: Error & {code?: string}) => {
             ctx.log.warn({jobId: job.jobId, err}, 'inference failed')
             system.tell<InferenceReply>(replyTo, {type: 'Failed', jobId: job.jobId, code: err.code ?? 'INFERENCE_FAILED', error: err.message})
+            // Crash on purpose: the supervisor disposes the engine and loads the model again.
+            if (!REQUEST_FAULTS.has(err.code ?? '')) system.tell<Internal>(ctx.self as ActorRef<Internal>, {type: '$EngineFailed', error: err})
           }).finally(() => {
             state.running.delete(job.jobId)
           })
           return state
         }
+        case '$EngineFailed':
+          throw msg.error
         case 'Cancel':
           state.running.get(msg.jobId)?.abort(new Error(`job ${msg.jobId} cancelled`))
           return state
@@ -72,8 +80,8 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
           system.tell(msg.replyTo, {
             phase: 'ready',
             modelPath: init.modelPath,
-            running: state.running.size,
-            queued: 0,
+            running: state.engine.running,
+            queued: state.engine.queued,
             completed: state.completed,
             tokensPerSecond: tps.length === 0 ? 0 : tps.reduce((a, b) => a + b, 0) / tps.length
           })
