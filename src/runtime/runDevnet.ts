@@ -30,13 +30,15 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
   const stamp = (): string => `[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`
   const controller = new AbortController()
   let interrupted = false
+  // Ctrl-C reaches the whole process group, often twice (npm, tsx): stop once, cleanly.
   const onSignal = (): void => {
+    if (interrupted) return
     interrupted = true
     out(`${stamp()} interrupted: stopping every node`)
     controller.abort(new Error('interrupted'))
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
 
   const dir = opts.dir ?? defaultDevnetDir()
   out(`${stamp()} devnet: 1 oracle + ${opts.miners} miners in ${dir} (node logs: ${dir}/<node>.log)`)
