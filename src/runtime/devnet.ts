@@ -47,8 +47,8 @@ export interface Devnet {
   miners: DevnetNode[]
   /** Base URL of the oracle's API. */
   apiUrl: string
-  /** Starts one more miner: `admitted: false` uses a key the ACL never admitted. */
-  startMiner: (opts: {index: number, admitted: boolean}) => Promise<DevnetNode>
+  /** Starts one more miner: `admitted: false` uses a key the ACL never admitted; `nodeConfig` overrides its config. */
+  startMiner: (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}) => Promise<DevnetNode>
   stop: () => Promise<void>
 }
 
@@ -126,10 +126,10 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     const bootstrap = oracle.info.addrs.filter(a => a.includes('/ip4/127.0.0.1/'))
     progress(`oracle up: API ${oracle.info.api}, peer ${oracle.info.peerId}`)
 
-    const startMiner = async (opts: {index: number, admitted: boolean}): Promise<DevnetNode> => {
+    const startMiner = async (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}): Promise<DevnetNode> => {
       const key = opts.admitted ? devnetPrivateKey('miner', opts.index) : devnetPrivateKey('miner', UNADMITTED_INDEX_BASE + opts.index)
       const name = opts.admitted ? `miner-${opts.index}` : `unadmitted-${opts.index}`
-      return await launch(name, 'miner', key, {p2p: {bootstrap}})
+      return await launch(name, 'miner', key, {p2p: {bootstrap}, ...opts.nodeConfig})
     }
     progress(`starting ${init.miners} miners (empty model folders: they fetch over IPFS)`)
     const miners = await Promise.all(Array.from({length: init.miners}, async (_, index) => await startMiner({index, admitted: true})))

@@ -4,12 +4,15 @@
  * start with empty model folders and fetch the model from the oracle over IPFS.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import type {TaskRecord} from '../../src/actors/oracle/messages.js'
+import {registerModel} from '../../src/chain/admission.js'
 import {connectContracts} from '../../src/chain/contracts.js'
+import {devnetWallet} from '../../src/chain/devnetKeys.js'
+import {TxQueue} from '../../src/chain/txQueue.js'
 import {createProvider} from '../../src/chain/provider.js'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
 import {sha256File} from '../../src/model/verifyFile.js'
@@ -91,7 +94,7 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     dir = await mkdtemp(join(tmpdir(), 'cortensor-sim-'))
     engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, contextSize: 512, logger: createSilentLogger()})
     devnet = await startDevnet({
-      miners: 3, spareMiners: 1, dir, logLevel: 'warn',
+      miners: 3, spareMiners: 2, dir, logLevel: 'warn',
       nodeConfig: {stats: {heartbeatIntervalMs: HEARTBEAT_MS}, oracle: {resultTimeoutMs: RESULT_TIMEOUT_MS}}
     })
     unadmitted = await devnet.startMiner({index: 0, admitted: false})
@@ -172,6 +175,30 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
       assert.equal(task.assignees.includes(outsider), false, `task ${task.taskId} never assigned to the outsider`)
       assert.equal(task.results.some(r => r.miner === outsider), false)
     }
+  })
+
+  it('a miner never loads a model whose bytes do not match the registry\'s sha256, and says so', async () => {
+    const provider = createProvider(devnet.anvil.rpcUrl, devnet.anvil.chainId)
+    const admin = new TxQueue({wallet: devnetWallet('admin', 0, provider), provider})
+    const contracts = connectContracts(devnet.deployment, provider)
+    let badModelId: bigint
+    try {
+      // Same bytes (the oracle seeds them), but the registry claims another digest.
+      const good = await contracts.modelRegistry.getFunction('modelOf')(BigInt(devnet.modelId)) as {cid: string, sizeBytes: bigint}
+      badModelId = await registerModel(admin, contracts, {name: 'stories260K-tampered', cid: good.cid, sha256: `0x${'ab'.repeat(32)}`, sizeBytes: good.sizeBytes, quantization: STORIES_260K.quantization})
+    } finally {
+      provider.destroy()
+    }
+    const node = await devnet.startMiner({index: 4, admitted: true, nodeConfig: {model: {id: Number(badModelId)}}}).catch(() => undefined)
+    const miner = node?.process ?? undefined
+    const logFile = join(devnet.dir, 'miner-4.log')
+    if (miner != null) assert.equal(await miner.exited, 1, 'the miner stops with a failure exit code')
+    const log = await readFile(logFile, 'utf8')
+    assert.match(log, /HASH_MISMATCH/)
+    assert.match(log, /cortensord: stopped: model \d+ unavailable/)
+    const modelsDir = join(dir, 'miner-4', 'data', 'models')
+    const left = await readdir(modelsDir).catch(() => [] as string[])
+    assert.deepEqual(left.filter(f => f.endsWith('.gguf') || f.endsWith('.partial')), [], 'no mismatching file is left to load')
   })
 
   it('reassigns a parallel task whose miner is killed mid-task, and still answers', async () => {

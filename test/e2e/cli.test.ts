@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {PROJECT_ROOT} from '../../src/util/paths.js'
+
+const CLI = join(PROJECT_ROOT, 'src', 'runtime', 'cli.ts')
+let dir: string
+
+function cortensord (args: string[], env: Record<string, string> = {}): {code: number | null, stdout: string, stderr: string} {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {cwd: PROJECT_ROOT, env: {...process.env, CORTENSORD_KEY_PASSWORD: '', ...env}, encoding: 'utf8', timeout: 60_000})
+  return {code: run.status, stdout: run.stdout, stderr: run.stderr}
+}
+
+describe('cortensord CLI', () => {
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'cortensord-cli-')) })
+  after(async () => { await rm(dir, {recursive: true, force: true}) })
+
+  it('creates a keystore and shows the same address and peer id again, never the key', async () => {
+    const file = join(dir, 'key.json')
+    const created = cortensord(['keys', 'new', '--out', file], {CORTENSORD_KEY_PASSWORD: 'correct horse'})
+    assert.equal(created.code, 0, created.stderr)
+    const address = /address\s+(0x[0-9a-fA-F]{40})/.exec(created.stdout)?.[1]
+    const peerId = /peer id\s+(16Uiu2\w+)/.exec(created.stdout)?.[1]
+    assert.ok(address != null && peerId != null, created.stdout)
+    const shown = cortensord(['keys', 'show', file], {CORTENSORD_KEY_PASSWORD: 'correct horse'})
+    assert.equal(shown.code, 0, shown.stderr)
+    assert.ok(shown.stdout.includes(address) && shown.stdout.includes(peerId))
+    assert.doesNotMatch(created.stdout + shown.stdout, /privateKey|[0-9a-f]{64}/i, 'no key material printed')
+  })
+
+  it('refuses to overwrite a keystore, and names a wrong password', async () => {
+    const file = join(dir, 'key.json')
+    const again = cortensord(['keys', 'new', '--out', file], {CORTENSORD_KEY_PASSWORD: 'x'})
+    assert.equal(again.code, 2)
+    assert.match(again.stderr, /already exists; refusing to overwrite/)
+    const wrong = cortensord(['keys', 'show', file], {CORTENSORD_KEY_PASSWORD: 'wrong'})
+    assert.equal(wrong.code, 2)
+    assert.match(wrong.stderr, /wrong password for keystore/)
+    const none = cortensord(['keys', 'show', file])
+    assert.equal(none.code, 2)
+    assert.match(none.stderr, /no key password: set CORTENSORD_KEY_PASSWORD or pass a password file/)
+  })
+
+  it('rejects a bad config with the field it belongs to, before touching the network', async () => {
+    const config = join(dir, 'config.json')
+    await writeFile(config, JSON.stringify({role: 'validator', keystore: 'k.json', dataDir: 'd', chain: {rpcUrl: 'http://127.0.0.1:1', deploymentFile: 'x.json'}, model: {id: 1}}))
+    const bad = cortensord(['start', '--config', config], {CORTENSORD_KEY_PASSWORD: 'x'})
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /config field "role" must be "oracle" or "miner", got "validator"/)
+    const flag = cortensord(['start', '--config', config, '--role', 'miner', '--threads', 'many'], {CORTENSORD_KEY_PASSWORD: 'x'})
+    assert.equal(flag.code, 2)
+    assert.match(flag.stderr, /config field "inference.threads" must be an integer/)
+    const unknown = cortensord(['start', '--colour', 'blue'])
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /Unknown option '--colour'/)
+  })
+
+  it('lists its commands', () => {
+    const help = cortensord(['help'])
+    assert.equal(help.code, 0)
+    for (const command of ['start', 'devnet', 'keys new', 'keys show']) assert.ok(help.stdout.includes(command), command)
+  })
+})
