@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import {ActorSystem, type ActorDefinition, type ActorRef} from '../actors/actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
 import {chainActor} from '../actors/chain/chainActor.js'
-import type {ChainMessage, SendReply} from '../actors/chain/messages.js'
+import {ChainClient} from '../actors/chain/chainClient.js'
+import type {ChainMessage} from '../actors/chain/messages.js'
 import {inferenceActor} from '../actors/inference/inferenceActor.js'
 import type {InferenceMessage, InferenceStatus} from '../actors/inference/messages.js'
 import type {MiningMessage, MiningStatus} from '../actors/mining/messages.js'
@@ -33,7 +34,7 @@ import {createRootLogger, type Logger} from '../util/logger.js'
 import {MetricsRegistry} from '../util/metrics.js'
 import {sleep} from '../util/sleep.js'
 import type {NodeConfig} from './config.js'
-import {createHost, dialAddresses, type Host} from './host.js'
+import {createHost, dialAddresses} from './host.js'
 import {loadKeystore} from './keys.js'
 import {SUPERVISION_TREE, type ActorName} from './supervisionTree.js'
 import {peerIdFromString} from '@libp2p/peer-id'
@@ -268,10 +269,10 @@ async function ensureRegistered (init: {system: ActorSystem, chain: ActorRef<Cha
   while (!init.signal.aborted) {
     const record = init.access.nodeOf(init.address)
     if (record?.active === true) return
-    const reply = await init.system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({
-      type: 'Send', label: 'iam.register', contract: 'iam', method: 'register',
-      args: [init.peerIdBytes, init.role === 'oracle' ? Role.Oracle : Role.Miner, JSON.stringify({client: 'cortensord', role: init.role})], replyTo
-    }), ASK_TIMEOUT_MS.chainSend)
+    const reply = await new ChainClient(init.system, init.chain).send({
+      label: 'iam.register', contract: 'iam', method: 'register',
+      args: [init.peerIdBytes, init.role === 'oracle' ? Role.Oracle : Role.Miner, JSON.stringify({client: 'cortensord', role: init.role})]
+    })
     if (reply.type === 'Mined') {
       log.info({tx: reply.tx.hash, block: reply.tx.blockNumber}, 'registered in IAM')
       return

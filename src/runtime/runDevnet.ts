@@ -51,7 +51,7 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
     })
     const net = devnet
     out(`${stamp()} all ${opts.miners + 1} processes up; waiting for miners to fetch the model over IPFS, verify it and ping NodeStats`)
-    const ready = await watchUntilReady(net, opts, controller.signal, out, stamp)
+    const ready = await watchUntilReady(net, controller.signal, out, stamp)
     if (!ready) {
       out(`${stamp()} miners did not become ready within ${READY_TIMEOUT_MS / 1000} s`)
       return interrupted ? 130 : 1
@@ -126,7 +126,7 @@ async function table (net: Devnet): Promise<{text: string, readyMiners: number}>
   return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners}
 }
 
-async function watchUntilReady (net: Devnet, opts: RunDevnetOptions, signal: AbortSignal, out: (l: string) => void, stamp: () => string): Promise<boolean> {
+async function watchUntilReady (net: Devnet, signal: AbortSignal, out: (l: string) => void, stamp: () => string): Promise<boolean> {
   const deadline = Date.now() + READY_TIMEOUT_MS
   let last = ''
   while (!signal.aborted && Date.now() < deadline) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 import {InferenceError} from '../../src/inference/inferenceError.js'
-import {LlamaEngine, type CompletionRequest, type CompletionResult} from '../../src/inference/llamaEngine.js'
+import {LlamaEngine, type CompletionRequest} from '../../src/inference/llamaEngine.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH, sharedModelAvailable} from '../../src/util/paths.js'
 

@@ -6,6 +6,7 @@ import {GossipTopic} from '../../protocols/topic.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import {ChainClient} from '../chain/chainClient.js'
 import type {ChainMessage, ReadReply, SendReply} from '../chain/messages.js'
 import type {InferenceMessage, InferenceOutcome, InferenceReply} from '../inference/messages.js'
 import type {MiningMessage, MiningStatus} from './messages.js'
@@ -65,6 +66,7 @@ const FINISHED_TASKS_KEPT = 1_000
  */
 export function miningActor (init: MiningActorInit): ActorDefinition<MiningState, MiningMessage | Internal> {
   const {system} = init
+  const chain = new ChainClient(system, init.chain)
   const me = init.address.toLowerCase()
   const self = (ctx: {self: ActorRef<any>}): ActorRef<Internal> => ctx.self
 
@@ -191,9 +193,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
         }
 
         case '$RevealCheck': {
-          system.ask<ChainMessage, ReadReply>(init.chain, replyTo => ({type: 'Read', contract: 'cognitive', method: 'taskOf', args: [BigInt(msg.taskId)], replyTo}), ASK_TIMEOUT_MS.chainRead)
-            .then(reply => { system.tell(self(ctx), {type: '$TaskState', taskId: msg.taskId, reply}) },
-              (err: Error) => { system.tell(self(ctx), {type: '$TaskState', taskId: msg.taskId, reply: {type: 'Failed', code: 'ASK_FAILED', error: err.message}}) })
+          void chain.read('cognitive', 'taskOf', [BigInt(msg.taskId)]).then(reply => { system.tell(self(ctx), {type: '$TaskState', taskId: msg.taskId, reply}) })
           return state
         }
 
@@ -257,8 +257,6 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
   }
 
   function sendTx (ctx: {self: ActorRef<any>}, taskId: string, method: 'precommit' | 'commit', args: unknown[], replyType: '$Precommitted' | '$Committed'): void {
-    system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label: `${method} ${taskId}`, contract: 'cognitive', method, args, replyTo}), ASK_TIMEOUT_MS.chainSend)
-      .then(reply => { system.tell(self(ctx), {type: replyType, taskId, reply}) },
-        (err: Error) => { system.tell(self(ctx), {type: replyType, taskId, reply: {type: 'Failed', label: method, code: 'ASK_FAILED', error: err.message}}) })
+    void chain.send({label: `${method} ${taskId}`, contract: 'cognitive', method, args}).then(reply => { system.tell(self(ctx), {type: replyType, taskId, reply}) })
   }
 }

@@ -3,8 +3,8 @@ import type {ModelProgress} from '../../model/modelProgress.js'
 import type {ModelStore} from '../../model/modelStore.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
-import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
-import type {ChainMessage, ReadReply} from '../chain/messages.js'
+import {ChainClient} from '../chain/chainClient.js'
+import type {ChainMessage} from '../chain/messages.js'
 import type {EnsureReply, ModelMessage, ModelStatus} from './messages.js'
 
 export interface ModelActorInit {
@@ -40,6 +40,7 @@ interface RegistryModel {
  */
 export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, ModelMessage | Internal> {
   const {system} = init
+  const chain = new ChainClient(system, init.chain)
   return {
     name: 'model',
     init: async () => ({store: await init.openStore(), status: {phase: 'idle'}, controller: new AbortController()}),
@@ -51,7 +52,7 @@ export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, M
           const signal = state.controller.signal
           const onProgress = (event: {detail: ModelProgress}): void => { system.tell(self, {type: '$Progress', progress: event.detail}) }
           const work = async (): Promise<EnsureReply> => {
-            const read = await system.ask<ChainMessage, ReadReply>(init.chain, replyTo => ({type: 'Read', contract: 'modelRegistry', method: 'modelOf', args: [BigInt(msg.modelId)], replyTo}), ASK_TIMEOUT_MS.chainRead)
+            const read = await chain.read('modelRegistry', 'modelOf', [BigInt(msg.modelId)])
             if (read.type !== 'Value') return {type: 'Failed', modelId: msg.modelId, code: 'REGISTRY_UNREADABLE', error: read.error}
             const model = read.value as RegistryModel
             if (!model.active) return {type: 'Failed', modelId: msg.modelId, code: 'MODEL_INACTIVE', error: `model ${msg.modelId} (${model.name}) is deactivated in the registry`}

@@ -3,10 +3,10 @@ import {commitmentFor, taskIdFor} from '../../chain/commitment.js'
 import {outputHashOf, type Heartbeat, type Task} from '../../protocols/messages.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
-import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import {ChainClient} from '../chain/chainClient.js'
 import type {ChainMessage, EventsReply, ReadReply, SendReply} from '../chain/messages.js'
 import {TaskState} from '../../chain/roles.js'
-import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from './messages.js'
+import type {CompleteReply, OracleMessage, TaskRecord} from './messages.js'
 import {eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {tallyResults} from './tallyResults.js'
 
@@ -79,6 +79,7 @@ interface OracleState {
  */
 export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState, OracleMessage | Internal> {
   const {system} = init
+  const chain = new ChainClient(system, init.chain)
   const maxHeartbeatAgeMs = init.heartbeatIntervalMs * 3
 
   return {
@@ -103,8 +104,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         setTimeout(() => { system.tell(self, message) }, ms).unref()
       }
       const chainSend = (label: string, method: string, args: unknown[], onReply: (reply: SendReply) => Internal, value?: bigint, onBroadcast?: (hash: string) => void): void => {
-        system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label, contract: 'cognitive', method, args, value, replyTo, onBroadcast}), ASK_TIMEOUT_MS.chainSend)
-          .then(r => { system.tell(self, onReply(r)) }, (err: Error) => { system.tell(self, onReply({type: 'Failed', label, code: 'ASK_FAILED', error: err.message})) })
+        void chain.send({label, contract: 'cognitive', method, args, value, onBroadcast}).then(r => { system.tell(self, onReply(r)) })
       }
 
       switch (msg.type) {
@@ -320,9 +320,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         }
 
         case '$SettleCheck': {
-          system.ask<ChainMessage, ReadReply>(init.chain, replyTo => ({type: 'Read', contract: 'cognitive', method: 'taskOf', args: [BigInt(msg.taskId)], replyTo}), ASK_TIMEOUT_MS.chainRead)
-            .then(r => { system.tell(self, {type: '$TaskState', taskId: msg.taskId, reply: r}) },
-              (err: Error) => { system.tell(self, {type: '$TaskState', taskId: msg.taskId, reply: {type: 'Failed', code: 'ASK_FAILED', error: err.message}}) })
+          void chain.read('cognitive', 'taskOf', [BigInt(msg.taskId)]).then(r => { system.tell(self, {type: '$TaskState', taskId: msg.taskId, reply: r}) })
           return state
         }
 
@@ -442,9 +440,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       }
 
       function queryTrail (taskId: string): void {
-        system.ask<ChainMessage, EventsReply>(init.chain, replyTo => ({type: 'QueryEvents', contract: 'cognitive', key: BigInt(taskId), fromBlock: init.deployBlock, replyTo}), ASK_TIMEOUT_MS.chainRead)
-          .then(r => { system.tell(self, {type: '$Trail', taskId, reply: r}) },
-            (err: Error) => { system.tell(self, {type: '$Trail', taskId, reply: {type: 'Failed', code: 'ASK_FAILED', error: err.message}}) })
+        void chain.events('cognitive', BigInt(taskId), init.deployBlock).then(r => { system.tell(self, {type: '$Trail', taskId, reply: r}) })
       }
     },
     failMessage: (msg, error) => {

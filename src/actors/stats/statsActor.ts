@@ -1,7 +1,7 @@
 import type {Heartbeat} from '../../protocols/messages.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
-import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import {ChainClient} from '../chain/chainClient.js'
 import type {ChainMessage, SendReply} from '../chain/messages.js'
 import type {StatsMessage, StatsStatus} from './messages.js'
 
@@ -38,6 +38,7 @@ interface StatsState {
  */
 export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, StatsMessage | Internal> {
   const {system} = init
+  const chain = new ChainClient(system, init.chain)
   return {
     name: 'stats',
     init: async (ctx) => {
@@ -65,9 +66,8 @@ export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, S
           system.tell(self, {type: '$PingTick', modelId: msg.modelId})
           return state
         case '$PingTick':
-          system.ask<ChainMessage, SendReply>(init.chain, replyTo => ({type: 'Send', label: 'ping', contract: 'nodeStats', method: 'ping', args: [BigInt(msg.modelId), true], replyTo}), ASK_TIMEOUT_MS.chainSend)
-            .then(reply => { system.tell(self, {type: '$Pinged', reply}) },
-              (err: Error) => { system.tell(self, {type: '$Pinged', reply: {type: 'Failed', label: 'ping', code: 'ASK_FAILED', error: err.message}}) })
+          void chain.send({label: 'ping', contract: 'nodeStats', method: 'ping', args: [BigInt(msg.modelId), true]})
+            .then(reply => { system.tell(self, {type: '$Pinged', reply}) })
           return state
         case '$Pinged':
           if (msg.reply.type === 'Mined') {
