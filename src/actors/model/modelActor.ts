@@ -2,6 +2,7 @@ import type {ModelDescriptor} from '../../model/modelDescriptor.js'
 import type {ModelProgress} from '../../model/modelProgress.js'
 import type {ModelStore} from '../../model/modelStore.js'
 import {assertNever} from '../../util/assertNever.js'
+import {sleep} from '../../util/sleep.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ChainClient} from '../chain/chainClient.js'
 import type {ChainMessage} from '../chain/messages.js'
@@ -12,6 +13,11 @@ export interface ModelActorInit {
   chain: ActorRef<ChainMessage>
   openStore: () => Promise<ModelStore>
 }
+
+/** Fetch failures worth another attempt (a hash mismatch is not: the bytes are wrong). */
+const RETRYABLE_FETCH_ERRORS: ReadonlySet<string> = new Set(['FETCH_STALLED', 'FETCH_FAILED'])
+const FETCH_ATTEMPTS = 5
+const FETCH_RETRY_DELAY_MS = 1_000
 
 type Internal =
   | {type: '$Progress', progress: ModelProgress}
@@ -64,8 +70,19 @@ export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, M
               }
               return {type: 'Ready', modelId: msg.modelId, path: msg.localFile, descriptor, networkBytes: 0}
             }
-            const file = await state.store.ensureModel(descriptor, {signal, onProgress})
-            return {type: 'Ready', modelId: msg.modelId, path: file.path, descriptor, networkBytes: file.networkBytes}
+            // A stalled or broken transfer is tried again: blocks already received stay in the
+            // blockstore, so each attempt resumes, and new wants go out to every connected peer.
+            for (let attempt = 1; ; attempt++) {
+              try {
+                const file = await state.store.ensureModel(descriptor, {signal, onProgress})
+                return {type: 'Ready', modelId: msg.modelId, path: file.path, descriptor, networkBytes: file.networkBytes}
+              } catch (err) {
+                const code = (err as {code?: string}).code ?? ''
+                if (!RETRYABLE_FETCH_ERRORS.has(code) || attempt >= FETCH_ATTEMPTS) throw err
+                ctx.log.warn({attempt, code, err: (err as Error).message}, 'model fetch interrupted; resuming')
+                await sleep(FETCH_RETRY_DELAY_MS * attempt, signal)
+              }
+            }
           }
           work().then(
             reply => { system.tell(self, {type: '$Done', reply}); system.tell(msg.replyTo, reply) },
