@@ -5,8 +5,12 @@ import type {Logger} from '../util/logger.js'
 
 /** An error a handler throws to answer with a status and a message naming the problem. */
 export class ApiError extends CortensorError<{code: string, status: number}> {
-  constructor (status: number, code: string, message: string) {
+  /** The request field at fault, when there is one (OpenAI's `param`). */
+  readonly param: string | null
+
+  constructor (status: number, code: string, message: string, param: string | null = null) {
     super({code, status}, message)
+    this.param = param
   }
 }
 
@@ -22,7 +26,11 @@ export interface ApiRequest {
   raw: IncomingMessage
 }
 
-export type ApiResult = {status?: number, json: unknown} | {status?: number, text: string, contentType: string}
+export type ApiResult =
+  | {status?: number, json: unknown}
+  | {status?: number, text: string, contentType: string}
+  /** The handler writes the response itself (server-sent events); resolves when it is done. */
+  | {stream: (res: ServerResponse) => Promise<void>}
 
 export interface Route {
   method: 'GET' | 'POST'
@@ -61,7 +69,7 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
     res.on('close', () => { inFlight-- })
     handle(req, res).catch(err => {
       log.error({err}, 'unhandled API error')
-      if (!res.headersSent) sendJson(res, 500, errorBody('INTERNAL', 'internal error'))
+      if (!res.headersSent) sendJson(res, 500, errorBody('INTERNAL', 'internal error', 500))
       else res.end()
     })
   })
@@ -70,31 +78,33 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const method = req.method ?? 'GET'
     const match = findRoute(compiled, method, url.pathname)
-    if (match === 'method') { sendJson(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`)); return }
-    if (match == null) { sendJson(res, 404, errorBody('NOT_FOUND', `no route ${method} ${url.pathname}`)); return }
+    if (match === 'method') { sendJson(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`, 405)); return }
+    if (match == null) { sendJson(res, 404, errorBody('NOT_FOUND', `no route ${method} ${url.pathname}`, 404)); return }
     if (inFlight > init.maxConcurrentRequests) {
-      sendJson(res, 503, errorBody('TOO_MANY_REQUESTS', `more than ${init.maxConcurrentRequests} concurrent requests`))
+      sendJson(res, 503, errorBody('TOO_MANY_REQUESTS', `more than ${init.maxConcurrentRequests} concurrent requests`, 503))
       return
     }
     if (match.route.open !== true && init.tokens.length > 0) {
       const auth = req.headers.authorization ?? ''
       const token = auth.startsWith('Bearer ') ? auth.slice(7) : ''
-      if (token === '') { sendJson(res, 401, errorBody('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)')); return }
-      if (!init.tokens.includes(token)) { sendJson(res, 401, errorBody('UNAUTHORIZED', 'invalid bearer token')); return }
+      if (token === '') { sendJson(res, 401, errorBody('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)', 401)); return }
+      if (!init.tokens.includes(token)) { sendJson(res, 401, errorBody('UNAUTHORIZED', 'invalid bearer token', 401)); return }
     }
     const controller = new AbortController()
     res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client disconnected')) })
     try {
       const body = method === 'POST' ? await readJsonBody(req, init.maxBodyBytes) : undefined
       const result = await match.route.handler({method, path: url.pathname, params: match.params, query: url.searchParams, body, signal: controller.signal, raw: req})
-      if ('json' in result) sendJson(res, result.status ?? 200, result.json)
+      if ('stream' in result) await result.stream(res)
+      else if ('json' in result) sendJson(res, result.status ?? 200, result.json)
       else {
         res.writeHead(result.status ?? 200, {'content-type': result.contentType})
         res.end(result.text)
       }
     } catch (err) {
       if (err instanceof ApiError) {
-        sendJson(res, err.type.status, errorBody(err.code, err.message))
+        if (res.headersSent) res.end()
+        else sendJson(res, err.type.status, errorBody(err.code, err.message, err.type.status, err.param))
         return
       }
       throw err
@@ -118,8 +128,20 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   }
 }
 
-export function errorBody (code: string, message: string): {error: {code: string, message: string}} {
-  return {error: {code, message}}
+/**
+ * The one error shape of every route, OpenAI's (`{error: {message, type, param, code}}`), so
+ * OpenAI clients and the router API's users read failures the same way.
+ */
+export function errorBody (code: string, message: string, status = 400, param: string | null = null): {error: {message: string, type: string, param: string | null, code: string}} {
+  return {error: {message, type: errorType(status), param, code}}
+}
+
+function errorType (status: number): string {
+  if (status === 401) return 'authentication_error'
+  if (status === 403) return 'permission_error'
+  if (status === 404) return 'not_found_error'
+  if (status === 429 || status === 503) return 'unavailable_error'
+  return status >= 500 ? 'server_error' : 'invalid_request_error'
 }
 
 function sendJson (res: ServerResponse, status: number, body: unknown): void {

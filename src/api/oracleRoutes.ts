@@ -1,64 +1,48 @@
-import type {ActorRef, ActorSystem} from '../actors/actorSystem.js'
-import type {ChainMessage} from '../actors/chain/messages.js'
-import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
-import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from '../actors/oracle/messages.js'
-import type {MinerView} from '../actors/oracle/selectMiners.js'
+import type {CompletionRequest, TaskRecord} from '../actors/oracle/messages.js'
 import {MAX_TASK_REDUNDANCY, TASK_MODES} from '../protocols/messages.js'
+import type {Gateway} from './gateway.js'
 import {ApiError, type Route} from './httpApi.js'
+import {openSse} from './sse.js'
 
-export interface OracleRoutesInit {
-  system: ActorSystem
-  oracle: ActorRef<OracleMessage>
-  /** For reads the API needs (NodeStats counters: `Read nodeStats.statsOf(address)`). */
-  chain: ActorRef<ChainMessage>
-  network: {networkId: string, chainId: number, rpcUrl: string, contracts: Record<string, string>, deployBlock: number}
-  modelId: string
-  /** The registry's record of the served model and the oracle's verified copy of it (it seeds it); undefined when it has none. */
-  model: Promise<{name: string, path: string, quantization: string, sizeBytes: number, cid: string} | undefined>
-  defaults: {defaultRedundancy: number, defaultMaxTokens: number}
-  /** Longest a request may wait for its miners (reassignments included). */
-  resultTimeoutMs: number
-}
-
-/** The oracle's user-facing API: completions, and the tasks and miners behind them. */
-export function oracleRoutes (init: OracleRoutesInit): Route[] {
-  const {system, oracle} = init
+/**
+ * The router API: completions in the network's own terms (mode, redundancy), and the tasks and
+ * miners behind them. `stream: true` answers with server-sent events: `token` events as the
+ * lead miner generates, then one `done` event carrying the verdict of the other miners.
+ */
+export function oracleRoutes (gateway: Gateway): Route[] {
   return [
+    {method: 'GET', path: '/api/v1/info', handler: async () => ({json: await gateway.info()})},
     {
       method: 'POST',
       path: '/api/v1/completions',
       handler: async (req) => {
-        const request = parseCompletionRequest(req.body, init)
-        const reply = await system.ask<OracleMessage, CompleteReply>(oracle, replyTo => ({type: 'Complete', request, replyTo}), init.resultTimeoutMs + ASK_TIMEOUT_MS.chainSend)
-        if (reply.type === 'Rejected') throw new ApiError(reply.status, reply.code, reply.error)
-        return {json: completionResponse(reply.record)}
+        const body = asObject(req.body)
+        const request = await parseCompletionRequest(body, gateway)
+        await gateway.checkPrompt(request.prompt, 'prompt')
+        if (body.stream !== true) return {json: completionResponse(await gateway.complete(request, {signal: req.signal}), gateway)}
+        return {
+          stream: async (res) => {
+            const sse = openSse(res)
+            try {
+              const record = await gateway.complete(request, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
+              sse.send(completionResponse(record, gateway), 'done')
+            } catch (err) {
+              if (err instanceof ApiError) sse.send({error: {message: err.message, code: err.code, status: err.type.status}}, 'error')
+              else throw err
+            } finally {
+              sse.end()
+            }
+          }
+        }
       }
     },
-    {
-      method: 'GET',
-      path: '/api/v1/tasks',
-      handler: async () => ({json: {tasks: await system.ask<OracleMessage, TaskRecord[]>(oracle, replyTo => ({type: 'ListTasks', replyTo}), ASK_TIMEOUT_MS.status)}})
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/tasks/:id',
-      handler: async (req) => {
-        const id = req.params.id ?? ''
-        if (!/^\d{1,78}$/.test(id)) throw new ApiError(400, 'INVALID_TASK_ID', `task id must be a decimal number, got "${id}"`)
-        const record = await system.ask<OracleMessage, TaskRecord | null>(oracle, replyTo => ({type: 'GetTask', taskId: id, replyTo}), ASK_TIMEOUT_MS.status)
-        if (record == null) throw new ApiError(404, 'TASK_NOT_FOUND', `no task ${id} on this oracle`)
-        return {json: record}
-      }
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/miners',
-      handler: async () => ({json: {miners: await system.ask<OracleMessage, MinerView[]>(oracle, replyTo => ({type: 'ListMiners', replyTo}), ASK_TIMEOUT_MS.status)}})
-    }
+    {method: 'GET', path: '/api/v1/tasks', handler: async () => ({json: {tasks: await gateway.tasks()}})},
+    {method: 'GET', path: '/api/v1/tasks/:id', handler: async (req) => ({json: await gateway.task(req.params.id ?? '')})},
+    {method: 'GET', path: '/api/v1/miners', handler: async () => ({json: {miners: await gateway.miners()}})}
   ]
 }
 
-function completionResponse (record: TaskRecord): unknown {
+export function completionResponse (record: TaskRecord, gateway: Gateway): unknown {
   return {
     task_id: record.taskId,
     answer: record.answer ?? null,
@@ -67,6 +51,7 @@ function completionResponse (record: TaskRecord): unknown {
     miners: record.assignees,
     agreement: record.agreement ?? null,
     reassignments: record.reassignments,
+    completion_tokens: gateway.completionTokens(record),
     timings: {
       total_ms: (record.timings.answeredAt ?? Date.now()) - record.timings.requestedAt,
       gossip_ms: record.timings.broadcastAt == null ? null : record.timings.broadcastAt - record.timings.requestedAt,
@@ -76,33 +61,53 @@ function completionResponse (record: TaskRecord): unknown {
   }
 }
 
-/** Validates a completion request body; every problem names the field. */
-export function parseCompletionRequest (body: unknown, init: Pick<OracleRoutesInit, 'modelId' | 'defaults'>): CompletionRequest {
+export function asObject (body: unknown): Record<string, unknown> {
+  if (body === undefined) throw new ApiError(400, 'INVALID_REQUEST', 'request body is missing: send a JSON object')
   if (typeof body !== 'object' || body == null || Array.isArray(body)) throw new ApiError(400, 'INVALID_REQUEST', 'request body must be a JSON object')
-  const b = body as Record<string, unknown>
-  const int = (field: string, fallback: number, min: number, max: number): number => {
-    const v = b[field] ?? fallback
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ApiError(400, 'INVALID_FIELD', `"${field}" must be an integer in [${min}, ${max}], got ${JSON.stringify(b[field])}`)
-    return v
-  }
-  const num = (field: string, fallback: number, min: number, max: number): number => {
-    const v = b[field] ?? fallback
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ApiError(400, 'INVALID_FIELD', `"${field}" must be a number in [${min}, ${max}], got ${JSON.stringify(b[field])}`)
-    return v
-  }
-  if (typeof b.prompt !== 'string' || b.prompt.length === 0) throw new ApiError(400, 'INVALID_FIELD', `"prompt" must be a non-empty string, got ${JSON.stringify(b.prompt)}`)
-  const mode = b.mode ?? 'parallel'
-  if (typeof mode !== 'string' || !(TASK_MODES as readonly string[]).includes(mode)) throw new ApiError(400, 'INVALID_FIELD', `"mode" must be one of ${TASK_MODES.join(', ')}, got ${JSON.stringify(b.mode)}`)
-  if (b.model != null && String(b.model) !== init.modelId) throw new ApiError(404, 'UNKNOWN_MODEL', `model ${JSON.stringify(b.model)} is not served by this oracle (serves ${init.modelId})`)
+  return body as Record<string, unknown>
+}
+
+/** Field readers that name the field and what was wrong with it. */
+export function fieldReaders (b: Record<string, unknown>): {
+  int: (field: string, fallback: number, min: number, max: number) => number
+  num: (field: string, fallback: number, min: number, max: number) => number
+} {
   return {
-    prompt: b.prompt,
-    maxTokens: int('max_tokens', init.defaults.defaultMaxTokens, 1, 4096),
+    int: (field, fallback, min, max) => {
+      const v = b[field] ?? fallback
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ApiError(400, 'INVALID_FIELD', `"${field}" must be an integer in [${min}, ${max}], got ${JSON.stringify(b[field])}`, field)
+      return v
+    },
+    num: (field, fallback, min, max) => {
+      const v = b[field] ?? fallback
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ApiError(400, 'INVALID_FIELD', `"${field}" must be a number in [${min}, ${max}], got ${JSON.stringify(b[field])}`, field)
+      return v
+    }
+  }
+}
+
+/** The network's own knobs, shared by every front door. */
+export function networkParams (b: Record<string, unknown>, gateway: Gateway): Pick<CompletionRequest, 'mode' | 'redundancy' | 'seed' | 'temperature' | 'topK' | 'topP'> {
+  const {int, num} = fieldReaders(b)
+  const mode = b.mode ?? 'parallel'
+  if (typeof mode !== 'string' || !(TASK_MODES as readonly string[]).includes(mode)) throw new ApiError(400, 'INVALID_FIELD', `"mode" must be one of ${TASK_MODES.join(', ')}, got ${JSON.stringify(b.mode)}`, 'mode')
+  return {
     mode: mode as CompletionRequest['mode'],
-    redundancy: int('redundancy', init.defaults.defaultRedundancy, 1, MAX_TASK_REDUNDANCY),
+    redundancy: int('redundancy', gateway.init.defaults.defaultRedundancy, 1, MAX_TASK_REDUNDANCY),
     seed: int('seed', 42, 0, 0xffff_ffff),
     temperature: num('temperature', 0, 0, 10),
     topK: int('top_k', 0, 0, 1000),
-    topP: num('top_p', 1, 0, 1),
-    modelId: init.modelId
+    topP: num('top_p', 1, 0, 1)
+  }
+}
+
+async function parseCompletionRequest (b: Record<string, unknown>, gateway: Gateway): Promise<CompletionRequest> {
+  if (typeof b.prompt !== 'string' || b.prompt.length === 0) throw new ApiError(400, 'INVALID_FIELD', `"prompt" must be a non-empty string, got ${JSON.stringify(b.prompt)}`, 'prompt')
+  if (b.stream != null && typeof b.stream !== 'boolean') throw new ApiError(400, 'INVALID_FIELD', `"stream" must be true or false, got ${JSON.stringify(b.stream)}`, 'stream')
+  return {
+    prompt: b.prompt,
+    maxTokens: fieldReaders(b).int('max_tokens', gateway.init.defaults.defaultMaxTokens, 1, 4096),
+    ...networkParams(b, gateway),
+    modelId: await gateway.resolveModel(b.model, 'model')
   }
 }

@@ -2,6 +2,7 @@ import {LlamaCompletion, type LlamaContext, type LlamaContextSequence, type Llam
 import type {Logger} from '../util/logger.js'
 import {getSharedLlama} from './getSharedLlama.js'
 import {InferenceError} from './inferenceError.js'
+import {promptTokensOf} from './promptTokens.js'
 import {scoreOnSequence, type TokenScore} from './scoreTokens.js'
 import {SlotPool} from './slotPool.js'
 import {createTokenStream, type OnToken, type TokenChunk, type TokenStream} from './tokenStream.js'
@@ -235,11 +236,8 @@ export class LlamaEngine {
     await this.dispose()
   }
 
-  /** The prompt as the context holds it: BOS (when the model wants one) + the text without an added leading space, as LlamaCompletion tokenizes it. */
   private promptTokens (text: string): Token[] {
-    const bos = this.model.tokens.shouldPrependBosToken ? this.model.tokens.bos : null
-    const body = this.model.tokenize(text, false, 'trimLeadingSpace')
-    return bos === null ? body : [bos, ...body]
+    return promptTokensOf(this.model, text)
   }
 
   private validate (request: CompletionRequest): Token[] {

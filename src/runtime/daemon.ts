@@ -17,6 +17,9 @@ import {oracleActor} from '../actors/oracle/oracleActor.js'
 import type {StatsMessage, StatsStatus} from '../actors/stats/messages.js'
 import {statsActor} from '../actors/stats/statsActor.js'
 import {startHttpApi, type HttpApi, type Route} from '../api/httpApi.js'
+import {dashboardRoutes} from '../api/dashboardRoutes.js'
+import {Gateway} from '../api/gateway.js'
+import {openaiRoutes} from '../api/openaiRoutes.js'
 import {oracleRoutes} from '../api/oracleRoutes.js'
 import {AccessCache} from '../chain/accessCache.js'
 import {readDeployment} from '../chain/deployment.js'
@@ -24,6 +27,7 @@ import {createProvider} from '../chain/provider.js'
 import {Role} from '../chain/roles.js'
 import {determinismClass} from '../inference/determinismClass.js'
 import {LlamaEngine} from '../inference/llamaEngine.js'
+import {PromptTools} from '../inference/promptTools.js'
 import {ModelStore} from '../model/modelStore.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
 import {gossipsubOptions} from '../protocols/gossipScoring.js'
@@ -211,6 +215,19 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
       })
     }
 
+    let gateway: Gateway | undefined
+    if (oracle != null) {
+      const model = modelReady.then(reply => reply.type === 'Ready' ? {...reply.descriptor, path: reply.path} : undefined, () => undefined)
+      // Vocabulary only: token counts and chat templates for the API, no weights.
+      const promptTools = model.then(async m => m == null ? undefined : await PromptTools.load({modelPath: m.path, logger: log.child({component: 'llama'})}))
+        .catch((err: Error) => { log.warn({err}, 'no tokenizer: usage counts and context checks are off'); return undefined })
+      cleanups.push(async () => { await (await promptTools)?.dispose() })
+      gateway = new Gateway({
+        system, oracle, chain, modelId: String(config.model.id), model, promptTools, contextSize: config.inference.contextSize,
+        defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000,
+        network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: config.chain.rpcUrl, contracts: deployment.contracts, deployBlock: deployment.deployBlock}
+      })
+    }
     const routes: Route[] = [
       {method: 'GET', path: '/metrics', open: true, handler: () => ({text: metrics.render(), contentType: 'text/plain; version=0.0.4'})},
       {
@@ -226,11 +243,7 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
           }
         })
       },
-      ...(oracle == null ? [] : oracleRoutes({
-        system, oracle, chain, modelId: String(config.model.id), defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000,
-        network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: config.chain.rpcUrl, contracts: deployment.contracts, deployBlock: deployment.deployBlock},
-        model: modelReady.then(reply => reply.type === 'Ready' ? {...reply.descriptor, path: reply.path} : undefined, () => undefined)
-      }))
+      ...(gateway == null ? [] : [...oracleRoutes(gateway), ...openaiRoutes(gateway), ...dashboardRoutes()])
     ]
     const api: HttpApi = await startHttpApi({host: config.api.host, port: config.api.port, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
     cleanups.push(async () => { await api.close() })

@@ -1,3 +1,4 @@
+import {hexlify, randomBytes} from 'ethers'
 import {createHeliaLight} from 'helia'
 import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
@@ -47,6 +48,8 @@ export interface Devnet {
   miners: DevnetNode[]
   /** Base URL of the oracle's API. */
   apiUrl: string
+  /** Bearer token of the oracle's API (fresh for every devnet). */
+  apiToken: string
   /** Starts one more miner: `admitted: false` uses a key the ACL never admitted; `nodeConfig` overrides its config. */
   startMiner: (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}) => Promise<DevnetNode>
   stop: () => Promise<void>
@@ -122,7 +125,8 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     }
 
     progress('starting the oracle (it seeds the model over IPFS)')
-    const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {model: {id: Number(modelId), file: modelFile}, api: {tokens: []}})
+    const apiToken = hexlify(randomBytes(16)).slice(2)
+    const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {model: {id: Number(modelId), file: modelFile}, api: {tokens: [apiToken]}})
     const bootstrap = oracle.info.addrs.filter(a => a.includes('/ip4/127.0.0.1/'))
     progress(`oracle up: API ${oracle.info.api}, peer ${oracle.info.peerId}`)
 
@@ -133,7 +137,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     }
     progress(`starting ${init.miners} miners (empty model folders: they fetch over IPFS)`)
     const miners = await Promise.all(Array.from({length: init.miners}, async (_, index) => await startMiner({index, admitted: true})))
-    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, apiUrl: oracle.info.api, startMiner, stop}
+    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, apiUrl: oracle.info.api, apiToken, startMiner, stop}
   } catch (err) {
     await stop()
     throw err

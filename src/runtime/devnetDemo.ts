@@ -28,14 +28,14 @@ interface CompletionResponse {
  * agreement and latency, then waits for each task's settlement and prints its on-chain trail.
  * True when every prompt was answered by agreeing miners and settled on chain.
  */
-export async function runDemo (init: {apiUrl: string, miners: number, out: (line: string) => void, signal: AbortSignal}): Promise<boolean> {
+export async function runDemo (init: {apiUrl: string, apiToken: string, miners: number, out: (line: string) => void, signal: AbortSignal}): Promise<boolean> {
   const {out} = init
   let ok = true
   const answered: CompletionResponse[] = []
   // A smaller devnet runs the same prompts with redundancy capped at its miner count.
   for (const [i, p] of DEMO_PROMPTS.map(p => ({...p, redundancy: Math.min(p.redundancy, init.miners)})).entries()) {
     out(`\n── prompt ${i + 1}/${DEMO_PROMPTS.length}: "${p.prompt}"  (${p.mode}, k=${p.redundancy}, max ${p.max_tokens} tokens)`)
-    const res = await fetch(`${init.apiUrl}/api/v1/completions`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(p), signal: init.signal})
+    const res = await fetch(`${init.apiUrl}/api/v1/completions`, {method: 'POST', headers: {'content-type': 'application/json', authorization: `Bearer ${init.apiToken}`}, body: JSON.stringify(p), signal: init.signal})
     const body = await res.json() as CompletionResponse & {error?: {code: string, message: string}}
     if (!res.ok) {
       out(`   FAILED ${res.status} ${body.error?.code}: ${body.error?.message}`)
@@ -52,7 +52,7 @@ export async function runDemo (init: {apiUrl: string, miners: number, out: (line
 
   out('\n── on-chain trail (settlement runs behind the answers)')
   for (const a of answered) {
-    const record = await waitSettled(init.apiUrl, a.task_id, init.signal)
+    const record = await waitSettled(init.apiUrl, init.apiToken, a.task_id, init.signal)
     if (record == null) {
       out(`   task #${a.task_id}: not settled within ${SETTLE_TIMEOUT_MS / 1000} s`)
       ok = false
@@ -65,10 +65,10 @@ export async function runDemo (init: {apiUrl: string, miners: number, out: (line
   return ok
 }
 
-async function waitSettled (apiUrl: string, taskId: string, signal: AbortSignal): Promise<TaskRecord | null> {
+async function waitSettled (apiUrl: string, apiToken: string, taskId: string, signal: AbortSignal): Promise<TaskRecord | null> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS
   while (Date.now() < deadline && !signal.aborted) {
-    const res = await fetch(`${apiUrl}/api/v1/tasks/${taskId}`, {signal})
+    const res = await fetch(`${apiUrl}/api/v1/tasks/${taskId}`, {headers: {authorization: `Bearer ${apiToken}`}, signal})
     if (res.ok) {
       const record = await res.json() as TaskRecord
       if (record.phase === 'ended' || record.phase === 'expired') return record

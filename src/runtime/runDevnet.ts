@@ -50,6 +50,7 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
       onProgress: line => { out(`${stamp()} ${line}`) }
     })
     const net = devnet
+    out(`${stamp()} oracle API ${net.apiUrl}, bearer token ${net.apiToken} (dashboard: ${net.apiUrl}/#token=${net.apiToken})`)
     out(`${stamp()} all ${opts.miners + 1} processes up; waiting for miners to fetch the model over IPFS, verify it and ping NodeStats`)
     const ready = await watchUntilReady(net, controller.signal, out, stamp)
     if (!ready) {
@@ -58,11 +59,12 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
     }
     out(`${stamp()} network ready: ${opts.miners} miners mining model ${net.modelId}`)
     if (opts.demo) {
-      const ok = await runDemo({apiUrl: net.apiUrl, miners: opts.miners, out, signal: controller.signal})
+      const ok = await runDemo({apiUrl: net.apiUrl, apiToken: net.apiToken, miners: opts.miners, out, signal: controller.signal})
       out(`${stamp()} demo ${ok ? 'finished' : 'FAILED'}; stopping the network`)
       return ok ? 0 : 1
     }
-    out(`${stamp()} oracle API: ${net.apiUrl}  (try: curl -s ${net.apiUrl}/api/v1/completions -d '{"prompt":"Once upon a time","max_tokens":32,"mode":"parallel","redundancy":3}')`)
+    out(`${stamp()} try: npx cortensord ask --api ${net.apiUrl} --token ${net.apiToken} "Once upon a time"`)
+    out(`${stamp()}  or: curl -s -H 'authorization: Bearer ${net.apiToken}' ${net.apiUrl}/v1/completions -d '{"prompt":"Once upon a time","max_tokens":32}'`)
     out('press Ctrl-C to stop')
     await showLive(net, opts, controller.signal, out)
     return 130
@@ -79,9 +81,9 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
   }
 }
 
-async function fetchStatus (node: DevnetNode): Promise<NodeStatus | undefined> {
+async function fetchStatus (node: DevnetNode, token: string): Promise<NodeStatus | undefined> {
   try {
-    const res = await fetch(`${node.info.api}/api/v1/status`, {signal: AbortSignal.timeout(2_000)})
+    const res = await fetch(`${node.info.api}/api/v1/status`, {headers: {authorization: `Bearer ${token}`}, signal: AbortSignal.timeout(2_000)})
     return res.ok ? await res.json() as NodeStatus : undefined
   } catch {
     return undefined
@@ -90,7 +92,7 @@ async function fetchStatus (node: DevnetNode): Promise<NodeStatus | undefined> {
 
 async function oracleReadyMiners (net: Devnet): Promise<Set<string>> {
   try {
-    const res = await fetch(`${net.apiUrl}/api/v1/miners`, {signal: AbortSignal.timeout(2_000)})
+    const res = await fetch(`${net.apiUrl}/api/v1/miners`, {headers: {authorization: `Bearer ${net.apiToken}`}, signal: AbortSignal.timeout(2_000)})
     if (!res.ok) return new Set()
     const {miners} = await res.json() as {miners: Array<{address: string, modelsReady: number[]}>}
     return new Set(miners.filter(m => m.modelsReady.includes(Number(net.modelId))).map(m => m.address.toLowerCase()))
@@ -108,7 +110,7 @@ function modelCell (s: NodeStatus | undefined): string {
 
 async function table (net: Devnet): Promise<{text: string, readyMiners: number}> {
   const nodes = [net.oracle, ...net.miners]
-  const statuses = await Promise.all(nodes.map(fetchStatus))
+  const statuses = await Promise.all(nodes.map(async node => await fetchStatus(node, net.apiToken)))
   const rows = nodes.map((node, i) => {
     const s = statuses[i]
     return [node.name, node.role, `${node.info.address.slice(0, 10)}…`, `…${node.info.peerId.slice(-10)}`, modelCell(s),

@@ -24,7 +24,7 @@ const devnet = await startDevnet({miners: MINERS, dir, logLevel: 'warn'})
 try {
   // Wait for the oracle to see every miner ready.
   for (;;) {
-    const res = await fetch(`${devnet.apiUrl}/api/v1/miners`)
+    const res = await fetch(`${devnet.apiUrl}/api/v1/miners`, {headers: {authorization: `Bearer ${devnet.apiToken}`}})
     const {miners} = await res.json() as {miners: Array<{modelsReady: number[]}>}
     if (miners.filter(m => m.modelsReady.includes(Number(devnet.modelId))).length === MINERS) break
     await new Promise(resolve => setTimeout(resolve, 250))
@@ -44,7 +44,7 @@ try {
     // Interleaved, so machine noise hits every column alike.
     for (const v of variants) {
       const t = performance.now()
-      const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {method: 'POST', body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, mode: v.mode, redundancy: v.redundancy})})
+      const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {method: 'POST', headers: {authorization: `Bearer ${devnet.apiToken}`}, body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, mode: v.mode, redundancy: v.redundancy})})
       const body = await res.json() as {answer: string}
       const ms = performance.now() - t
       if (!res.ok) throw new Error(`${v.name}: ${JSON.stringify(body)}`)

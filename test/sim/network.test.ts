@@ -39,7 +39,8 @@ let engine: LlamaEngine
 let dir: string
 
 async function api<T> (path: string, body?: unknown): Promise<{status: number, json: T}> {
-  const res = await fetch(`${devnet.apiUrl}${path}`, body == null ? {} : {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)})
+  const authorization = `Bearer ${devnet.apiToken}`
+  const res = await fetch(`${devnet.apiUrl}${path}`, body == null ? {headers: {authorization}} : {method: 'POST', headers: {'content-type': 'application/json', authorization}, body: JSON.stringify(body)})
   return {status: res.status, json: await res.json() as T}
 }
 
