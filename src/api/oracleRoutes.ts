@@ -2,7 +2,7 @@ import type {CompletionRequest, TaskRecord} from '../actors/oracle/messages.js'
 import {MAX_TASK_REDUNDANCY, TASK_MODES} from '../protocols/messages.js'
 import type {Gateway} from './gateway.js'
 import {ApiError, type Route} from './httpApi.js'
-import {openSse} from './sse.js'
+import {lazySse} from './sse.js'
 
 /**
  * The router API: completions in the network's own terms (mode, redundancy), and the tasks and
@@ -22,13 +22,14 @@ export function oracleRoutes (gateway: Gateway): Route[] {
         if (body.stream !== true) return {json: completionResponse(await gateway.complete(request, {signal: req.signal}), gateway)}
         return {
           stream: async (res) => {
-            const sse = openSse(res)
+            // Opened on the first token: a request refused before any (no miner ready) still gets its status.
+            const sse = lazySse(res)
             try {
               const record = await gateway.complete(request, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
               sse.send(completionResponse(record, gateway), 'done')
             } catch (err) {
-              if (err instanceof ApiError) sse.send({error: {message: err.message, code: err.code, status: err.type.status}}, 'error')
-              else throw err
+              if (!(err instanceof ApiError) || !sse.opened) throw err
+              sse.send({error: {message: err.message, code: err.code, status: err.type.status}}, 'error')
             } finally {
               sse.end()
             }
