@@ -80,6 +80,35 @@ const COMMANDS: Command[] = [
     }
   },
   {
+    command: 'ask',
+    describe: 'Send a prompt to an oracle; stream the answer and the miners\' verdict',
+    usage: 'cortensord ask "PROMPT" [--api URL] [--token TOKEN] [--mode parallel|competing] [--redundancy K] [--max-tokens N] [--json]   (or CORTENSORD_API_URL, CORTENSORD_API_TOKEN)',
+    options: {
+      api: {type: 'string'},
+      token: {type: 'string'},
+      mode: {type: 'string', default: 'parallel'},
+      redundancy: {type: 'string', default: '1'},
+      'max-tokens': {type: 'string', default: '64'},
+      json: {type: 'boolean', default: false}
+    },
+    handler: async (values, positionals) => {
+      const prompt = positionals.join(' ')
+      if (prompt === '') throw new ConfigError({code: 'CONFIG_INVALID', field: 'PROMPT'}, 'ask needs a prompt: cortensord ask "Once upon a time"')
+      const number = (flag: string): number => {
+        const n = Number(values[flag])
+        if (!Number.isInteger(n) || n < 1) throw new ConfigError({code: 'CONFIG_INVALID', field: flag}, `--${flag} must be a positive integer, got ${String(values[flag])}`)
+        return n
+      }
+      const {ask} = await import('./askCommand.js')
+      return await ask({
+        api: (values.api as string | undefined) ?? process.env.CORTENSORD_API_URL ?? 'http://127.0.0.1:8080',
+        token: (values.token as string | undefined) ?? process.env.CORTENSORD_API_TOKEN,
+        prompt, mode: String(values.mode), redundancy: number('redundancy'), maxTokens: number('max-tokens'), json: values.json === true,
+        out: process.stdout, err: process.stderr
+      })
+    }
+  },
+  {
     command: 'keys new',
     describe: 'Create an encrypted keystore; prints its address and peer id',
     usage: 'cortensord keys new --out FILE [--password-file FILE]   (or CORTENSORD_KEY_PASSWORD)',

@@ -1,0 +1,231 @@
+/**
+ * The oracle as a gateway, against a running devnet (1 oracle + 3 miner processes, real chain,
+ * real model): the official `openai` client unchanged, the router API with its on-chain trail,
+ * bad input, client disconnects, and the dashboard in headless Chromium.
+ */
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {mkdir, mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import OpenAI from 'openai'
+import type {TaskRecord} from '../../src/actors/oracle/messages.js'
+import {startDevnet, type Devnet} from '../../src/runtime/devnet.js'
+import {PROJECT_ROOT} from '../../src/util/paths.js'
+
+const CONTEXT = 2048
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync)
+let devnet: Devnet
+let dir: string
+let client: OpenAI
+
+async function api (path: string, init: RequestInit & {token?: string | null} = {}): Promise<{status: number, json: any}> {
+  const token = init.token === undefined ? devnet.apiToken : init.token
+  const res = await fetch(`${devnet.apiUrl}${path}`, {...init, headers: {'content-type': 'application/json', ...(token == null ? {} : {authorization: `Bearer ${token}`}), ...init.headers}})
+  return {status: res.status, json: await res.json()}
+}
+
+async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+async function settled (taskId: string): Promise<TaskRecord> {
+  return await until(`task ${taskId} settled`, 60_000, async () => {
+    const {json} = await api(`/api/v1/tasks/${taskId}`)
+    return json.phase === 'ended' || json.phase === 'expired' ? json as TaskRecord : undefined
+  })
+}
+
+/**
+ * Waits until n miners are ready with a free slot as the oracle sees them: a miner's heartbeat
+ * reports a busy slot for up to one interval after its last task, and the oracle refuses (503)
+ * a task it cannot staff now.
+ */
+async function minersFree (n: number): Promise<void> {
+  await until(`${n} miners with a free slot`, 20_000, async () => {
+    const {json} = await api('/api/v1/miners')
+    return json.miners?.filter((m: {modelsReady: number[], freeSlots: number}) => m.modelsReady.length > 0 && m.freeSlots > 0).length >= n ? true : undefined
+  })
+}
+
+async function minerStatus (index: number): Promise<{mining: {lost: number}, inference: {running: number}}> {
+  const res = await fetch(`${devnet.miners[index]?.info.api}/api/v1/status`)
+  return await res.json() as {mining: {lost: number}, inference: {running: number}}
+}
+
+describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {timeout: 300_000}, () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cortensor-gateway-'))
+    devnet = await startDevnet({miners: 3, dir, logLevel: 'warn', nodeConfig: {inference: {contextSize: CONTEXT, sequences: 1}, stats: {heartbeatIntervalMs: 1_000}}})
+    client = new OpenAI({apiKey: devnet.apiToken, baseURL: `${devnet.apiUrl}/v1`, maxRetries: 0})
+    await until('3 miners ready at the oracle', 120_000, async () => {
+      const {json} = await api('/api/v1/miners')
+      return json.miners?.filter((m: {modelsReady: number[]}) => m.modelsReady.length > 0).length === 3 ? true : undefined
+    })
+  })
+
+  after(async () => {
+    await devnet?.stop()
+    if (dir != null) await rm(dir, {recursive: true, force: true})
+  })
+
+  it('the openai client lists the model and gets a chat completion and a completion, with usage and network fields', async () => {
+    const models = await client.models.list()
+    assert.deepEqual(models.data.map(m => m.id), ['stories260K'])
+    const chat = await client.chat.completions.create({model: 'stories260K', messages: [{role: 'user', content: 'Tell me about a cat.'}], max_tokens: 24, seed: 7})
+    assert.equal(chat.object, 'chat.completion')
+    assert.ok((chat.choices[0]?.message.content ?? '').length > 0)
+    assert.ok(chat.usage != null && chat.usage.prompt_tokens > 5 && chat.usage.completion_tokens > 0 && chat.usage.completion_tokens <= 24)
+    const extra = (chat as unknown as {cortensor: {task_id: string, agreement: {status: string}}}).cortensor
+    assert.equal(extra.agreement.status, 'agreed')
+    const completion = await client.completions.create({model: 'stories260K', prompt: 'Once upon a time', max_tokens: 16})
+    assert.equal(completion.object, 'text_completion')
+    assert.match(completion.choices[0]?.text ?? '', /^, there was a little girl named Lily/)
+    assert.equal(completion.choices[0]?.finish_reason, 'length')
+    assert.equal(completion.usage?.completion_tokens, 16)
+  })
+
+  it('streams a chat completion whose text equals the non-streamed one for the same seed, ending the verdict in the last chunk', async () => {
+    const params = {model: 'stories260K', messages: [{role: 'user' as const, content: 'Where did the dog go?'}], max_tokens: 32, seed: 11}
+    const whole = await client.chat.completions.create(params)
+    const stream = await client.chat.completions.create({...params, stream: true, stream_options: {include_usage: true}})
+    let text = ''
+    let chunks = 0
+    let verdict: {agreement: {status: string}} | undefined
+    let usage: unknown
+    for await (const chunk of stream) {
+      chunks++
+      text += chunk.choices[0]?.delta.content ?? ''
+      verdict ??= (chunk as unknown as {cortensor?: {agreement: {status: string}}}).cortensor
+      usage ??= chunk.usage ?? undefined
+    }
+    assert.ok(chunks > 3, `tokens arrive as they are generated (${chunks} chunks)`)
+    assert.equal(text, whole.choices[0]?.message.content)
+    assert.equal(verdict?.agreement.status, 'agreed')
+    assert.ok(usage != null)
+  })
+
+  it('shows the task in the router API with its complete on-chain trail', async () => {
+    await minersFree(3)
+    const {status, json} = await api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'The red ball', max_tokens: 16, mode: 'parallel', redundancy: 3})})
+    assert.equal(status, 200)
+    const record = await settled(json.task_id)
+    assert.equal(record.answer, json.answer)
+    assert.deepEqual(record.trail.map(e => e.name).filter(n => n !== 'TaskStateChanged' && n !== 'MinerAssigned'),
+      ['TaskCreated', 'TaskPrecommitted', 'TaskPrecommitted', 'TaskPrecommitted', 'TaskCommitted', 'TaskCommitted', 'TaskCommitted', 'TaskEnded'])
+    assert.ok(record.trail.every(e => /^0x[0-9a-f]{64}$/.test(e.txHash) && e.blockNumber > 0))
+    assert.ok(record.txs.some(t => t.label === 'createTask') && record.txs.some(t => t.label === 'end'))
+    const {json: miners} = await api('/api/v1/miners')
+    const paid = miners.miners.filter((m: {earnedWei: string}) => BigInt(m.earnedWei) > 0n)
+    assert.equal(paid.length, 3, 'each miner shows its earnings')
+    assert.ok(miners.miners.every((m: {chain: {pingCount: string}}) => Number(m.chain.pingCount) >= 1))
+  })
+
+  it('answers every bad input with its status and a message naming the problem, without disturbing other requests', async () => {
+    await minersFree(1)
+    const good = api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'A happy frog', max_tokens: 8})})
+    const cases: Array<[string, Promise<{status: number, json: any}>, number, RegExp]> = [
+      ['invalid JSON', api('/v1/completions', {method: 'POST', body: '{"prompt": '}), 400, /not valid JSON/],
+      ['missing prompt', api('/v1/completions', {method: 'POST', body: JSON.stringify({model: 'stories260K'})}), 400, /"prompt" must be a non-empty string/],
+      ['wrong type', api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'x', max_tokens: 'ten'})}), 400, /"max_tokens" must be an integer/],
+      ['bad messages', api('/v1/chat/completions', {method: 'POST', body: JSON.stringify({messages: [{role: 'robot', content: 'hi'}]})}), 400, /messages\[0\]\.role/],
+      ['prompt over the context', api('/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'dog '.repeat(CONTEXT + 100)})}), 413, /prompt is \d+ tokens; the miners' context holds 2048/],
+      ['unknown model', api('/v1/completions', {method: 'POST', body: JSON.stringify({model: 'gpt-4', prompt: 'x'})}), 404, /model "gpt-4" is not served here/],
+      ['unknown task id', api('/api/v1/tasks/12345'), 404, /no task 12345/],
+      ['missing token', api('/api/v1/tasks', {token: null}), 401, /missing bearer token/],
+      ['wrong token', api('/v1/models', {token: 'nope'}), 401, /invalid bearer token/],
+      ['no miner ready', api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'x', mode: 'parallel', redundancy: 5})}), 503, /needs 5 ready miners/]
+    ]
+    for (const [name, call, status, message] of cases) {
+      const {status: got, json} = await call
+      assert.equal(got, status, `${name}: ${JSON.stringify(json)}`)
+      assert.match(json.error.message, message, name)
+      assert.equal(typeof json.error.type, 'string', `${name}: OpenAI error shape`)
+    }
+    const {status, json} = await good
+    assert.equal(status, 200, JSON.stringify(json))
+    assert.equal(json.agreement.status, 'agreed')
+  })
+
+  it('a client that disconnects mid-stream cancels the work on its miners', async () => {
+    await minersFree(3)
+    const before = await Promise.all([0, 1, 2].map(minerStatus))
+    const controller = new AbortController()
+    const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {
+      method: 'POST', signal: controller.signal,
+      headers: {'content-type': 'application/json', authorization: `Bearer ${devnet.apiToken}`},
+      // Long enough (seconds) that only a cancellation can end it early.
+      body: JSON.stringify({prompt: 'Once upon a time', max_tokens: CONTEXT - 16, mode: 'parallel', redundancy: 3, stream: true})
+    })
+    assert.equal(res.status, 200, await (res.status === 200 ? Promise.resolve('') : res.text()))
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    let seen = ''
+    while (!seen.includes('event: token')) {
+      const {done, value} = await reader.read()
+      assert.ok(!done, `the stream ended before its first token: ${seen}`)
+      seen += new TextDecoder().decode(value)
+    }
+    controller.abort()
+    const cancelled = await until('the task to be cancelled', 10_000, async () => {
+      const {json} = await api('/api/v1/tasks')
+      return (json.tasks as TaskRecord[]).find(t => t.params.maxTokens === CONTEXT - 16 && t.error != null)
+    })
+    assert.match(cancelled.error ?? '', /client disconnected/)
+    await until('every miner to drop the task', 10_000, async () => {
+      const now = await Promise.all([0, 1, 2].map(minerStatus))
+      return now.every((s, i) => s.mining.lost === (before[i]?.mining.lost ?? 0) + 1 && s.inference.running === 0) ? true : undefined
+    })
+    // Their next task starts at once (each miner has one slot here).
+    await minersFree(3)
+    const {status, json} = await api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'A small bird', max_tokens: 8, mode: 'parallel', redundancy: 3})})
+    assert.equal(status, 200)
+    assert.equal(json.agreement.status, 'agreed')
+    const next = await settled(json.task_id)
+    assert.equal(next.trail.filter(e => e.name === 'TaskCommitted').length, 3, 'the next task was committed by all three')
+    const {json: dropped} = await api(`/api/v1/tasks/${cancelled.taskId}`)
+    assert.deepEqual([dropped.precommits.length, dropped.reveals.length], [0, 0], 'the cancelled task was never precommitted nor revealed')
+    assert.ok(!(dropped.trail as TaskRecord['trail']).some(e => e.name === 'TaskCommitted'))
+  })
+
+  it('cortensord ask streams the answer to stdout and the verdict to stderr; --json prints the response; errors name the problem', async () => {
+    await minersFree(3)
+    const ask = (...args: string[]): {status: number | null, stdout: string, stderr: string} =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'runtime', 'cli.ts'), 'ask', '--api', devnet.apiUrl, ...args], {cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000})
+    const streamed = ask('--token', devnet.apiToken, '--max-tokens', '16', '--redundancy', '3', 'Once upon a time')
+    assert.equal(streamed.status, 0, streamed.stderr)
+    assert.match(streamed.stdout, /^, there was a little girl named Lily/)
+    assert.match(streamed.stderr, /^task \d+ · parallel k=3 · agreed 3\/3 · \d+ ms · miners 0x/)
+    await minersFree(1)
+    const json = ask('--token', devnet.apiToken, '--max-tokens', '8', '--json', 'A happy frog')
+    assert.equal(json.status, 0, json.stderr)
+    const body = JSON.parse(json.stdout) as {task_id: string, answer: string, agreement: {status: string}}
+    assert.equal(body.agreement.status, 'agreed')
+    const refused = ask('--token', 'wrong', 'A happy frog')
+    assert.equal(refused.status, 2)
+    assert.equal(refused.stderr, 'cortensord: oracle answered 401 UNAUTHORIZED: invalid bearer token\n')
+  })
+
+  it('renders the nodes and a finished task\'s trail on the dashboard (headless Chromium)', {skip: CHROMIUM == null ? 'chromium is not installed (.ci/run installs it)' : false}, async () => {
+    await mkdir(join(PROJECT_ROOT, 'test-artifacts'), {recursive: true})
+    const url = `${devnet.apiUrl}/dashboard#token=${devnet.apiToken}`
+    const common = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--virtual-time-budget=10000', '--window-size=1280,1600']
+    const dom = spawnSync(CHROMIUM as string, [...common, '--dump-dom', url], {encoding: 'utf8', timeout: 60_000})
+    assert.equal(dom.status, 0, dom.stderr)
+    const html = dom.stdout
+    for (const miner of devnet.miners) assert.ok(html.includes(miner.info.address.slice(0, 8)), `miner ${miner.name} listed`)
+    assert.match(html, /TaskEnded/)
+    assert.match(html, /TaskCommitted/)
+    assert.match(html, /state Ended/)
+    assert.match(html, /<td class="ok">ended<\/td>/)
+    const shot = spawnSync(CHROMIUM as string, [...common, `--screenshot=${join(PROJECT_ROOT, 'test-artifacts', 'dashboard.png')}`, url], {encoding: 'utf8', timeout: 60_000})
+    assert.equal(shot.status, 0, shot.stderr)
+  })
+})
