@@ -1,0 +1,132 @@
+// The oracle as a gateway, on a devnet of 1 oracle + 7 miner processes: time to first token
+// through the oracle (SSE, OpenAI's /v1/completions) vs. node-llama-cpp directly on the same
+// prompt in the same run, then the requests/s the API sustains with a bounded loop of clients.
+// Run: npm run bench -- gateway
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {LlamaEngine} from '../../src/inference/llamaEngine.js'
+import {startDevnet} from '../../src/runtime/devnet.js'
+import {createSilentLogger} from '../../src/util/logger.js'
+import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
+
+const MINERS = 7
+const PROMPT = 'Once upon a time'
+const MAX_TOKENS = 64
+const REPETITIONS = 10
+/** Throughput: this many requests in all, from this many concurrent clients. */
+const LOAD_REQUESTS = 210
+const LOAD_CLIENTS = [7, 14]
+const LOAD_MAX_TOKENS = 16
+/** A refused request (no miner free right now) is retried after this pause; refusals are counted. */
+const RETRY_PAUSE_MS = 20
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? NaN
+}
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'cortensor-bench-gateway-'))
+const engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, contextSize: 512, logger: createSilentLogger()})
+const devnet = await startDevnet({miners: MINERS, dir, logLevel: 'warn', nodeConfig: {stats: {heartbeatIntervalMs: 500}}})
+const headers = {'content-type': 'application/json', authorization: `Bearer ${devnet.apiToken}`}
+
+/** Streams one completion through the oracle; times the first non-empty text chunk and the end. */
+async function throughOracle (redundancy: number): Promise<{firstMs: number, totalMs: number, text: string}> {
+  const t0 = performance.now()
+  const res = await fetch(`${devnet.apiUrl}/v1/completions`, {method: 'POST', headers, body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy, stream: true})})
+  if (!res.ok || res.body == null) throw new Error(`oracle answered ${res.status}: ${await res.text()}`)
+  let firstMs = NaN
+  let text = ''
+  let buffer = ''
+  const decoder = new TextDecoder()
+  for await (const bytes of res.body) {
+    buffer += decoder.decode(bytes as Uint8Array, {stream: true})
+    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+      const data = buffer.slice(6, end)
+      buffer = buffer.slice(end + 2)
+      if (data === '[DONE]') continue
+      const piece = (JSON.parse(data) as {choices: Array<{text: string}>}).choices[0]?.text ?? ''
+      if (piece !== '' && Number.isNaN(firstMs)) firstMs = performance.now() - t0
+      text += piece
+    }
+  }
+  return {firstMs, totalMs: performance.now() - t0, text}
+}
+
+async function direct (): Promise<{firstMs: number, totalMs: number, text: string}> {
+  const t0 = performance.now()
+  let firstMs = NaN
+  const result = await engine.complete({prompt: PROMPT, maxTokens: MAX_TOKENS, seed: 42, temperature: 0}, {onToken: () => { if (Number.isNaN(firstMs)) firstMs = performance.now() - t0 }})
+  return {firstMs, totalMs: performance.now() - t0, text: result.text}
+}
+
+/** Waits until the oracle sees n miners with the model and a free slot. */
+async function minersFree (n: number): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${devnet.apiUrl}/api/v1/miners`, {headers})
+    const {miners} = await res.json() as {miners: Array<{modelsReady: number[], freeSlots: number}>}
+    if (miners.filter(m => m.modelsReady.includes(Number(devnet.modelId)) && m.freeSlots > 0).length >= n) return
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+try {
+  await minersFree(MINERS)
+  const paths = {direct, 'oracle k=1': async () => await throughOracle(1), 'oracle k=3': async () => await throughOracle(3)}
+  const first: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map(name => [name, []]))
+  const total: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map(name => [name, []]))
+  let sameText = true
+  for (let i = 0; i < REPETITIONS + 1; i++) {
+    let reference: string | undefined
+    // Interleaved, so machine noise hits every column alike; the first round warms up.
+    for (const [name, run] of Object.entries(paths)) {
+      await minersFree(3)
+      const r = await run()
+      reference ??= r.text
+      if (r.text !== reference) sameText = false
+      if (i > 0) { first[name]?.push(r.firstMs); total[name]?.push(r.totalMs) }
+    }
+  }
+  console.log(`devnet 1 oracle + ${MINERS} miners (separate processes, threads 1), prompt "${PROMPT}", ${MAX_TOKENS} tokens greedy, streamed, ${REPETITIONS} repetitions (+1 warm-up), medians`)
+  console.log('| path | time to first token ms | whole answer ms |')
+  console.log('| --- | ---: | ---: |')
+  const label: Record<string, string> = {direct: 'node-llama-cpp direct (in process)', 'oracle k=1': 'oracle SSE /v1/completions, parallel k=1', 'oracle k=3': 'oracle SSE /v1/completions, parallel k=3'}
+  for (const name of Object.keys(paths)) console.log(`| ${label[name]} | ${median(first[name] ?? []).toFixed(1)} | ${median(total[name] ?? []).toFixed(1)} |`)
+  console.log(`streamed text identical to direct output: ${sameText ? 'yes' : 'NO'}`)
+
+  console.log(`\nthroughput: ${LOAD_REQUESTS} non-streamed /v1/completions (k=1, ${LOAD_MAX_TOKENS} tokens, prompt "${PROMPT}") per run; a 503 (no miner free) is retried after ${RETRY_PAUSE_MS} ms`)
+  console.log('| concurrent clients | requests/s | p50 latency ms | p95 latency ms | 503 refusals |')
+  console.log('| ---: | ---: | ---: | ---: | ---: |')
+  for (const clients of LOAD_CLIENTS) {
+    await minersFree(MINERS)
+    let next = 0
+    let refused = 0
+    const latencies: number[] = []
+    const t0 = performance.now()
+    await Promise.all(Array.from({length: clients}, async () => {
+      while (next < LOAD_REQUESTS) {
+        next++
+        for (;;) {
+          const t = performance.now()
+          const res = await fetch(`${devnet.apiUrl}/v1/completions`, {method: 'POST', headers, body: JSON.stringify({prompt: PROMPT, max_tokens: LOAD_MAX_TOKENS})})
+          const body = await res.json() as {error?: {message: string}}
+          if (res.status === 503) { refused++; await new Promise(resolve => setTimeout(resolve, RETRY_PAUSE_MS)); continue }
+          if (!res.ok) throw new Error(`oracle answered ${res.status}: ${body.error?.message}`)
+          latencies.push(performance.now() - t)
+          break
+        }
+      }
+    }))
+    const seconds = (performance.now() - t0) / 1000
+    console.log(`| ${clients} | ${(LOAD_REQUESTS / seconds).toFixed(1)} | ${median(latencies).toFixed(0)} | ${percentile(latencies, 0.95).toFixed(0)} | ${refused} |`)
+  }
+} finally {
+  await devnet.stop()
+  await engine.dispose()
+  await rm(dir, {recursive: true, force: true})
+}
