@@ -59,6 +59,15 @@ export function locateAnvilBinary (): string {
   return binary
 }
 
+/**
+ * util-linux's `setpriv` (in every Debian, Ubuntu and Fedora base system) execs anvil with a
+ * parent-death signal, so the chain goes down with us even when we are SIGKILLed and no exit
+ * hook runs. Without it (macOS), only the exit hook below stops a forgotten anvil.
+ */
+const SETPRIV = process.platform === 'linux'
+  ? ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => { try { accessSync(path, constants.X_OK); return true } catch { return false } })
+  : undefined
+
 /** Every anvil this process started, killed if the process exits without stopping them. */
 const running = new Set<ChildProcess>()
 let exitHookInstalled = false
@@ -80,7 +89,8 @@ export async function startAnvil (opts: AnvilOptions = {}): Promise<Anvil> {
   const chainId = opts.chainId ?? DEVNET_CHAIN_ID
   const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--chain-id', String(chainId), '--accounts', '1']
   if (opts.blockTimeSeconds !== undefined) args.push('--block-time', String(opts.blockTimeSeconds))
-  const child = spawn(locateAnvilBinary(), args, {stdio: ['ignore', 'pipe', 'pipe']})
+  const command = [locateAnvilBinary(), ...args]
+  const child = spawn(SETPRIV ?? command[0]!, SETPRIV == null ? command.slice(1) : ['--pdeathsig', 'SIGTERM', '--', ...command], {stdio: ['ignore', 'pipe', 'pipe']})
   running.add(child)
   killAllOnExit()
 

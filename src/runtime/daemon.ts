@@ -69,6 +69,13 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
   }
   process.once('SIGINT', onSignal('SIGINT'))
   process.once('SIGTERM', onSignal('SIGTERM'))
+  // Started by a devnet (through an IPC channel): a devnet that crashes or is SIGKILLed gets no
+  // chance to stop its nodes, so each node stops itself when the channel closes. Unref'd, so the
+  // channel alone never keeps the node running.
+  if (process.channel != null) {
+    process.channel.unref()
+    process.once('disconnect', onSignal('parent exited'))
+  }
   // A peer resetting a socket that a library left without an error listener must not take the
   // node down; anything else uncaught is a bug: stop cleanly, exit 1, say why.
   process.on('uncaughtException', (err: NodeJS.ErrnoException) => {

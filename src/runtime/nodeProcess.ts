@@ -40,7 +40,8 @@ export function startNodeProcess (init: {name: string, configFile: string, dataD
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', init.configFile], {
     cwd: PROJECT_ROOT,
     env: {...process.env, ...init.env},
-    stdio: ['ignore', 'pipe', 'pipe']
+    // The IPC channel is the node's lifeline: it closes when this process dies, however it dies.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   child.stdout?.pipe(log, {end: false})
   child.stderr?.pipe(log, {end: false})

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -12,6 +12,44 @@ let dir: string
 function cortensord (args: string[], env: Record<string, string> = {}): {code: number | null, stdout: string, stderr: string} {
   const run = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {cwd: PROJECT_ROOT, env: {...process.env, CORTENSORD_KEY_PASSWORD: '', ...env}, encoding: 'utf8', timeout: 60_000})
   return {code: run.status, stdout: run.stdout, stderr: run.stderr}
+}
+
+/** Every live process below `pid`, from /proc (Linux): the devnet's anvil, nodes and their helpers. */
+async function descendants (pid: number): Promise<number[]> {
+  const parents = new Map<number, number>()
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined)
+    // Field 4 is the parent pid; the command name before it may contain spaces, hence from ')'.
+    const ppid = stat == null ? undefined : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (ppid != null) parents.set(Number(entry), ppid)
+  }
+  const below = (p: number): number[] => [...parents].filter(([, parent]) => parent === p).flatMap(([child]) => [child, ...below(child)])
+  return below(pid)
+}
+
+const alive = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+/** Starts `cortensord devnet --miners 1` and resolves once it says the network is ready. */
+async function startDevnetProcess (dataDir: string): Promise<{pid: number, output: () => string, exited: Promise<number | null>}> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'devnet', '--miners', '1', '--dir', dataDir], {cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe']})
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  while (!output.includes('press Ctrl-C to stop')) {
+    if (child.exitCode != null) throw new Error(`devnet exited early:\n${output}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  return {pid: child.pid!, output: () => output, exited}
+}
+
+async function waitUntilGone (pids: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms
+  while (pids.some(alive) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
+  return pids.filter(alive)
 }
 
 describe('cortensord CLI', () => {
@@ -62,5 +100,25 @@ describe('cortensord CLI', () => {
     const help = cortensord(['help'])
     assert.equal(help.code, 0)
     for (const command of ['start', 'devnet', 'keys new', 'keys show']) assert.ok(help.stdout.includes(command), command)
+  })
+
+  it('devnet: Ctrl-C stops every process it started and exits 130', async () => {
+    const devnet = await startDevnetProcess(join(dir, 'devnet-int'))
+    const started = await descendants(devnet.pid)
+    assert.ok(started.length >= 3, `anvil, oracle and miner expected, found ${started.length} processes`)
+    process.kill(devnet.pid, 'SIGINT')
+    assert.equal(await devnet.exited, 130)
+    assert.match(devnet.output(), /all processes stopped/)
+    assert.deepEqual(started.filter(alive), [], 'processes left behind')
+  })
+
+  it('devnet: a devnet killed outright (SIGKILL) still leaves no process behind', async () => {
+    const devnet = await startDevnetProcess(join(dir, 'devnet-kill'))
+    const started = await descendants(devnet.pid)
+    assert.ok(started.length >= 3, `anvil, oracle and miner expected, found ${started.length} processes`)
+    process.kill(devnet.pid, 'SIGKILL')
+    await devnet.exited
+    // The nodes shut down cleanly (they may still be settling), anvil gets its parent-death signal.
+    assert.deepEqual(await waitUntilGone(started, 15_000), [], 'processes left behind')
   })
 })
