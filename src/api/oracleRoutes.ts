@@ -56,6 +56,7 @@ export function completionResponse (record: TaskRecord, gateway: Gateway): unkno
     timings: {
       total_ms: (record.timings.answeredAt ?? Date.now()) - record.timings.requestedAt,
       gossip_ms: record.timings.broadcastAt == null ? null : record.timings.broadcastAt - record.timings.requestedAt,
+      first_token_ms: record.timings.firstTokenAt == null ? null : record.timings.firstTokenAt - record.timings.requestedAt,
       first_result_ms: record.timings.firstResultAt == null ? null : record.timings.firstResultAt - record.timings.requestedAt
     },
     txs: record.txs

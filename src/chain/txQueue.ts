@@ -1,4 +1,4 @@
-import {isError, Transaction, type Interface, type JsonRpcProvider, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
+import {isError, Transaction, type Interface, type TransactionLike, type JsonRpcProvider, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
 import {appendFile, mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {CortensorError} from '../util/cortensorError.js'
@@ -148,10 +148,7 @@ export class TxQueue {
         this.checkAborted(label, signal)
         const request = await populate()
         const nonce = this.nextNonce ?? await this.withRetry(label, signal, async () => await this.provider.getTransactionCount(this.address, 'pending'))
-        const populated = await this.withRetry(label, signal, async () => await this.wallet.populateTransaction({...request, nonce}))
-        // The estimate is taken against today's state; another account's transaction landing
-        // first can send ours down a costlier path (the last reveal also closes the phase).
-        if (request.gasLimit == null && populated.gasLimit != null) populated.gasLimit = BigInt(populated.gasLimit) * GAS_HEADROOM_PERCENT / 100n
+        const populated = await this.withRetry(label, signal, async () => await this.populate(request, nonce))
         this.checkAborted(label, signal)
         const raw = await this.wallet.signTransaction(populated)
         const hash = Transaction.from(raw).hash!
@@ -179,6 +176,24 @@ export class TxQueue {
       await this.journal(label, {event: 'failed', code: error.code, error: error.message, ...(error.type.hash !== undefined ? {hash: error.type.hash} : {})})
       throw error
     }
+  }
+
+  /**
+   * Gas limit and fees. ethers asks for the estimate and then the fee data, one after the other;
+   * neither depends on the other, so they go out together: one RPC round trip less before every
+   * broadcast (the time a user waits for a task to be gossiped).
+   */
+  private async populate (request: TransactionRequest, nonce: number): Promise<TransactionLike<string>> {
+    const [gasLimit, fees] = await Promise.all([
+      // The estimate is taken against today's state; another account's transaction landing
+      // first can send ours down a costlier path (the last reveal also closes the phase).
+      request.gasLimit ?? this.wallet.estimateGas({...request, nonce}).then(gas => gas * GAS_HEADROOM_PERCENT / 100n),
+      request.maxFeePerGas != null || request.gasPrice != null ? undefined : this.provider.getFeeData()
+    ])
+    const pricing = fees?.maxFeePerGas != null && fees.maxPriorityFeePerGas != null
+      ? {maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas}
+      : {gasPrice: fees?.gasPrice ?? request.gasPrice}
+    return await this.wallet.populateTransaction({...request, nonce, gasLimit, ...(request.maxFeePerGas != null ? {} : pricing)})
   }
 
   /**

@@ -99,6 +99,16 @@ try {
   for (const name of Object.keys(paths)) console.log(`| ${label[name]} | ${median(first[name] ?? []).toFixed(1)} | ${median(total[name] ?? []).toFixed(1)} |`)
   console.log(`streamed text identical to direct output: ${sameText ? 'yes' : 'NO'}`)
 
+  // Where the oracle's time goes: the router API reports its own timings for each task.
+  const stages: Record<'gossip_ms' | 'first_token_ms' | 'first_result_ms' | 'total_ms', number[]> = {gossip_ms: [], first_token_ms: [], first_result_ms: [], total_ms: []}
+  for (let i = 0; i < REPETITIONS; i++) {
+    await minersFree(1)
+    const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {method: 'POST', headers, body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy: 1})})
+    const {timings} = await res.json() as {timings: Record<keyof typeof stages, number>}
+    for (const key of Object.keys(stages) as Array<keyof typeof stages>) stages[key].push(timings[key])
+  }
+  console.log(`oracle's own timings, router API k=1 (medians of ${REPETITIONS}): request → task gossiped (createTask accepted by the node) ${median(stages.gossip_ms)} ms, → first token at the oracle ${median(stages.first_token_ms)} ms, → whole result from the first miner ${median(stages.first_result_ms)} ms, → answer ${median(stages.total_ms)} ms`)
+
   console.log(`\nthroughput: ${LOAD_REQUESTS} non-streamed /v1/completions (k=1, ${LOAD_MAX_TOKENS} tokens, prompt "${PROMPT}") per run; a 503 (no miner free) is retried after ${RETRY_PAUSE_MS} ms`)
   console.log('| concurrent clients | requests/s | p50 latency ms | p95 latency ms | 503 refusals |')
   console.log('| ---: | ---: | ---: | ---: | ---: |')

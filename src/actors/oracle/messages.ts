@@ -42,7 +42,7 @@ export interface TaskRecord {
   reveals: Array<{miner: string, outputHash: string, at: number}>
   answer?: string
   agreement?: {status: 'agreed' | 'disagreed', agreeing: string[], dissenting: string[]}
-  timings: {requestedAt: number, broadcastAt?: number, createdAt?: number, firstResultAt?: number, answeredAt?: number, settledAt?: number}
+  timings: {requestedAt: number, broadcastAt?: number, createdAt?: number, firstTokenAt?: number, firstResultAt?: number, answeredAt?: number, settledAt?: number}
   txs: TxRef[]
   trail: DecodedEvent[]
   error?: string

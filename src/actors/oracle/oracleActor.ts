@@ -235,7 +235,9 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
         case 'TokenReceived': {
           const live = state.tasks.get(msg.taskId)
-          if (live?.onToken == null || live.record.phase !== 'running') return state
+          if (live == null || live.record.phase !== 'running') return state
+          live.record.timings.firstTokenAt ??= Date.now()
+          if (live.onToken == null) return state
           const miner = msg.miner.toLowerCase()
           live.lead ??= miner
           if (live.lead === miner) live.onToken(msg.text)
