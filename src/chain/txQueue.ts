@@ -1,4 +1,4 @@
-import {isError, Transaction, type Interface, type TransactionLike, type JsonRpcProvider, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
+import {isError, Transaction, type Interface, type JsonRpcProvider, type TransactionLike, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
 import {appendFile, mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {CortensorError} from '../util/cortensorError.js'
@@ -190,10 +190,12 @@ export class TxQueue {
       request.gasLimit ?? this.wallet.estimateGas({...request, nonce}).then(gas => gas * GAS_HEADROOM_PERCENT / 100n),
       request.maxFeePerGas != null || request.gasPrice != null ? undefined : this.provider.getFeeData()
     ])
-    const pricing = fees?.maxFeePerGas != null && fees.maxPriorityFeePerGas != null
-      ? {maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas}
-      : {gasPrice: fees?.gasPrice ?? request.gasPrice}
-    return await this.wallet.populateTransaction({...request, nonce, gasLimit, ...(request.maxFeePerGas != null ? {} : pricing)})
+    const pricing = fees == null
+      ? {}
+      : fees.maxFeePerGas != null && fees.maxPriorityFeePerGas != null
+        ? {maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas}
+        : {gasPrice: fees.gasPrice}
+    return await this.wallet.populateTransaction({...request, nonce, gasLimit, ...pricing})
   }
 
   /**

@@ -28,8 +28,20 @@ async function descendants (pid: number): Promise<number[]> {
   return below(pid)
 }
 
-const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true } catch { return false }
+/** A process that still runs: a zombie (exited, not yet reaped by its new parent) does not count. */
+async function alive (pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  return stat != null && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+}
+
+/** The processes of `pids` still running, each with its command line, for the failure message. */
+async function stillRunning (pids: number[]): Promise<string[]> {
+  const running: string[] = []
+  for (const pid of pids) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined)
+    if (cmdline != null && await alive(pid)) running.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`)
+  }
+  return running
 }
 
 /** Starts `cortensord devnet --miners 1` and resolves once it says the network is ready. */
@@ -46,10 +58,10 @@ async function startDevnetProcess (dataDir: string): Promise<{pid: number, outpu
   return {pid: child.pid!, output: () => output, exited}
 }
 
-async function waitUntilGone (pids: number[], ms: number): Promise<number[]> {
+async function waitUntilGone (pids: number[], ms: number): Promise<string[]> {
   const deadline = Date.now() + ms
-  while (pids.some(alive) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
-  return pids.filter(alive)
+  while ((await stillRunning(pids)).length > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
+  return await stillRunning(pids)
 }
 
 describe('cortensord CLI', () => {
@@ -102,17 +114,18 @@ describe('cortensord CLI', () => {
     for (const command of ['start', 'devnet', 'keys new', 'keys show']) assert.ok(help.stdout.includes(command), command)
   })
 
-  it('devnet: Ctrl-C stops every process it started and exits 130', async () => {
+  // Bounded: a devnet that never becomes ready or never stops must fail the test, not hang CI.
+  it('devnet: Ctrl-C stops every process it started and exits 130', {timeout: 120_000}, async () => {
     const devnet = await startDevnetProcess(join(dir, 'devnet-int'))
     const started = await descendants(devnet.pid)
     assert.ok(started.length >= 3, `anvil, oracle and miner expected, found ${started.length} processes`)
     process.kill(devnet.pid, 'SIGINT')
     assert.equal(await devnet.exited, 130)
     assert.match(devnet.output(), /all processes stopped/)
-    assert.deepEqual(started.filter(alive), [], 'processes left behind')
+    assert.deepEqual(await stillRunning(started), [], 'processes left behind')
   })
 
-  it('devnet: a devnet killed outright (SIGKILL) still leaves no process behind', async () => {
+  it('devnet: a devnet killed outright (SIGKILL) still leaves no process behind', {timeout: 120_000}, async () => {
     const devnet = await startDevnetProcess(join(dir, 'devnet-kill'))
     const started = await descendants(devnet.pid)
     assert.ok(started.length >= 3, `anvil, oracle and miner expected, found ${started.length} processes`)
