@@ -1,4 +1,4 @@
-import type {CompletionRequest, TaskRecord} from '../actors/oracle/messages.js'
+import type {CompletionRequest, TaskRecord, TxRef} from '../actors/oracle/messages.js'
 import {MAX_TASK_REDUNDANCY, TASK_MODES} from '../protocols/messages.js'
 import type {Gateway} from './gateway.js'
 import {ApiError, type Route} from './httpApi.js'
@@ -43,7 +43,21 @@ export function oracleRoutes (gateway: Gateway): Route[] {
   ]
 }
 
-export function completionResponse (record: TaskRecord, gateway: Gateway): unknown {
+/** The body of `POST /api/v1/completions` (and the last SSE event of a streamed one): what its clients read. */
+export interface RouterCompletion {
+  task_id: string
+  answer: string | null
+  mode: TaskRecord['mode']
+  redundancy: number
+  miners: string[]
+  agreement: NonNullable<TaskRecord['agreement']> | null
+  reassignments: TaskRecord['reassignments']
+  completion_tokens: number
+  timings: {total_ms: number, gossip_ms: number | null, first_token_ms: number | null, first_result_ms: number | null}
+  txs: TxRef[]
+}
+
+export function completionResponse (record: TaskRecord, gateway: Gateway): RouterCompletion {
   return {
     task_id: record.taskId,
     answer: record.answer ?? null,

@@ -1,3 +1,4 @@
+import type {RouterCompletion} from '../api/oracleRoutes.js'
 import {CortensorError} from '../util/cortensorError.js'
 
 export interface AskOptions {
@@ -13,16 +14,6 @@ export interface AskOptions {
 }
 
 export class AskError extends CortensorError<{code: 'API_ERROR' | 'API_UNREACHABLE', status?: number}> {}
-
-interface Done {
-  task_id: string
-  answer: string | null
-  mode: string
-  redundancy: number
-  miners: string[]
-  agreement: {status: string, agreeing: string[], dissenting: string[]} | null
-  timings: {total_ms: number}
-}
 
 /**
  * `cortensord ask`: one prompt to an oracle's router API. Streams the answer to stdout as
@@ -56,7 +47,7 @@ export async function ask (opts: AskOptions): Promise<number> {
       streamed += text
       opts.out.write(text)
     } else if (event === 'done') {
-      const done = JSON.parse(data) as Done
+      const done = JSON.parse(data) as RouterCompletion
       if (streamed === '' && done.answer != null) opts.out.write(done.answer)
       opts.out.write('\n')
       const agreement = done.agreement == null ? 'no verdict' : `${done.agreement.status} ${done.agreement.agreeing.length}/${done.redundancy}`

@@ -1,5 +1,6 @@
 import {setTimeout as delay} from 'node:timers/promises'
 import type {TaskRecord} from '../actors/oracle/messages.js'
+import type {RouterCompletion} from '../api/oracleRoutes.js'
 
 /** The demo's prompts: both modes, several redundancies. */
 export const DEMO_PROMPTS = [
@@ -12,17 +13,6 @@ export const DEMO_PROMPTS = [
 
 const SETTLE_TIMEOUT_MS = 120_000
 
-interface CompletionResponse {
-  task_id: string
-  answer: string | null
-  mode: string
-  redundancy: number
-  miners: string[]
-  agreement: {status: string, agreeing: string[], dissenting: string[]} | null
-  timings: {total_ms: number, gossip_ms: number | null, first_result_ms: number | null}
-  txs: Array<{label: string, hash: string, blockNumber: number}>
-}
-
 /**
  * Sends the demo prompts to the oracle (both modes), prints each answer with its miners,
  * agreement and latency, then waits for each task's settlement and prints its on-chain trail.
@@ -31,12 +21,12 @@ interface CompletionResponse {
 export async function runDemo (init: {apiUrl: string, apiToken: string, miners: number, out: (line: string) => void, signal: AbortSignal}): Promise<boolean> {
   const {out} = init
   let ok = true
-  const answered: CompletionResponse[] = []
+  const answered: RouterCompletion[] = []
   // A smaller devnet runs the same prompts with redundancy capped at its miner count.
   for (const [i, p] of DEMO_PROMPTS.map(p => ({...p, redundancy: Math.min(p.redundancy, init.miners)})).entries()) {
     out(`\n── prompt ${i + 1}/${DEMO_PROMPTS.length}: "${p.prompt}"  (${p.mode}, k=${p.redundancy}, max ${p.max_tokens} tokens)`)
     const res = await fetch(`${init.apiUrl}/api/v1/completions`, {method: 'POST', headers: {'content-type': 'application/json', authorization: `Bearer ${init.apiToken}`}, body: JSON.stringify(p), signal: init.signal})
-    const body = await res.json() as CompletionResponse & {error?: {code: string, message: string}}
+    const body = await res.json() as RouterCompletion & {error?: {code: string, message: string}}
     if (!res.ok) {
       out(`   FAILED ${res.status} ${body.error?.code}: ${body.error?.message}`)
       ok = false

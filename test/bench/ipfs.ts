@@ -19,6 +19,7 @@ import {ModelStore} from '../../src/model/modelStore.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {sleep} from '../../src/util/sleep.js'
+import {writePseudoRandomFile} from '../support/pseudoRandomFile.js'
 
 const MIB = 1024 * 1024
 const {values: args} = parseArgs({options: {
@@ -34,22 +35,6 @@ const fetchConcurrency = Number(args.concurrency)
 const logger = createSilentLogger()
 
 interface Node {host: Host, store: ModelStore}
-
-async function writePseudoRandomFile (path: string, bytes: number, seed: number): Promise<void> {
-  const out = createWriteStream(path)
-  let state = seed
-  for (let offset = 0; offset < bytes; offset += MIB) {
-    const words = new Uint32Array(MIB / 4)
-    for (let i = 0; i < words.length; i++) {
-      state ^= state << 13; state >>>= 0
-      state ^= state >>> 17
-      state ^= state << 5; state >>>= 0
-      words[i] = state
-    }
-    if (!out.write(new Uint8Array(words.buffer))) await new Promise<void>(resolve => out.once('drain', () => resolve()))
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => err == null ? resolve() : reject(err)))
-}
 
 async function startNode (dir: string): Promise<Node> {
   const host = await createHost({privateKey: randomBytes(32), listen: ['/ip4/127.0.0.1/tcp/0'], dataDir: dir, logger})

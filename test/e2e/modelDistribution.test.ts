@@ -1,7 +1,6 @@
 import {multiaddr} from '@multiformats/multiaddr'
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
 import {mkdtemp, readdir, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -14,6 +13,7 @@ import {sha256File} from '../../src/model/verifyFile.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH, STORIES_260K} from '../../src/util/paths.js'
+import {writePseudoRandomFile} from '../support/pseudoRandomFile.js'
 
 const MIB = 1024 * 1024
 const BIG_FILE_BYTES = 64 * MIB
@@ -27,21 +27,6 @@ interface Node {
 }
 
 /** Same bytes on every run, incompressible: xorshift32 over 32-bit words, written 1 MiB at a time. */
-async function writePseudoRandomFile (path: string, bytes: number, seed = 0x2545f491): Promise<void> {
-  const out = createWriteStream(path)
-  let state = seed
-  for (let offset = 0; offset < bytes; offset += MIB) {
-    const words = new Uint32Array(Math.min(MIB, bytes - offset) / 4)
-    for (let i = 0; i < words.length; i++) {
-      state ^= state << 13; state >>>= 0
-      state ^= state >>> 17
-      state ^= state << 5; state >>>= 0
-      words[i] = state
-    }
-    if (!out.write(new Uint8Array(words.buffer))) await new Promise<void>(resolve => out.once('drain', () => resolve()))
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => err == null ? resolve() : reject(err)))
-}
 
 describe('model distribution over IPFS (helia + bitswap on loopback)', {timeout: 120_000}, () => {
   let root: string

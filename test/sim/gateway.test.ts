@@ -14,6 +14,7 @@ import OpenAI from 'openai'
 import type {TaskRecord} from '../../src/actors/oracle/messages.js'
 import {startDevnet, type Devnet} from '../../src/runtime/devnet.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
+import {until} from '../support/until.js'
 
 const CONTEXT = 2048
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync)
@@ -25,16 +26,6 @@ async function api (path: string, init: RequestInit & {token?: string | null} = 
   const token = init.token === undefined ? devnet.apiToken : init.token
   const res = await fetch(`${devnet.apiUrl}${path}`, {...init, headers: {'content-type': 'application/json', ...(token == null ? {} : {authorization: `Bearer ${token}`}), ...init.headers}})
   return {status: res.status, json: await res.json()}
-}
-
-async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
 }
 
 async function settled (taskId: string): Promise<TaskRecord> {

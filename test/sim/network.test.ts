@@ -19,6 +19,7 @@ import {sha256File} from '../../src/model/verifyFile.js'
 import {startDevnet, type Devnet, type DevnetNode} from '../../src/runtime/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH, STORIES_260K} from '../../src/util/paths.js'
+import {until} from '../support/until.js'
 
 const HEARTBEAT_MS = 1_000
 const RESULT_TIMEOUT_MS = 2_000
@@ -42,16 +43,6 @@ async function api<T> (path: string, body?: unknown): Promise<{status: number, j
   const authorization = `Bearer ${devnet.apiToken}`
   const res = await fetch(`${devnet.apiUrl}${path}`, body == null ? {headers: {authorization}} : {method: 'POST', headers: {'content-type': 'application/json', authorization}, body: JSON.stringify(body)})
   return {status: res.status, json: await res.json() as T}
-}
-
-async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
 }
 
 async function readyMiners (): Promise<Set<string>> {
