@@ -1,7 +1,7 @@
 // Compiles contracts/*.sol and rewrites src/chain/generated/. Run: npm run build:contracts
 import {mkdirSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {resolve} from 'node:path'
-import {compileContracts, GENERATED_DIR, renderBindings} from '../src/chain/compileContracts.js'
+import {compileContracts, GENERATED_DIR, renderBindings} from './compileContracts.js'
 
 const files = renderBindings(compileContracts())
 mkdirSync(GENERATED_DIR, {recursive: true})

@@ -69,7 +69,7 @@ const COMMANDS: Command[] = [
     handler: async (values) => {
       const miners = Number(values.miners)
       if (!Number.isInteger(miners) || miners < 1 || miners > 64) throw new ConfigError({code: 'CONFIG_INVALID', field: 'miners'}, `--miners must be an integer in [1, 64], got ${String(values.miners)}`)
-      const {runDevnet} = await import('./runDevnet.js')
+      const {runDevnet} = await import('../devnet/runDevnet.js')
       return await runDevnet({
         miners,
         demo: values.demo === true,

@@ -1,13 +1,13 @@
 // Gas per contract operation and per task, on anvil. Run: npx tsx test/bench/gas.ts
 import {keccak256, toUtf8Bytes, type TransactionReceipt} from 'ethers'
 import {grantRole, registerNode} from '../../src/chain/admission.js'
-import {startAnvil} from '../../src/chain/anvil.js'
+import {startAnvil} from '../../src/devnet/anvil.js'
 import {taskCommitment} from '../../src/chain/commitment.js'
 import type {ContractKey} from '../../src/chain/contracts.js'
-import {devnetWallet, fundDevnetAccounts} from '../../src/chain/devnetKeys.js'
+import {devnetWallet, fundDevnetAccounts} from '../../src/devnet/devnetKeys.js'
 import {createProvider} from '../../src/chain/provider.js'
 import {Role, TaskMode} from '../../src/chain/roles.js'
-import {setupDevnet, type DevnetAccount} from '../../src/chain/setupDevnet.js'
+import {setupDevnet, type DevnetAccount} from '../../src/devnet/setupDevnet.js'
 import {TxQueue} from '../../src/chain/txQueue.js'
 
 const anvil = await startAnvil()

@@ -6,7 +6,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
-import {startDevnet} from '../../src/runtime/devnet.js'
+import {startDevnet} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
 

@@ -11,7 +11,7 @@
 import type {Message} from '@libp2p/gossipsub'
 import {randomBytes} from 'node:crypto'
 import {parseArgs} from 'node:util'
-import {devnetPrivateKey} from '../../src/chain/devnetKeys.js'
+import {devnetPrivateKey} from '../../src/devnet/devnetKeys.js'
 import {StaticAccessView} from '../../src/protocols/accessView.js'
 import {encodeGossip} from '../../src/protocols/codec.js'
 import {GossipNetwork} from '../../src/protocols/gossipNetwork.js'

@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import OpenAI from 'openai'
 import type {TaskRecord} from '../../src/actors/oracle/messages.js'
-import {startDevnet, type Devnet} from '../../src/runtime/devnet.js'
+import {startDevnet, type Devnet} from '../../src/devnet/devnet.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
 import {until} from '../support/until.js'
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {readdirSync, readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {describe, it} from 'node:test'
-import {compileContracts, GENERATED_DIR, renderBindings} from '../../src/chain/compileContracts.js'
+import {compileContracts, GENERATED_DIR, renderBindings} from '../../scripts/compileContracts.js'
 
 describe('generated contract bindings', () => {
   it('match a fresh compile of contracts/*.sol (run npm run build:contracts when this fails)', () => {

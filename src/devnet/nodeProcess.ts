@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {PROJECT_ROOT} from '../util/paths.js'
 import {sleep} from '../util/sleep.js'
-import {NODE_INFO_FILE} from './daemon.js'
+import {NODE_INFO_FILE} from '../runtime/daemon.js'
 
 export interface NodeInfo {
   pid: number

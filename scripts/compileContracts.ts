@@ -1,8 +1,8 @@
 import {readdirSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {resolve} from 'node:path'
-import {CortensorError} from '../util/cortensorError.js'
-import {PROJECT_ROOT} from '../util/paths.js'
+import {CortensorError} from '../src/util/cortensorError.js'
+import {PROJECT_ROOT} from '../src/util/paths.js'
 
 /** The deployable contracts, in deployment order; every other `.sol` file only holds types. */
 export const CONTRACT_NAMES = ['ACL', 'IAM', 'ModelRegistry', 'NodeStats', 'Cognitive'] as const
@@ -94,7 +94,7 @@ export function renderBindings (compiled: readonly CompiledContract[]): Map<stri
   }
   const index = compiled.map((c) => {
     const name = bindingName(c.name)
-    return `export {${name}Abi, ${name}Bytecode} from './${name}.js'\n`
+    return `export {${name}Abi, ${name}Bytecode} from '../src/chain/${name}.js'\n`
   }).join('')
   files.set('index.ts', HEADER + '\n' + index)
   return files
