@@ -94,7 +94,7 @@ export function renderBindings (compiled: readonly CompiledContract[]): Map<stri
   }
   const index = compiled.map((c) => {
     const name = bindingName(c.name)
-    return `export {${name}Abi, ${name}Bytecode} from '../src/chain/${name}.js'\n`
+    return `export {${name}Abi, ${name}Bytecode} from './${name}.js'\n`
   }).join('')
   files.set('index.ts', HEADER + '\n' + index)
   return files
