@@ -1,5 +1,5 @@
-import type {CompletionRequest} from '../actors/oracle/messages.js'
-import type {Gateway} from './gateway.js'
+import type {TaskRequest} from '../actors/oracle/messages.js'
+import type {OracleClient} from './oracleClient.js'
 import {ApiError, type ApiResult, type Route} from './httpApi.js'
 import {chatMessages, completionPrompt, fullResponse, networkFields, finishReason, responseId, streamChunk, usage, usageChunk, type OpenAiKind, type ResponseHead} from './openaiFormat.js'
 import {asObject, fieldReaders, networkParams} from './oracleRoutes.js'
@@ -13,14 +13,14 @@ const OPENAI_DEFAULT_MAX_TOKENS = 16
  * network's own facts (task id, miners, agreement, transactions) ride in a `cortensor` field
  * that OpenAI clients ignore; `mode`/`redundancy` may be sent as extra body fields.
  */
-export function openaiRoutes (gateway: Gateway): Route[] {
+export function openaiRoutes (client: OracleClient): Route[] {
   return [
     {
       method: 'GET',
       path: '/v1/models',
       handler: async () => {
-        const model = await gateway.init.model
-        return {json: {object: 'list', data: [{id: model?.name ?? gateway.init.modelId, object: 'model', created: 0, owned_by: `cortensor:${gateway.init.network.networkId}`}]}}
+        const model = await client.init.model
+        return {json: {object: 'list', data: [{id: model?.name ?? client.init.modelId, object: 'model', created: 0, owned_by: `cortensor:${client.init.network.networkId}`}]}}
       }
     },
     {method: 'POST', path: '/v1/completions', handler: async (req) => await serve('completion', asObject(req.body), req.signal)},
@@ -29,22 +29,21 @@ export function openaiRoutes (gateway: Gateway): Route[] {
 
   async function serve (kind: OpenAiKind, body: Record<string, unknown>, signal: AbortSignal): Promise<ApiResult> {
     const prompt = kind === 'chat' ? await renderChat(body.messages) : completionPrompt(body.prompt)
-    const promptTokens = await gateway.checkPrompt(prompt, kind === 'chat' ? 'messages' : 'prompt')
+    const promptTokens = await client.checkPrompt(prompt, kind === 'chat' ? 'messages' : 'prompt')
     if (body.n != null && body.n !== 1) throw new ApiError(400, 'UNSUPPORTED', '"n" must be 1: each choice is a task of its own on this network', 'n')
     if (body.stream != null && typeof body.stream !== 'boolean') throw new ApiError(400, 'INVALID_FIELD', `"stream" must be true or false, got ${JSON.stringify(body.stream)}`, 'stream')
     const maxTokensField = kind === 'chat' && body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens'
-    const request: CompletionRequest = {
+    const request: TaskRequest = {
       prompt,
-      maxTokens: fieldReaders(body).int(maxTokensField, kind === 'chat' ? gateway.init.defaults.defaultMaxTokens : OPENAI_DEFAULT_MAX_TOKENS, 1, 4096),
-      ...networkParams(body, gateway),
-      modelId: await gateway.resolveModel(body.model, 'model')
+      ...networkParams(body, client.init.defaults, fieldReaders(body).int(maxTokensField, kind === 'chat' ? client.init.defaults.defaultMaxTokens : OPENAI_DEFAULT_MAX_TOKENS, 1, 4096)),
+      modelId: await client.resolveModel(body.model, 'model')
     }
-    const model = (await gateway.init.model)?.name ?? gateway.init.modelId
+    const model = (await client.init.model)?.name ?? client.init.modelId
     const created = Math.floor(Date.now() / 1000)
 
     if (body.stream !== true) {
-      const record = await gateway.complete(request, {signal})
-      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model}, record, usage(promptTokens, gateway.completionTokens(record)))}
+      const record = await client.complete(request, {signal})
+      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model}, record, usage(promptTokens, client.completionTokens(record)))}
     }
     const includeUsage = (body.stream_options as {include_usage?: unknown} | undefined)?.include_usage === true
     return {
@@ -55,7 +54,7 @@ export function openaiRoutes (gateway: Gateway): Route[] {
         const sse = lazySse(res, send => { if (kind === 'chat') send(streamChunk(head, {role: true, text: ''})) })
         let streamed = ''
         try {
-          const record = await gateway.complete(request, {
+          const record = await client.complete(request, {
             signal,
             onToken: text => {
               streamed += text
@@ -65,7 +64,7 @@ export function openaiRoutes (gateway: Gateway): Route[] {
           head.id = responseId(kind, record.taskId)
           // Nothing streamed (the lead miner's stream failed): the answer goes out in one piece.
           if (streamed === '' && record.answer != null) sse.send(streamChunk(head, {text: record.answer}))
-          const completionTokens = gateway.completionTokens(record)
+          const completionTokens = client.completionTokens(record)
           sse.send(streamChunk(head, {finish: finishReason(completionTokens, record.params.maxTokens)}, {cortensor: networkFields(record)}))
           if (includeUsage) sse.send(usageChunk(head, usage(promptTokens, completionTokens)))
           sse.send('[DONE]')
@@ -82,7 +81,7 @@ export function openaiRoutes (gateway: Gateway): Route[] {
 
   async function renderChat (messages: unknown): Promise<string> {
     const parsed = chatMessages(messages)
-    const tools = await gateway.init.promptTools
+    const tools = await client.init.promptTools
     if (tools == null) throw new ApiError(503, 'MODEL_UNAVAILABLE', 'the oracle has no copy of the model yet to render the chat template')
     return tools.renderChat(parsed)
   }

@@ -1,6 +1,6 @@
-import type {CompletionRequest, TaskRecord, TxRef} from '../actors/oracle/messages.js'
-import {MAX_TASK_REDUNDANCY, TASK_MODES} from '../protocols/messages.js'
-import type {Gateway} from './gateway.js'
+import type {TaskRecord, TaskRequest, TxRef} from '../actors/oracle/messages.js'
+import {MAX_TASK_REDUNDANCY, TASK_MODES, type TaskMode} from '../protocols/messages.js'
+import type {OracleClient, OracleClientInit} from './oracleClient.js'
 import {ApiError, type Route} from './httpApi.js'
 import {lazySse} from './sse.js'
 
@@ -9,24 +9,24 @@ import {lazySse} from './sse.js'
  * miners behind them. `stream: true` answers with server-sent events: `token` events as the
  * lead miner generates, then one `done` event carrying the verdict of the other miners.
  */
-export function oracleRoutes (gateway: Gateway): Route[] {
+export function oracleRoutes (client: OracleClient): Route[] {
   return [
-    {method: 'GET', path: '/api/v1/info', handler: async () => ({json: await gateway.info()})},
+    {method: 'GET', path: '/api/v1/info', handler: async () => ({json: await client.info()})},
     {
       method: 'POST',
       path: '/api/v1/completions',
       handler: async (req) => {
         const body = asObject(req.body)
-        const request = await parseCompletionRequest(body, gateway)
-        await gateway.checkPrompt(request.prompt, 'prompt')
-        if (body.stream !== true) return {json: completionResponse(await gateway.complete(request, {signal: req.signal}), gateway)}
+        const request = await parseCompletionRequest(body, client)
+        await client.checkPrompt(request.prompt, 'prompt')
+        if (body.stream !== true) return {json: completionResponse(await client.complete(request, {signal: req.signal}), client)}
         return {
           stream: async (res) => {
             // Opened on the first token: a request refused before any (no miner ready) still gets its status.
             const sse = lazySse(res)
             try {
-              const record = await gateway.complete(request, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
-              sse.send(completionResponse(record, gateway), 'done')
+              const record = await client.complete(request, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
+              sse.send(completionResponse(record, client), 'done')
             } catch (err) {
               if (!(err instanceof ApiError) || !sse.opened) throw err
               sse.send({error: {message: err.message, code: err.code, status: err.type.status}}, 'error')
@@ -37,9 +37,9 @@ export function oracleRoutes (gateway: Gateway): Route[] {
         }
       }
     },
-    {method: 'GET', path: '/api/v1/tasks', handler: async () => ({json: {tasks: await gateway.tasks()}})},
-    {method: 'GET', path: '/api/v1/tasks/:id', handler: async (req) => ({json: await gateway.task(req.params.id ?? '')})},
-    {method: 'GET', path: '/api/v1/miners', handler: async () => ({json: {miners: await gateway.miners()}})}
+    {method: 'GET', path: '/api/v1/tasks', handler: async () => ({json: {tasks: await client.tasks()}})},
+    {method: 'GET', path: '/api/v1/tasks/:id', handler: async (req) => ({json: await client.task(req.params.id ?? '')})},
+    {method: 'GET', path: '/api/v1/miners', handler: async () => ({json: {miners: await client.miners()}})}
   ]
 }
 
@@ -57,7 +57,7 @@ export interface RouterCompletion {
   txs: TxRef[]
 }
 
-export function completionResponse (record: TaskRecord, gateway: Gateway): RouterCompletion {
+export function completionResponse (record: TaskRecord, client: OracleClient): RouterCompletion {
   return {
     task_id: record.taskId,
     answer: record.answer ?? null,
@@ -66,7 +66,7 @@ export function completionResponse (record: TaskRecord, gateway: Gateway): Route
     miners: record.assignees,
     agreement: record.agreement ?? null,
     reassignments: record.reassignments,
-    completion_tokens: gateway.completionTokens(record),
+    completion_tokens: client.completionTokens(record),
     timings: {
       total_ms: (record.timings.answeredAt ?? Date.now()) - record.timings.requestedAt,
       gossip_ms: record.timings.broadcastAt == null ? null : record.timings.broadcastAt - record.timings.requestedAt,
@@ -102,28 +102,29 @@ export function fieldReaders (b: Record<string, unknown>): {
   }
 }
 
-/** The network's own knobs, shared by every front door. */
-export function networkParams (b: Record<string, unknown>, gateway: Gateway): Pick<CompletionRequest, 'mode' | 'redundancy' | 'seed' | 'temperature' | 'topK' | 'topP'> {
+/**
+ * The network's own knobs and the sampling settings, shared by every front door; `maxTokens`
+ * comes parsed, because each front door names and bounds it its own way. Takes only the
+ * defaults it falls back on, so it parses without a client.
+ */
+export function networkParams (b: Record<string, unknown>, defaults: Pick<OracleClientInit['defaults'], 'defaultRedundancy'>, maxTokens: number): Omit<TaskRequest, 'prompt' | 'modelId'> {
   const {int, num} = fieldReaders(b)
   const mode = b.mode ?? 'parallel'
   if (typeof mode !== 'string' || !(TASK_MODES as readonly string[]).includes(mode)) throw new ApiError(400, 'INVALID_FIELD', `"mode" must be one of ${TASK_MODES.join(', ')}, got ${JSON.stringify(b.mode)}`, 'mode')
   return {
-    mode: mode as CompletionRequest['mode'],
-    redundancy: int('redundancy', gateway.init.defaults.defaultRedundancy, 1, MAX_TASK_REDUNDANCY),
+    mode: mode as TaskMode,
+    redundancy: int('redundancy', defaults.defaultRedundancy, 1, MAX_TASK_REDUNDANCY),
     seed: int('seed', 42, 0, 0xffff_ffff),
-    temperature: num('temperature', 0, 0, 10),
-    topK: int('top_k', 0, 0, 1000),
-    topP: num('top_p', 1, 0, 1)
+    params: {maxTokens, temperature: num('temperature', 0, 0, 10), topK: int('top_k', 0, 0, 1000), topP: num('top_p', 1, 0, 1)}
   }
 }
 
-async function parseCompletionRequest (b: Record<string, unknown>, gateway: Gateway): Promise<CompletionRequest> {
+async function parseCompletionRequest (b: Record<string, unknown>, client: OracleClient): Promise<TaskRequest> {
   if (typeof b.prompt !== 'string' || b.prompt.length === 0) throw new ApiError(400, 'INVALID_FIELD', `"prompt" must be a non-empty string, got ${JSON.stringify(b.prompt)}`, 'prompt')
   if (b.stream != null && typeof b.stream !== 'boolean') throw new ApiError(400, 'INVALID_FIELD', `"stream" must be true or false, got ${JSON.stringify(b.stream)}`, 'stream')
   return {
     prompt: b.prompt,
-    maxTokens: fieldReaders(b).int('max_tokens', gateway.init.defaults.defaultMaxTokens, 1, 4096),
-    ...networkParams(b, gateway),
-    modelId: await gateway.resolveModel(b.model, 'model')
+    ...networkParams(b, client.init.defaults, fieldReaders(b).int('max_tokens', client.init.defaults.defaultMaxTokens, 1, 4096)),
+    modelId: await client.resolveModel(b.model, 'model')
   }
 }

@@ -1,16 +1,17 @@
-import {getAddress, getBytes, Interface, type Log, type Provider} from 'ethers'
-import {peerIdFromBytes} from '../protocols/peerAddress.js'
+import {getBytes, Interface, type Log, type Provider} from 'ethers'
 import type {AccessView} from '../protocols/accessView.js'
-import type {NodeRole as ProtocolRole} from '../protocols/messages.js'
+import {toAddress, type Address} from '../protocols/address.js'
+import type {Role} from '../protocols/messages.js'
+import {peerIdFromBytes} from '../protocols/peerAddress.js'
 import type {Logger} from '../util/logger.js'
 import {sleep} from '../util/sleep.js'
+import {ROLE_CODE, roleOfCode, type AclRole} from './enums.js'
 import {aclAbi, iamAbi} from './generated/index.js'
-import {Role, type Role as ChainRole} from './roles.js'
 
 export interface AccessCacheInit {
   provider: Provider
-  aclAddress: string
-  iamAddress: string
+  aclAddress: Address
+  iamAddress: Address
   /** Block the contracts were deployed in: history before it holds none of their events. */
   fromBlock?: number
   /** How often the chain is asked for new events. */
@@ -22,24 +23,16 @@ export interface AccessCacheInit {
 
 /** One IAM registration, as last seen in events. */
 export interface NodeRecord {
-  address: string
-  role: ChainRole
+  address: Address
+  /** Undefined when registered with a code that is no node role. */
+  role: Role | undefined
   /** libp2p peer id string; null when the registered bytes are not a peer id. */
   peerId: string | null
   metadata: string
   active: boolean
 }
 
-/** The addresses whose access may have changed in one batch of events. */
-export interface AccessChange {
-  addresses: string[]
-  block: number
-}
-
 export const ACCESS_CACHE_DEFAULTS = {pollIntervalMs: 1_000, maxBlockRange: 5_000, retryMs: 2_000} as const
-
-const PROTOCOL_ROLE: {[K in ProtocolRole]: ChainRole} = {oracle: Role.Oracle, miner: Role.Miner}
-const ROLE_NAME: Partial<Record<ChainRole, ProtocolRole>> = {[Role.Oracle]: 'oracle', [Role.Miner]: 'miner'}
 
 const acl = new Interface(aclAbi)
 const iam = new Interface(iamAbi)
@@ -63,9 +56,8 @@ export class AccessCache implements AccessView {
   private readonly init: Required<Omit<AccessCacheInit, 'logger' | 'provider'>>
   private readonly provider: Provider
   private readonly log: Logger
-  private readonly aclRoles = new Map<string, Set<ChainRole>>()
-  private readonly nodes = new Map<string, NodeRecord>()
-  private readonly listeners = new Set<(change: AccessChange) => void>()
+  private readonly aclRoles = new Map<Address, Set<AclRole>>()
+  private readonly nodes = new Map<Address, NodeRecord>()
   private readonly controller = new AbortController()
   /** Last block whose events are applied. */
   private syncedBlock: number
@@ -74,8 +66,8 @@ export class AccessCache implements AccessView {
     this.provider = init.provider
     this.log = init.logger
     this.init = {
-      aclAddress: getAddress(init.aclAddress),
-      iamAddress: getAddress(init.iamAddress),
+      aclAddress: init.aclAddress,
+      iamAddress: init.iamAddress,
       fromBlock: init.fromBlock ?? 0,
       pollIntervalMs: init.pollIntervalMs ?? ACCESS_CACHE_DEFAULTS.pollIntervalMs,
       maxBlockRange: init.maxBlockRange ?? ACCESS_CACHE_DEFAULTS.maxBlockRange
@@ -88,40 +80,29 @@ export class AccessCache implements AccessView {
     this.run(resolve, reject).catch((err: unknown) => { this.log.error({err}, 'access cache stopped on an unexpected error') })
   }
 
-  roleAllowed (address: string, role: ProtocolRole): boolean {
-    const key = address.toLowerCase()
-    const node = this.nodes.get(key)
-    const chainRole = PROTOCOL_ROLE[role]
+  roleAllowed (address: Address, role: Role): boolean {
+    const node = this.nodes.get(address)
     // Same rule as IAM.activeRoleOf: registered, active, with that role, still granted by ACL.
-    return node != null && node.active && node.role === chainRole && (this.aclRoles.get(key)?.has(chainRole) ?? false)
+    return node != null && node.active && node.role === role && (this.aclRoles.get(address)?.has(ROLE_CODE[role]) ?? false)
   }
 
-  nodeOf (address: string): NodeRecord | undefined {
-    return this.nodes.get(address.toLowerCase())
+  nodeOf (address: Address): NodeRecord | undefined {
+    return this.nodes.get(address)
   }
 
-  peerIdOf (address: string): string | undefined {
-    const node = this.nodes.get(address.toLowerCase())
+  peerIdOf (address: Address): string | undefined {
+    const node = this.nodes.get(address)
     return node?.active === true ? node.peerId ?? undefined : undefined
   }
 
   /** Registered nodes that currently pass `roleAllowed` for their role. */
   activeNodes (): NodeRecord[] {
-    return [...this.nodes.values()].filter(n => {
-      const role = ROLE_NAME[n.role]
-      return role != null && this.roleAllowed(n.address, role)
-    })
+    return [...this.nodes.values()].filter(n => n.role != null && this.roleAllowed(n.address, n.role))
   }
 
   /** The last block applied; -1 before any. */
   get block (): number {
     return this.syncedBlock
-  }
-
-  /** Called after each batch of events that touched access; returns the unsubscribe function. */
-  onChange (listener: (change: AccessChange) => void): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
   }
 
   stop (): void {
@@ -161,58 +142,51 @@ export class AccessCache implements AccessView {
         toBlock
       })
       signal.throwIfAborted()
-      const changed = new Set<string>()
-      for (const log of logs) {
-        const address = this.apply(log)
-        if (address != null) changed.add(address)
-      }
+      for (const log of logs) this.apply(log)
       // Only now: a failed call above retries the whole range, and re-applying is harmless.
       this.syncedBlock = toBlock
-      if (changed.size > 0) this.emit({addresses: [...changed], block: toBlock})
     }
   }
 
-  /** Applies one event; returns the address it concerns. */
-  private apply (log: Log): string | null {
-    const contract = getAddress(log.address) === this.init.aclAddress ? acl : iam
+  /** Applies one event. */
+  private apply (log: Log): void {
+    const contract = toAddress(log.address) === this.init.aclAddress ? acl : iam
     const event = contract.parseLog(log)
-    if (event == null) return null
-    const account = getAddress(event.args.getValue('account') as string)
-    const key = account.toLowerCase()
+    if (event == null) return
+    const account = toAddress(event.args.getValue('account') as string)
     switch (event.name) {
       case 'RoleGranted':
       case 'RoleRevoked': {
-        const role = Number(event.args.getValue('role')) as ChainRole
-        const roles = this.aclRoles.get(key) ?? new Set<ChainRole>()
+        const role = Number(event.args.getValue('role')) as AclRole
+        const roles = this.aclRoles.get(account) ?? new Set<AclRole>()
         if (event.name === 'RoleGranted') roles.add(role)
         else roles.delete(role)
-        this.aclRoles.set(key, roles)
+        this.aclRoles.set(account, roles)
         break
       }
       case 'NodeRegistered':
-        this.nodes.set(key, {
+        this.nodes.set(account, {
           address: account,
-          role: Number(event.args.getValue('role')) as ChainRole,
+          role: roleOfCode(event.args.getValue('role') as bigint),
           peerId: this.decodePeerId(account, event.args.getValue('peerId') as string),
           metadata: event.args.getValue('metadata') as string,
           active: true
         })
         break
       case 'NodeMetadataUpdated': {
-        const node = this.nodes.get(key)
+        const node = this.nodes.get(account)
         if (node != null) node.metadata = event.args.getValue('metadata') as string
         break
       }
       case 'NodeDeactivated': {
-        const node = this.nodes.get(key)
+        const node = this.nodes.get(account)
         if (node != null) node.active = false
         break
       }
       default:
-        return null
+        return
     }
     this.log.debug({event: event.name, account, block: log.blockNumber}, 'access event')
-    return account
   }
 
   private decodePeerId (account: string, hex: string): string | null {
@@ -221,16 +195,6 @@ export class AccessCache implements AccessView {
     } catch {
       this.log.warn({account}, 'IAM registration holds bytes that are not a libp2p peer id')
       return null
-    }
-  }
-
-  private emit (change: AccessChange): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(change)
-      } catch (err) {
-        this.log.error({err}, 'access change listener failed')
-      }
     }
   }
 }

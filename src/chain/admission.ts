@@ -1,6 +1,8 @@
 import {getBytes, hexlify, type BytesLike, type TransactionReceipt} from 'ethers'
 import type {CortensorContracts} from './contracts.js'
-import type {NodeRole, Role} from './roles.js'
+import {toAddress} from '../protocols/address.js'
+import type {Role} from '../protocols/messages.js'
+import {ROLE_CODE, type AclRole} from './enums.js'
 import type {TxQueue} from './txQueue.js'
 
 /**
@@ -19,17 +21,22 @@ async function call (queue: TxQueue, contracts: CortensorContracts, key: keyof C
   return await queue.send(`${key}.${fn}`, () => ({to, data: contract.interface.encodeFunctionData(fn, args), ...(value !== undefined ? {value} : {})}), opts)
 }
 
-export async function grantRole (admin: TxQueue, contracts: CortensorContracts, role: Role, account: string, opts: TxOptions = {}): Promise<TransactionReceipt> {
+export async function grantRole (admin: TxQueue, contracts: CortensorContracts, role: AclRole, account: string, opts: TxOptions = {}): Promise<TransactionReceipt> {
   return await call(admin, contracts, 'acl', 'grantRole', [role, account], opts)
 }
 
-export async function revokeRole (admin: TxQueue, contracts: CortensorContracts, role: Role, account: string, opts: TxOptions = {}): Promise<TransactionReceipt> {
+export async function revokeRole (admin: TxQueue, contracts: CortensorContracts, role: AclRole, account: string, opts: TxOptions = {}): Promise<TransactionReceipt> {
   return await call(admin, contracts, 'acl', 'revokeRole', [role, account], opts)
 }
 
-/** Registers the queue's own address in IAM; `peerId` is the libp2p peer id's bytes. */
-export async function registerNode (node: TxQueue, contracts: CortensorContracts, peerId: BytesLike, role: NodeRole, metadata: string, opts: TxOptions = {}): Promise<TransactionReceipt> {
-  return await call(node, contracts, 'iam', 'register', [hexlify(getBytes(peerId)), role, metadata], opts)
+/** IAM `register`'s arguments: the libp2p peer id's bytes, the role's code, free-form metadata. */
+export function registrationArgs (peerId: BytesLike, role: Role, metadata: string): [peerId: string, role: AclRole, metadata: string] {
+  return [hexlify(getBytes(peerId)), ROLE_CODE[role], metadata]
+}
+
+/** Registers the queue's own address in IAM. */
+export async function registerNode (node: TxQueue, contracts: CortensorContracts, peerId: BytesLike, role: Role, metadata: string, opts: TxOptions = {}): Promise<TransactionReceipt> {
+  return await call(node, contracts, 'iam', 'register', registrationArgs(peerId, role, metadata), opts)
 }
 
 export interface ModelSpec {
@@ -47,9 +54,9 @@ export async function registerModel (admin: TxQueue, contracts: CortensorContrac
   const receipt = await call(admin, contracts, 'modelRegistry', 'registerModel',
     [model.name, model.cid, hexlify(getBytes(model.sha256)), BigInt(model.sizeBytes), model.quantization], opts)
   const registry = contracts.modelRegistry
-  const address = await registry.getAddress()
+  const address = toAddress(await registry.getAddress())
   for (const log of receipt.logs) {
-    if (log.address !== address) continue
+    if (toAddress(log.address) !== address) continue
     const parsed = registry.interface.parseLog(log)
     if (parsed?.name === 'ModelRegistered') return parsed.args.modelId as bigint
   }

@@ -1,11 +1,9 @@
 import {Contract, Interface, type BaseContractMethod, type ContractRunner, type InterfaceAbi} from 'ethers'
+import type {Address} from '../protocols/address.js'
+import {CONTRACT_NAMES, type ContractName} from './contractNames.js'
 import {aclAbi, cognitiveAbi, iamAbi, modelRegistryAbi, nodeStatsAbi} from './generated/index.js'
 
-/** The five contracts by their key in a deployment file. */
-export const CONTRACT_KEYS = ['acl', 'iam', 'modelRegistry', 'nodeStats', 'cognitive'] as const
-export type ContractKey = typeof CONTRACT_KEYS[number]
-
-export type ContractAddresses = {[K in ContractKey]: string}
+export type ContractAddresses = {[K in ContractName]: Address}
 
 export const CONTRACT_ABIS = {
   acl: aclAbi,
@@ -13,7 +11,7 @@ export const CONTRACT_ABIS = {
   modelRegistry: modelRegistryAbi,
   nodeStats: nodeStatsAbi,
   cognitive: cognitiveAbi
-} as const satisfies {[K in ContractKey]: InterfaceAbi}
+} as const satisfies {[K in ContractName]: InterfaceAbi}
 
 type FunctionName<Abi extends readonly unknown[]> = Extract<Abi[number], {type: 'function', name: string}>['name']
 
@@ -34,7 +32,7 @@ export interface CortensorContracts {
 
 /** Contract instances bound to `runner` (a provider for reads, a wallet for writes). */
 export function connectContracts (deployment: {contracts: ContractAddresses}, runner: ContractRunner): CortensorContracts {
-  const entries = CONTRACT_KEYS.map((key) => [key, new Contract(deployment.contracts[key], CONTRACT_ABIS[key], runner)] as const)
+  const entries = CONTRACT_NAMES.map((key) => [key, new Contract(deployment.contracts[key], CONTRACT_ABIS[key], runner)] as const)
   // Each entry pairs a key with a Contract built from that key's ABI, which is what TypedContract describes.
   return Object.fromEntries(entries) as unknown as CortensorContracts
 }

@@ -1,6 +1,8 @@
-import {ContractFactory, getAddress, type InterfaceAbi, type TransactionReceipt} from 'ethers'
+import {ContractFactory, type InterfaceAbi, type TransactionReceipt} from 'ethers'
+import {toAddress, type Address} from '../protocols/address.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
-import {CONTRACT_ABIS, type ContractAddresses, type ContractKey} from './contracts.js'
+import type {ContractName} from './contractNames.js'
+import {CONTRACT_ABIS, type ContractAddresses} from './contracts.js'
 import type {Deployment} from './deployment.js'
 import {aclBytecode, cognitiveBytecode, iamBytecode, modelRegistryBytecode, nodeStatsBytecode} from './generated/index.js'
 import type {TxQueue} from './txQueue.js'
@@ -19,7 +21,7 @@ export interface DeployNetworkOptions {
 /** Ten minutes: several missed slow-rate pings before a silent miner stops counting as ready. */
 export const DEFAULT_READY_WINDOW_SECONDS = 600
 
-const BYTECODES: {[K in ContractKey]: string} = {
+const BYTECODES: {[K in ContractName]: string} = {
   acl: aclBytecode,
   iam: iamBytecode,
   modelRegistry: modelRegistryBytecode,
@@ -38,11 +40,11 @@ export async function deployNetwork (opts: DeployNetworkOptions): Promise<Deploy
   const deployed: Partial<ContractAddresses> = {}
   let deployBlock: number | undefined
 
-  const deploy = async (key: ContractKey, args: unknown[]): Promise<string> => {
+  const deploy = async (key: ContractName, args: unknown[]): Promise<Address> => {
     const factory = new ContractFactory(CONTRACT_ABIS[key] as InterfaceAbi, BYTECODES[key])
     const receipt = await queue.send(`deploy ${key}`, async () => await factory.getDeployTransaction(...args), {signal})
     deployBlock ??= receipt.blockNumber
-    const address = getAddress(contractAddress(receipt))
+    const address = toAddress(contractAddress(receipt))
     deployed[key] = address
     log.debug({contract: key, address, gasUsed: receipt.gasUsed}, 'deployed')
     return address
@@ -61,7 +63,7 @@ export async function deployNetwork (opts: DeployNetworkOptions): Promise<Deploy
     chainId: network,
     contracts: {acl, iam, modelRegistry, nodeStats, cognitive},
     deployBlock: deployBlock!,
-    deployer: queue.address
+    deployer: toAddress(queue.address)
   }
   log.info({...deployment.contracts, chainId: network}, 'network contracts deployed')
   return deployment

@@ -1,8 +1,9 @@
-import {getAddress, isAddress} from 'ethers'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
+import {isAddress, toAddress, type Address} from '../protocols/address.js'
 import {CortensorError} from '../util/cortensorError.js'
-import {CONTRACT_KEYS, type ContractAddresses} from './contracts.js'
+import {CONTRACT_NAMES} from './contractNames.js'
+import type {ContractAddresses} from './contracts.js'
 
 /** Where a network's contracts live: written by `deployNetwork`, read by every node. */
 export interface Deployment {
@@ -10,7 +11,7 @@ export interface Deployment {
   contracts: ContractAddresses
   /** Block of the first deployment transaction: where event scans start. */
   deployBlock: number
-  deployer: string
+  deployer: Address
 }
 
 export class DeploymentError extends CortensorError<{code: 'DEPLOYMENT_UNREADABLE' | 'DEPLOYMENT_INVALID', path: string, field?: string}> {}
@@ -34,14 +35,14 @@ export async function readDeployment (path: string): Promise<Deployment> {
   return validateDeployment(value, path)
 }
 
-/** Checks the shape of a parsed deployment; addresses come back checksummed. */
+/** Checks the shape of a parsed deployment; addresses come back normalised (`toAddress`). */
 export function validateDeployment (value: unknown, source = '<deployment>'): Deployment {
   const fail = (field: string, why: string): never => {
     throw new DeploymentError({code: 'DEPLOYMENT_INVALID', path: source, field}, `${source}: ${field} ${why}`)
   }
-  const address = (field: string, v: unknown): string => {
+  const address = (field: string, v: unknown): Address => {
     if (typeof v !== 'string' || !isAddress(v)) return fail(field, `must be a 0x-prefixed 20-byte address, got ${JSON.stringify(v)}`)
-    return getAddress(v)
+    return toAddress(v)
   }
   if (typeof value !== 'object' || value === null) return fail('(root)', 'must be a JSON object')
   const d = value as Record<string, unknown>
@@ -49,6 +50,6 @@ export function validateDeployment (value: unknown, source = '<deployment>'): De
   if (!Number.isSafeInteger(d.deployBlock) || (d.deployBlock as number) < 0) fail('deployBlock', `must be a non-negative integer, got ${JSON.stringify(d.deployBlock)}`)
   if (typeof d.contracts !== 'object' || d.contracts === null) fail('contracts', 'must be an object of addresses')
   const raw = d.contracts as Record<string, unknown>
-  const contracts = Object.fromEntries(CONTRACT_KEYS.map((key) => [key, address(`contracts.${key}`, raw[key])])) as ContractAddresses
+  const contracts = Object.fromEntries(CONTRACT_NAMES.map((key) => [key, address(`contracts.${key}`, raw[key])])) as ContractAddresses
   return {chainId: d.chainId as number, contracts, deployBlock: d.deployBlock as number, deployer: address('deployer', d.deployer)}
 }

@@ -5,6 +5,7 @@ import {CortensorError} from '../util/cortensorError.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
 import {sleep} from '../util/sleep.js'
 import {cortensorErrorInterface, decodeRevert} from './contracts.js'
+import {toAddress, type Address} from '../protocols/address.js'
 
 export type TxErrorCode =
   /** The chain refused the call: `errorName`/`errorArgs` carry the decoded custom error. */
@@ -93,7 +94,7 @@ function isNonceError (err: unknown): boolean {
  * naming the contract's custom error. Every step is appended to the journal.
  */
 export class TxQueue {
-  readonly address: string
+  readonly address: Address
   private readonly wallet: Wallet
   private readonly provider: JsonRpcProvider
   private readonly log: Logger
@@ -108,7 +109,7 @@ export class TxQueue {
 
   constructor (init: TxQueueInit) {
     this.wallet = init.wallet.connect(init.provider)
-    this.address = init.wallet.address
+    this.address = toAddress(init.wallet.address)
     this.provider = init.provider
     this.log = (init.logger ?? createSilentLogger()).child({component: 'txQueue', address: this.address})
     this.journalPath = init.journalPath

@@ -8,7 +8,7 @@ import {devnetPrivateKey, devnetWallet, fundDevnetAccounts} from './devnetKeys.j
 import {createProvider} from '../chain/provider.js'
 import {setupDevnet} from './setupDevnet.js'
 import {resolveModelPath} from '../inference/resolveModelPath.js'
-import {ModelStore} from '../model/modelStore.js'
+import {HeliaModelStore} from '../model/heliaModelStore.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
 import {PROJECT_ROOT, STORIES_260K} from '../util/paths.js'
 import {DEFAULTS} from '../runtime/config.js'
@@ -82,7 +82,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     progress('hashing the model and computing its IPFS CID')
     const modelFile = await resolveModelPath({cacheDirectory: join(PROJECT_ROOT, '.data', 'model-cache'), logger})
     const cidStore = createHeliaLight()
-    const added = await new ModelStore({host: cidStore, modelDir: join(dir, 'model-cache'), logger}).addFile(modelFile)
+    const added = await new HeliaModelStore({host: cidStore, modelDir: join(dir, 'model-cache'), logger}).addFile(modelFile)
     await cidStore.stop()
 
     const spares = init.spareMiners ?? 0

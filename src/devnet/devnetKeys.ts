@@ -1,6 +1,8 @@
 import {keccak256, parseEther, toBeHex, toUtf8Bytes, Wallet, type JsonRpcProvider} from 'ethers'
+import type {Role} from '../protocols/messages.js'
 
-export type DevnetRole = 'admin' | 'oracle' | 'miner'
+/** Whose key: a node's, or the admin's, who deploys and admits. */
+export type DevnetRole = Role | 'admin'
 
 /**
  * Deterministic devnet private keys: keccak256("cortensor-devnet/<role>/<index>"). Public by

@@ -94,8 +94,9 @@ async function oracleReadyMiners (net: Devnet): Promise<Set<string>> {
   try {
     const res = await fetch(`${net.apiUrl}/api/v1/miners`, {headers: {authorization: `Bearer ${net.apiToken}`}, signal: AbortSignal.timeout(2_000)})
     if (!res.ok) return new Set()
-    const {miners} = await res.json() as {miners: Array<{address: string, modelsReady: number[]}>}
-    return new Set(miners.filter(m => m.modelsReady.includes(Number(net.modelId))).map(m => m.address.toLowerCase()))
+    // Addresses and model ids come as the node writes them everywhere (`toAddress`, decimal ids).
+    const {miners} = await res.json() as {miners: Array<{address: string, modelsReady: string[]}>}
+    return new Set(miners.filter(m => m.modelsReady.includes(String(net.modelId))).map(m => m.address))
   } catch {
     return new Set()
   }
@@ -123,7 +124,7 @@ async function table (net: Devnet): Promise<{text: string, readyMiners: number}>
   const seenByOracle = await oracleReadyMiners(net)
   const readyMiners = net.miners.filter((node, i) => {
     const s = statuses[i + 1]
-    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0 && seenByOracle.has(node.info.address.toLowerCase())
+    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0 && seenByOracle.has(node.info.address)
   }).length
   return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners}
 }

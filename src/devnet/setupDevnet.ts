@@ -8,7 +8,8 @@ import {connectContracts, type CortensorContracts} from '../chain/contracts.js'
 import type {Deployment} from '../chain/deployment.js'
 import {deployNetwork} from '../chain/deployNetwork.js'
 import {devnetWallet, fundDevnetAccounts, type DevnetRole} from './devnetKeys.js'
-import {Role, type NodeRole} from '../chain/roles.js'
+import {ROLE_CODE} from '../chain/enums.js'
+import type {Role} from '../protocols/messages.js'
 import {TxQueue, type TxRetryOptions} from '../chain/txQueue.js'
 
 export interface DevnetAccount {
@@ -67,14 +68,14 @@ export async function setupDevnet (opts: SetupDevnetOptions): Promise<Devnet> {
 
   const deployment = await deployNetwork({queue: admin.queue, readyWindowSeconds: opts.readyWindowSeconds, logger, signal})
   const contracts = connectContracts(deployment, provider)
-  const admit = async (node: DevnetAccount, role: NodeRole, index: number): Promise<void> => {
-    await grantRole(admin.queue, contracts, role, node.wallet.address, {signal})
-    await registerNode(node.queue, contracts, node.peerId, role, JSON.stringify({name: `${role === Role.Oracle ? 'oracle' : 'miner'}-${index}`}), {signal})
+  const admit = async (node: DevnetAccount, role: Role, index: number): Promise<void> => {
+    await grantRole(admin.queue, contracts, ROLE_CODE[role], node.wallet.address, {signal})
+    await registerNode(node.queue, contracts, node.peerId, role, JSON.stringify({name: `${role}-${index}`}), {signal})
   }
   // Grants come from one admin queue (serialised anyway); registrations from distinct wallets overlap.
   await Promise.all([
-    ...oracles.map(async (node, i) => await admit(node, Role.Oracle, i)),
-    ...miners.map(async (node, i) => await admit(node, Role.Miner, i))
+    ...oracles.map(async (node, i) => await admit(node, 'oracle', i)),
+    ...miners.map(async (node, i) => await admit(node, 'miner', i))
   ])
   const modelId = opts.model === undefined ? undefined : await registerModel(admin.queue, contracts, opts.model, {signal})
   return {deployment, contracts, admin, oracles, miners, modelId}

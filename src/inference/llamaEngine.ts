@@ -1,6 +1,8 @@
 import {LlamaCompletion, type LlamaContext, type LlamaContextSequence, type LlamaGpuType, type LlamaModel, type Token} from 'node-llama-cpp'
+import type {SamplingParams} from '../protocols/messages.js'
 import type {Logger} from '../util/logger.js'
 import {getSharedLlama} from './getSharedLlama.js'
+import type {InferenceEngine} from './inferenceEngine.js'
 import {InferenceError} from './inferenceError.js'
 import {promptTokensOf} from './promptTokens.js'
 import {scoreOnSequence, type TokenScore} from './scoreTokens.js'
@@ -26,13 +28,10 @@ export const DEFAULT_MAX_CONTEXT_SIZE = 4096
 export interface CompletionRequest {
   /** Raw text to continue: no chat template is applied. */
   prompt: string
-  maxTokens: number
   /** Sampling seed; only matters when temperature > 0. */
   seed: number
-  /** 0 (the default) is greedy: always the most likely token, byte-identical across runs. */
-  temperature?: number
-  topK?: number
-  topP?: number
+  /** Temperature 0 is greedy: always the most likely token, byte-identical across runs. */
+  params: SamplingParams
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort'
@@ -106,7 +105,7 @@ function positiveInteger (name: string, value: number): number {
  * concurrency, deterministic greedy decoding, streaming, cancellation and teacher-forced
  * scoring. Every request starts on a cleared sequence, so no request sees another's tokens.
  */
-export class LlamaEngine {
+export class LlamaEngine implements InferenceEngine {
   private readonly pool: SlotPool<Slot>
   private readonly shutdown = new AbortController()
   private readonly inFlight = new Set<Promise<unknown>>()
@@ -242,12 +241,12 @@ export class LlamaEngine {
 
   private validate (request: CompletionRequest): Token[] {
     this.assertOpen()
-    positiveInteger('maxTokens', request.maxTokens)
+    const {maxTokens, temperature, topK, topP} = request.params
+    positiveInteger('maxTokens', maxTokens)
     if (!Number.isInteger(request.seed) || request.seed < 0 || request.seed > 0xffffffff) throw new InferenceError({code: 'INVALID_REQUEST', reason: `seed must be an integer in [0, 2^32), got ${request.seed}`})
-    const temperature = request.temperature ?? 0
     if (!Number.isFinite(temperature) || temperature < 0) throw new InferenceError({code: 'INVALID_REQUEST', reason: `temperature must be ≥ 0, got ${temperature}`})
-    if (request.topK !== undefined && (!Number.isInteger(request.topK) || request.topK < 0)) throw new InferenceError({code: 'INVALID_REQUEST', reason: `topK must be an integer ≥ 0, got ${request.topK}`})
-    if (request.topP !== undefined && !(request.topP > 0 && request.topP <= 1)) throw new InferenceError({code: 'INVALID_REQUEST', reason: `topP must be in (0, 1], got ${request.topP}`})
+    if (!Number.isInteger(topK) || topK < 0) throw new InferenceError({code: 'INVALID_REQUEST', reason: `topK must be an integer ≥ 0, got ${topK}`})
+    if (!(topP > 0 && topP <= 1)) throw new InferenceError({code: 'INVALID_REQUEST', reason: `topP must be in (0, 1], got ${topP}`})
     const promptTokens = this.promptTokens(request.prompt)
     if (promptTokens.length >= this.contextSize) throw this.tooLong(promptTokens.length)
     return promptTokens
@@ -311,12 +310,12 @@ export class LlamaEngine {
       const {response, metadata} = await slot.completion.generateCompletionWithMeta(hasBos ? promptTokens.slice(1) : promptTokens, {
         // Room left in the context; with context shift disabled generation stops there ('length')
         // instead of silently dropping the start of the prompt.
-        maxTokens: Math.min(request.maxTokens, this.contextSize - promptTokens.length),
+        maxTokens: Math.min(request.params.maxTokens, this.contextSize - promptTokens.length),
         disableContextShift: true,
         contextShiftSize: 0,
-        temperature: request.temperature ?? 0,
-        topK: request.topK,
-        topP: request.topP,
+        temperature: request.params.temperature,
+        topK: request.params.topK,
+        topP: request.params.topP,
         seed: request.seed,
         // LlamaCompletion applies a repeat penalty by default; greedy here means the plain argmax.
         repeatPenalty: false,

@@ -1,4 +1,5 @@
-import type {NodeRole} from './messages.js'
+import type {Address} from './address.js'
+import type {Role} from './messages.js'
 
 /**
  * What gossip validation needs to know about the chain's ACL + IAM, answered synchronously
@@ -6,30 +7,29 @@ import type {NodeRole} from './messages.js'
  * fresh from contract events.
  */
 export interface AccessView {
-  /** True when `address` is registered and active in IAM and holds `role` in ACL. Any letter case. */
-  roleAllowed: (address: string, role: NodeRole) => boolean
+  /** True when `address` is registered and active in IAM and holds `role` in ACL. */
+  roleAllowed: (address: Address, role: Role) => boolean
 }
 
 /** A fixed or hand-edited view: unit tests, benches, and nodes run without a chain. */
 export class StaticAccessView implements AccessView {
-  private readonly roles = new Map<string, Set<NodeRole>>()
+  private readonly roles = new Map<Address, Set<Role>>()
 
-  constructor (entries: Iterable<[address: string, role: NodeRole]> = []) {
+  constructor (entries: Iterable<[address: Address, role: Role]> = []) {
     for (const [address, role] of entries) this.grant(address, role)
   }
 
-  grant (address: string, role: NodeRole): void {
-    const key = address.toLowerCase()
-    const roles = this.roles.get(key) ?? new Set()
+  grant (address: Address, role: Role): void {
+    const roles = this.roles.get(address) ?? new Set()
     roles.add(role)
-    this.roles.set(key, roles)
+    this.roles.set(address, roles)
   }
 
-  revoke (address: string, role: NodeRole): void {
-    this.roles.get(address.toLowerCase())?.delete(role)
+  revoke (address: Address, role: Role): void {
+    this.roles.get(address)?.delete(role)
   }
 
-  roleAllowed (address: string, role: NodeRole): boolean {
-    return this.roles.get(address.toLowerCase())?.has(role) ?? false
+  roleAllowed (address: Address, role: Role): boolean {
+    return this.roles.get(address)?.has(role) ?? false
   }
 }

@@ -12,7 +12,8 @@ export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
   heartbeat: 1,
   task: 1,
   precommit: 1,
-  commit: 1
+  /** 2: the reveal carries the whole miner result (with its commitment). */
+  commit: 2
 }
 
 /**
@@ -26,5 +27,12 @@ export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
   commit: 256 * 1024
 }
 
-/** Request/response protocol for large or private payloads (token streams) between two nodes. */
-export const TOKEN_STREAM_PROTOCOL = `${PROTOCOL_PREFIX}/token-stream/1.0.0`
+/**
+ * Stream protocols between two nodes, for payloads too large or too private for gossip, by
+ * name and version (`/cortensor/<networkId>/<name>/<version>`, built by `streamProtocolId`).
+ * `result`: a miner's tokens and result for one task, straight to the task's oracle.
+ */
+export const STREAM_PROTOCOL_VERSION = {
+  result: '1.0.0'
+} as const
+export type StreamProtocol = keyof typeof STREAM_PROTOCOL_VERSION

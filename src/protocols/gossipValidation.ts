@@ -5,7 +5,8 @@ import type {Logger} from '../util/logger.js'
 import type {Counter, MetricsRegistry} from '../util/metrics.js'
 import type {AccessView} from './accessView.js'
 import {type CodecErrorCode, CodecError, decodeGossip} from './codec.js'
-import {type Commit, type GossipPayload, type Heartbeat, type NodeRole, outputHashOf, type Precommit, type Task} from './messages.js'
+import type {Address} from './address.js'
+import {type Commit, type GossipPayload, type Heartbeat, outputHashOf, type Precommit, type Role, type Task} from './messages.js'
 import {addressFromPeerId} from './peerAddress.js'
 import {SeenCache} from './seenCache.js'
 import {GossipTopic} from './topic.js'
@@ -47,7 +48,7 @@ function ignore (code: GossipErrorCode, message?: string): never {
 }
 
 /** The roles whose nodes may publish on each topic. */
-export const TOPIC_PUBLISHERS: {[K in GossipTopic]: readonly NodeRole[]} = {
+export const TOPIC_PUBLISHERS: {[K in GossipTopic]: readonly Role[]} = {
   [GossipTopic.heartbeat]: ['oracle', 'miner'],
   [GossipTopic.task]: ['oracle'],
   [GossipTopic.precommit]: ['miner'],
@@ -71,8 +72,8 @@ export interface ValidatedGossip<T extends GossipTopic = GossipTopic> {
   payload: GossipPayload[T]
   /** The libp2p peer that signed the message (not the peer that forwarded it). */
   from: PeerId
-  /** The Ethereum address of `from`, checksummed. */
-  address: string
+  /** The Ethereum address of `from`. */
+  address: Address
 }
 
 export interface GossipValidatorInit {
@@ -90,9 +91,9 @@ export class GossipValidator {
   private readonly now: () => number
   private readonly seen = new SeenCache(SEEN_TTL_MS, SEEN_MAX_ENTRIES)
   /** Peer id → address: deriving it decompresses a curve point (~0.1 ms), on every message. */
-  private readonly addresses = new Map<string, string | null>()
+  private readonly addresses = new Map<string, Address | null>()
   /** Last heartbeat seq per sender: bounded by the number of admitted nodes. */
-  private readonly heartbeatSeq = new Map<string, number>()
+  private readonly heartbeatSeq = new Map<Address, number>()
 
   constructor (init: GossipValidatorInit) {
     this.access = init.access
@@ -123,7 +124,7 @@ export class GossipValidator {
     return validated
   }
 
-  private addressOf (peerId: PeerId): string | null {
+  private addressOf (peerId: PeerId): Address | null {
     const key = peerId.toString()
     let address = this.addresses.get(key)
     if (address === undefined) {
@@ -144,25 +145,24 @@ export class GossipValidator {
 
   private validateHeartbeat (hb: Heartbeat, {from, address}: ValidatedGossip): void {
     // REJECT: a node announces only itself.
-    if (!sameAddress(hb.address, address)) reject('SIGNER_MISMATCH')
+    if (hb.address !== address) reject('SIGNER_MISMATCH')
     // REJECT: the announced peer id must be the signer's, or peers would dial someone else.
     if (hb.peerId !== from.toString()) reject('PEER_ID_MISMATCH')
     // REJECT: the claimed role must be one the chain grants this node.
     if (!this.access.roleAllowed(address, hb.role)) reject('SIGNER_NOT_ALLOWED', `${address} is not an admitted ${hb.role}`)
     this.checkTimestamp(hb.timestamp, HEARTBEAT_MAX_AGE_MS)
-    const key = address.toLowerCase()
     // IGNORE: a replayed or reordered heartbeat is older news than one already accepted.
-    if (hb.seq <= (this.heartbeatSeq.get(key) ?? -1)) ignore('DUPLICATE')
-    this.heartbeatSeq.set(key, hb.seq)
+    if (hb.seq <= (this.heartbeatSeq.get(address) ?? -1)) ignore('DUPLICATE')
+    this.heartbeatSeq.set(address, hb.seq)
   }
 
   private validateTask (task: Task, {address}: ValidatedGossip): void {
     // REJECT: an oracle publishes only its own tasks.
-    if (!sameAddress(task.oracle, address)) reject('SIGNER_MISMATCH')
+    if (task.oracle !== address) reject('SIGNER_MISMATCH')
     // REJECT: a deadline before creation is self-contradictory.
     if (task.deadline <= task.createdAt) reject('TASK_DEADLINE_INVALID')
     // REJECT: parallel mode names exactly k distinct miners; competing mode leaves the slots open.
-    const distinct = new Set(task.assignees.map(a => a.toLowerCase())).size
+    const distinct = new Set(task.assignees).size
     if (task.mode === 'parallel' ? (task.assignees.length !== task.k || distinct !== task.k) : task.assignees.length !== 0) {
       reject('TASK_ASSIGNEES_INVALID')
     }
@@ -176,18 +176,18 @@ export class GossipValidator {
 
   private validatePrecommit (precommit: Precommit, {address}: ValidatedGossip): void {
     // REJECT: a miner precommits only for itself.
-    if (!sameAddress(precommit.miner, address)) reject('SIGNER_MISMATCH')
+    if (precommit.miner !== address) reject('SIGNER_MISMATCH')
     this.checkTimestamp(precommit.timestamp, RESULT_MAX_AGE_MS)
-    this.checkDuplicate(`precommit:${precommit.taskId}:${address.toLowerCase()}`, this.now())
+    this.checkDuplicate(`precommit:${precommit.taskId}:${address}`, this.now())
   }
 
-  private validateCommit (commit: Commit, {address}: ValidatedGossip): void {
+  private validateCommit ({result, timestamp}: Commit, {address}: ValidatedGossip): void {
     // REJECT: a miner reveals only its own result.
-    if (!sameAddress(commit.miner, address)) reject('SIGNER_MISMATCH')
+    if (result.miner !== address) reject('SIGNER_MISMATCH')
     // REJECT: the revealed hash must be the output's, or the reveal proves nothing.
-    if (commit.outputHash.toLowerCase() !== outputHashOf(commit.output)) reject('OUTPUT_HASH_MISMATCH')
-    this.checkTimestamp(commit.timestamp, RESULT_MAX_AGE_MS)
-    this.checkDuplicate(`commit:${commit.taskId}:${address.toLowerCase()}`, this.now())
+    if (result.outputHash.toLowerCase() !== outputHashOf(result.output)) reject('OUTPUT_HASH_MISMATCH')
+    this.checkTimestamp(timestamp, RESULT_MAX_AGE_MS)
+    this.checkDuplicate(`commit:${result.taskId}:${address}`, this.now())
   }
 
   private checkTimestamp (timestamp: number, maxAgeMs: number): void {
@@ -203,10 +203,6 @@ export class GossipValidator {
     if (this.seen.has(key, now)) ignore('DUPLICATE')
     this.seen.add(key, now)
   }
-}
-
-function sameAddress (a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase()
 }
 
 export type GossipValidationResult = 'accept' | 'ignore' | 'reject'

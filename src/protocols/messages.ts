@@ -1,20 +1,24 @@
 import {keccak256, toUtf8Bytes} from 'ethers'
-import {array, float, type Infer, object, oneOf, type Schema, string, uint} from './schema.js'
+import {toAddress} from './address.js'
+import {toModelId} from './modelId.js'
+import {array, convert, float, type Infer, object, oneOf, type Schema, string, uint} from './schema.js'
 import {GossipTopic} from './topic.js'
 
 /** Field types shared by several messages. */
-export const address = string({minLength: 42, maxLength: 42, pattern: /^0x[0-9a-fA-F]{40}$/})
+export const address = convert(string({minLength: 42, maxLength: 42}), toAddress, 'a 0x-prefixed 20-byte address')
 export const bytes32 = string({minLength: 66, maxLength: 66, pattern: /^0x[0-9a-fA-F]{64}$/})
 /** Chain task id (uint256) as a decimal string: msgpack has no integer that wide. */
 export const taskId = string({minLength: 1, maxLength: 78, pattern: /^(0|[1-9][0-9]*)$/})
-/** Model id as registered on chain (decimal id or name). */
-const modelId = string({minLength: 1, maxLength: 128})
+/** ModelRegistry id as a decimal string. */
+const modelId = convert(string({minLength: 1, maxLength: 78}), toModelId, 'a model registry id (decimal)')
 /** Milliseconds since the Unix epoch. */
 const unixMs = uint()
 
-export const NODE_ROLES = ['oracle', 'miner'] as const
-export type NodeRole = typeof NODE_ROLES[number]
+/** What a node runs as. */
+export const ROLES = ['oracle', 'miner'] as const
+export type Role = typeof ROLES[number]
 
+/** Parallel: the oracle assigns k miners. Competing: the first k miners to precommit take the slots. */
 export const TASK_MODES = ['parallel', 'competing'] as const
 export type TaskMode = typeof TASK_MODES[number]
 
@@ -22,7 +26,7 @@ export type TaskMode = typeof TASK_MODES[number]
 export const MAX_TASK_REDUNDANCY = 32
 
 export const heartbeatSchema = object({
-  role: oneOf(NODE_ROLES),
+  role: oneOf(ROLES),
   address,
   peerId: string({minLength: 1, maxLength: 128}),
   /** Multiaddrs the node accepts connections on, so peers found through gossip can dial it. */
@@ -68,27 +72,44 @@ export const precommitSchema = object({
   timestamp: unixMs
 })
 
-export const commitSchema = object({
+const timings = object({
+  promptMs: float({min: 0, max: 86_400_000}),
+  generateMs: float({min: 0, max: 86_400_000})
+})
+
+/** A miner's finished work on a task: what it hands its oracle, and later reveals on chain. */
+export const minerResultSchema = object({
   taskId,
   miner: address,
   output: string({maxLength: 200_000}),
   salt: bytes32,
   /** `outputHashOf(output)`. */
   outputHash: bytes32,
+  /** keccak256(taskId, miner, outputHash, salt): the precommitment it opens. */
+  commitment: bytes32,
   /** Tokens generated. */
   tokens: uint({max: 1 << 20}),
-  timings: object({
-    promptMs: float({min: 0, max: 86_400_000}),
-    generateMs: float({min: 0, max: 86_400_000})
-  }),
+  timings
+})
+
+/** The reveal, gossiped once the miner's commit transaction is mined. */
+export const commitSchema = object({
+  result: minerResultSchema,
   timestamp: unixMs
 })
 
 export type Heartbeat = Infer<typeof heartbeatSchema>
+/** How tokens are chosen: the one shape of the sampling settings, from the API to the engine. */
 export type SamplingParams = Infer<typeof samplingParamsSchema>
 export type Task = Infer<typeof taskSchema>
 export type Precommit = Infer<typeof precommitSchema>
+export type MinerResult = Infer<typeof minerResultSchema>
 export type Commit = Infer<typeof commitSchema>
+
+/** Greedy decoding of up to `maxTokens` tokens: deterministic, byte-identical across runs. */
+export function greedy (maxTokens: number): SamplingParams {
+  return {maxTokens, temperature: 0, topK: 0, topP: 1}
+}
 
 /** The payload type of each topic. */
 export interface GossipPayload {

@@ -1,6 +1,7 @@
 import type {PeerId} from '@libp2p/interface'
 import {peerIdFromMultihash} from '@libp2p/peer-id'
 import {computeAddress, hexlify} from 'ethers'
+import {toAddress, type Address} from './address.js'
 import * as Digest from 'multiformats/hashes/digest'
 
 /**
@@ -8,9 +9,9 @@ import * as Digest from 'multiformats/hashes/digest'
  * Ed25519 or RSA peer cannot be a registered node). The peer id embeds the compressed public
  * key, so no lookup is needed.
  */
-export function addressFromPeerId (peerId: PeerId): string | null {
+export function addressFromPeerId (peerId: PeerId): Address | null {
   if (peerId.type !== 'secp256k1') return null
-  return computeAddress(hexlify(peerId.publicKey.raw))
+  return toAddress(computeAddress(hexlify(peerId.publicKey.raw)))
 }
 
 /** A peer id as IAM stores it (`bytes peerId`): its multihash bytes, 39 for a secp256k1 key. */

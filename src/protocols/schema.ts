@@ -108,3 +108,20 @@ export function object<const S extends Shape> (shape: S): Schema<ObjectOf<S>> {
     }
   }
 }
+
+/**
+ * `schema`, then `to` on what it parsed: the one place a wire value is normalised or branded
+ * (an address lower-cased). A `to` that throws is reported as this field's schema error.
+ */
+export function convert<A, B> (schema: Schema<A>, to: (value: A) => B, expected: string): Schema<B> {
+  return {
+    parse (value, path = '$') {
+      const parsed = schema.parse(value, path)
+      try {
+        return to(parsed)
+      } catch {
+        return fail(path, expected, value)
+      }
+    }
+  }
+}

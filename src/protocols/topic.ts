@@ -1,4 +1,4 @@
-import {PROTOCOL_PREFIX, TOPIC_VERSION} from './constants.js'
+import {PROTOCOL_PREFIX, STREAM_PROTOCOL_VERSION, TOPIC_VERSION, type StreamProtocol} from './constants.js'
 
 /** The gossip topics of the network; the payload of each is in `messages.ts`. */
 export enum GossipTopic {
@@ -15,8 +15,17 @@ const NETWORK_ID = /^[a-zA-Z0-9._-]{1,64}$/
 
 /** `/cortensor/<networkId>/<topic>/<version>`: the one place a topic string is built. */
 export function topicName (networkId: string, topic: GossipTopic): string {
+  return `${networkPrefix(networkId)}/${topic}/${TOPIC_VERSION[topic]}`
+}
+
+/** `/cortensor/<networkId>/<protocol>/<version>`: the one place a stream protocol id is built. */
+export function streamProtocolId (networkId: string, protocol: StreamProtocol): string {
+  return `${networkPrefix(networkId)}/${protocol}/${STREAM_PROTOCOL_VERSION[protocol]}`
+}
+
+function networkPrefix (networkId: string): string {
   if (!NETWORK_ID.test(networkId)) throw new Error(`invalid network id: ${JSON.stringify(networkId)}`)
-  return `${PROTOCOL_PREFIX}/${networkId}/${topic}/${TOPIC_VERSION[topic]}`
+  return `${PROTOCOL_PREFIX}/${networkId}`
 }
 
 export interface ParsedTopic {

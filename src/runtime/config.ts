@@ -1,8 +1,8 @@
 import {readFileSync} from 'node:fs'
 import {dirname, isAbsolute, resolve} from 'node:path'
+import {ROLES, type Role} from '../protocols/messages.js'
+import {toModelId, type ModelId} from '../protocols/modelId.js'
 import {CortensorError} from '../util/cortensorError.js'
-
-export type Role = 'oracle' | 'miner'
 
 /** Everything one daemon needs; defaults sit next to the options (see `DEFAULTS`). */
 export interface NodeConfig {
@@ -29,7 +29,7 @@ export interface NodeConfig {
   dataDir: string
   model: {
     /** ModelRegistry id of the model this node serves. */
-    id: number
+    id: ModelId
     /** A local GGUF the node already has (the oracle seeds it); miners fetch over IPFS. */
     file?: string
   }
@@ -141,8 +141,8 @@ function validateConfig (c: Json): NodeConfig {
     if (!Array.isArray(v) || v.some(x => typeof x !== 'string')) fail(path, `must be a list of strings, got ${show(v)}`)
     return v as string[]
   }
-  const role = str('role')
-  if (role !== 'oracle' && role !== 'miner') fail('role', `must be "oracle" or "miner", got ${show(role)}`)
+  const role = str('role') as Role
+  if (!ROLES.includes(role)) fail('role', `must be ${ROLES.map(r => `"${r}"`).join(' or ')}, got ${show(role)}`)
   const networkId = str('networkId')
   if (!/^[a-z0-9-]{1,32}$/.test(networkId)) fail('networkId', `must be 1-32 of [a-z0-9-], got ${show(networkId)}`)
   const escrow = str('chain.taskEscrowWei')
@@ -167,7 +167,7 @@ function validateConfig (c: Json): NodeConfig {
     },
     p2p: {listen, bootstrap},
     dataDir: str('dataDir'),
-    model: {id: int('model.id', 1), file: optStr('model.file')},
+    model: {id: toModelId(int('model.id', 1)), file: optStr('model.file')},
     inference: {
       threads: int('inference.threads', 1, 256),
       sequences: int('inference.sequences', 1, 64),

@@ -6,7 +6,7 @@ import {bootstrap} from '@libp2p/bootstrap'
 import {privateKeyFromRaw} from '@libp2p/crypto/keys'
 import {gossipsub, type GossipSub, type GossipsubOpts} from '@libp2p/gossipsub'
 import {identify, type Identify} from '@libp2p/identify'
-import type {Libp2p, PeerId, PeerDiscovery} from '@libp2p/interface'
+import type {Libp2p, PeerDiscovery} from '@libp2p/interface'
 import {ping, type Ping} from '@libp2p/ping'
 import {tcp} from '@libp2p/tcp'
 import {multiaddr, type Multiaddr} from '@multiformats/multiaddr'
@@ -99,9 +99,6 @@ export function dialAddresses (host: Host): string[] {
   return host.libp2p.getMultiaddrs().map(String)
 }
 
-export function hostPeerId (host: Host): PeerId {
-  return host.libp2p.peerId
-}
 
 /** Redial backoff for a lost bootstrap peer: doubling from `initialMs`, capped at `maxMs`. */
 export const BOOTSTRAP_REDIAL = {initialMs: 500, maxMs: 30_000} as const

@@ -1,9 +1,10 @@
 import {privateKeyFromRaw} from '@libp2p/crypto/keys'
 import type {PeerId} from '@libp2p/interface'
 import {peerIdFromPrivateKey as libp2pPeerIdFromPrivateKey} from '@libp2p/peer-id'
-import {computeAddress, decryptKeystoreJson, encryptKeystoreJson, getBytes, hexlify, isKeystoreJson, randomBytes, SigningKey} from 'ethers'
+import {computeAddress, decryptKeystoreJson, encryptKeystoreJson, getAddress, getBytes, hexlify, isKeystoreJson, randomBytes, SigningKey} from 'ethers'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
+import {toAddress, type Address} from '../protocols/address.js'
 import {CortensorError} from '../util/cortensorError.js'
 
 // Lives with the protocol layer, which needs it to authenticate gossip; re-exported for the CLI.
@@ -14,8 +15,7 @@ export {addressFromPeerId} from '../protocols/peerAddress.js'
  * message's signer (its libp2p peer id) *is* an Ethereum address the contracts know.
  */
 export interface NodeKey {
-  /** EIP-55 checksummed Ethereum address. */
-  address: string
+  address: Address
   peerId: PeerId
   /** 32 raw secp256k1 private key bytes. Never log it. */
   privateKey: Uint8Array
@@ -23,6 +23,7 @@ export interface NodeKey {
 
 /** What `cortensord keys new` / `keys show` print: nothing secret. */
 export interface NodeKeyInfo {
+  /** EIP-55 checksummed, for people to read. */
   address: string
   peerId: string
 }
@@ -48,11 +49,11 @@ export const KEYSTORE_SCRYPT = {N: 1 << 14, r: 8, p: 1} as const
 /** Builds the node key from a raw 32-byte key or its 0x-hex form (devnet keys, tests). */
 export function nodeKeyFromPrivateKey (privateKey: string | Uint8Array): NodeKey {
   let raw: Uint8Array
-  let address: string
+  let address: Address
   try {
     raw = getBytes(privateKey)
     // SigningKey checks the length (32 bytes) and that 0 < k < n.
-    address = computeAddress(new SigningKey(raw).publicKey)
+    address = toAddress(computeAddress(new SigningKey(raw).publicKey))
   } catch {
     // The cause is dropped on purpose: ethers puts the offending value (the key) in it.
     throw new KeyError({code: 'PRIVATE_KEY_INVALID'}, 'not a 32-byte secp256k1 private key')
@@ -66,7 +67,7 @@ export function peerIdFromPrivateKey (privateKey: Uint8Array): PeerId {
 }
 
 export function nodeKeyInfo (key: NodeKey): NodeKeyInfo {
-  return {address: key.address, peerId: key.peerId.toString()}
+  return {address: getAddress(key.address), peerId: key.peerId.toString()}
 }
 
 /**

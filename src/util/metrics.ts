@@ -14,7 +14,7 @@ function escapeLabel (value: string): string {
 
 abstract class LabelledMetric<L extends string> implements Metric {
   protected readonly values = new Map<string, number>()
-  protected abstract readonly type: 'counter' | 'gauge'
+  protected abstract readonly type: 'counter'
 
   constructor (readonly name: string, readonly help: string, private readonly labelNames: readonly L[]) {}
 
@@ -42,23 +42,11 @@ export class Counter<L extends string = never> extends LabelledMetric<L> {
   }
 }
 
-export class Gauge<L extends string = never> extends LabelledMetric<L> {
-  protected readonly type = 'gauge'
-
-  set (labels: LabelValues<L>, value: number): void {
-    this.values.set(this.key(labels), value)
-  }
-}
-
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>()
 
   counter<L extends string = never> (name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
     return this.register(name, new Counter<L>(name, help, labelNames))
-  }
-
-  gauge<L extends string = never> (name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
-    return this.register(name, new Gauge<L>(name, help, labelNames))
   }
 
   /** Prometheus text exposition format (version 0.0.4). */

@@ -3,10 +3,11 @@ import {keccak256, toUtf8Bytes, type TransactionReceipt} from 'ethers'
 import {grantRole, registerNode} from '../../src/chain/admission.js'
 import {startAnvil} from '../../src/devnet/anvil.js'
 import {taskCommitment} from '../../src/chain/commitment.js'
-import type {ContractKey} from '../../src/chain/contracts.js'
+import type {ContractName} from '../../src/chain/contractNames.js'
 import {devnetWallet, fundDevnetAccounts} from '../../src/devnet/devnetKeys.js'
 import {createProvider} from '../../src/chain/provider.js'
-import {Role, TaskMode} from '../../src/chain/roles.js'
+import {AclRole, TASK_MODE_CODE} from '../../src/chain/enums.js'
+import type {TaskMode} from '../../src/protocols/messages.js'
 import {setupDevnet, type DevnetAccount} from '../../src/devnet/setupDevnet.js'
 import {TxQueue} from '../../src/chain/txQueue.js'
 
@@ -24,7 +25,7 @@ try {
     gas.set(op, [...gas.get(op) ?? [], receipt.gasUsed])
     return receipt
   }
-  const send = async (from: DevnetAccount, key: ContractKey, fn: string, args: unknown[], value?: bigint): Promise<TransactionReceipt> => {
+  const send = async (from: DevnetAccount, key: ContractName, fn: string, args: unknown[], value?: bigint): Promise<TransactionReceipt> => {
     const contract = net.contracts[key]
     const to = contract.target as string
     return await from.queue.send(fn, () => ({to, data: contract.interface.encodeFunctionData(fn, args), value}))
@@ -34,28 +35,27 @@ try {
   const wallet = devnetWallet('miner', 50, provider)
   await fundDevnetAccounts(provider, [wallet.address])
   const newcomer = new TxQueue({wallet, provider})
-  record('acl.grantRole', await grantRole(net.admin.queue, net.contracts, Role.Miner, wallet.address))
-  record('iam.register (39-byte peer id)', await registerNode(newcomer, net.contracts, net.miners[0]!.peerId.map((b) => b ^ 1), Role.Miner, '{"name":"miner-50"}'))
+  record('acl.grantRole', await grantRole(net.admin.queue, net.contracts, AclRole.Miner, wallet.address))
+  record('iam.register (39-byte peer id)', await registerNode(newcomer, net.contracts, net.miners[0]!.peerId.map((b) => b ^ 1), 'miner', '{"name":"miner-50"}'))
 
   for (const miner of net.miners) record('nodeStats.ping (first)', await send(miner, 'nodeStats', 'ping', [net.modelId, true]))
   for (const miner of net.miners) record('nodeStats.ping', await send(miner, 'nodeStats', 'ping', [net.modelId, true]))
 
   const runTask = async (mode: TaskMode, k: number, round: number): Promise<bigint> => {
-    const modeName = mode === TaskMode.Parallel ? 'parallel' : 'competing'
     const miners = net.miners.slice(0, k)
     const now = (await provider.getBlock('latest'))!.timestamp
     const created = await send(oracle, 'cognitive', 'createTask', [
-      keccak256(toUtf8Bytes(`request/${round}/${modeName}/${k}`)), net.modelId, 'Once upon a time there was a little robot who', '0x' + Buffer.from(JSON.stringify({temperature: 0, maxTokens: 64})).toString('hex'),
-      42n, mode, k, mode === TaskMode.Parallel ? miners.map((m) => m.wallet.address) : [], now + 600, now + 1200
+      keccak256(toUtf8Bytes(`request/${round}/${mode}/${k}`)), net.modelId, 'Once upon a time there was a little robot who', '0x' + Buffer.from(JSON.stringify({temperature: 0, maxTokens: 64})).toString('hex'),
+      42n, TASK_MODE_CODE[mode], k, mode === 'parallel' ? miners.map((m) => m.wallet.address) : [], now + 600, now + 1200
     ], 10n ** 15n)
-    record(`createTask ${modeName} k=${k}`, created)
+    record(`createTask ${mode} k=${k}`, created)
     const taskId = BigInt(created.logs.map((l) => net.contracts.cognitive.interface.parseLog(l)).find((e) => e?.name === 'TaskCreated')!.args.taskId as bigint)
     let total = created.gasUsed
     const output = 'Once upon a time there was a little robot who loved to sing. One day it met a bird.'
     const salt = (i: number): string => keccak256(toUtf8Bytes(`salt/${round}/${i}`))
     for (const [i, m] of miners.entries()) {
       const r = await send(m, 'cognitive', 'precommit', [taskId, taskCommitment(taskId, m.wallet.address, output, salt(i))])
-      total += record(`precommit ${modeName}${mode === TaskMode.Competing ? ' (takes a slot)' : ''}`, r).gasUsed
+      total += record(`precommit ${mode}${mode === 'competing' ? ' (takes a slot)' : ''}`, r).gasUsed
     }
     for (const [i, m] of miners.entries()) {
       total += record('commit (84-byte output)', await send(m, 'cognitive', 'commit', [taskId, output, salt(i)])).gasUsed
@@ -65,10 +65,10 @@ try {
   }
 
   const totals: Array<[string, bigint]> = []
-  for (const [mode, k] of [[TaskMode.Parallel, 1], [TaskMode.Parallel, 3], [TaskMode.Competing, 1], [TaskMode.Competing, 3]] as const) {
+  for (const [mode, k] of [['parallel', 1], ['parallel', 3], ['competing', 1], ['competing', 3]] as const) {
     // Round 0 pays first-touch storage (zero → nonzero counters); round 1 is the steady state.
     await runTask(mode, k, 0)
-    totals.push([`${mode === TaskMode.Parallel ? 'parallel' : 'competing'} k=${k}`, await runTask(mode, k, 1)])
+    totals.push([`${mode} k=${k}`, await runTask(mode, k, 1)])
   }
 
   const mean = (values: bigint[]): bigint => values.reduce((a, b) => a + b) / BigInt(values.length)

@@ -6,6 +6,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
+import {greedy} from '../../src/protocols/messages.js'
 import {startDevnet} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
@@ -61,7 +62,7 @@ async function throughOracle (redundancy: number): Promise<{firstMs: number, tot
 async function direct (): Promise<{firstMs: number, totalMs: number, text: string}> {
   const t0 = performance.now()
   let firstMs = NaN
-  const result = await engine.complete({prompt: PROMPT, maxTokens: MAX_TOKENS, seed: 42, temperature: 0}, {onToken: () => { if (Number.isNaN(firstMs)) firstMs = performance.now() - t0 }})
+  const result = await engine.complete({prompt: PROMPT, seed: 42, params: greedy(MAX_TOKENS)}, {onToken: () => { if (Number.isNaN(firstMs)) firstMs = performance.now() - t0 }})
   return {firstMs, totalMs: performance.now() - t0, text: result.text}
 }
 

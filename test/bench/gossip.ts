@@ -23,6 +23,7 @@ import {createHost, type Host} from '../../src/runtime/host.js'
 import {nodeKeyFromPrivateKey, type NodeKey} from '../../src/runtime/keys.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {MetricsRegistry} from '../../src/util/metrics.js'
+import {waitFor, type WaitOptions} from '../support/until.js'
 
 const {values: args} = parseArgs({options: {
   latency: {type: 'string', default: '400'},
@@ -34,13 +35,8 @@ const log = createSilentLogger()
 
 interface Node {key: NodeKey, host: Host, gossip: GossipNetwork}
 
-async function waitFor (what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
+/** A 5 ms poll, so the latency rounds follow each other closely; bursts may take a minute. */
+const WAIT: WaitOptions = {timeoutMs: 60_000, intervalMs: 5}
 
 function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
@@ -65,7 +61,7 @@ async function main (): Promise<void> {
   for (const [i, a] of nodes.entries()) {
     for (const b of nodes.slice(i + 1)) await a.host.libp2p.dial(b.host.libp2p.getMultiaddrs()[0]!)
   }
-  await waitFor('a full mesh on precommit', () => nodes.every(n => n.gossip.subscribers(GossipTopic.precommit).length === NODES - 1 && n.gossip.meshPeers(GossipTopic.precommit).length >= NODES - 2))
+  await waitFor('a full mesh on precommit', () => nodes.every(n => n.gossip.subscribers(GossipTopic.precommit).length === NODES - 1 && n.gossip.meshPeers(GossipTopic.precommit).length >= NODES - 2), WAIT)
 
   // Receivers record arrival times per task id.
   const arrivals = new Map<string, number[]>()
@@ -85,7 +81,7 @@ async function main (): Promise<void> {
     const message = precommit(publisher)
     const start = performance.now()
     await publisher.gossip.publish(GossipTopic.precommit, message)
-    await waitFor('one round', () => (arrivals.get(message.taskId)?.length ?? 0) === NODES - 1)
+    await waitFor('one round', () => (arrivals.get(message.taskId)?.length ?? 0) === NODES - 1, WAIT)
     for (const at of arrivals.get(message.taskId)!) latencies.push(at - start)
   }
   latencies.sort((a, b) => a - b)
@@ -103,7 +99,7 @@ async function main (): Promise<void> {
   await waitFor('the burst', () => {
     for (let id = firstId; id < nextTaskId; id++) if ((arrivals.get(String(id))?.length ?? 0) < NODES - 1) return false
     return true
-  })
+  }, WAIT)
   const seconds = (performance.now() - start) / 1000
   console.log(`throughput: ${burst} messages from one node to ${NODES - 1} in ${seconds.toFixed(2)} s (published in ${((published - start) / 1000).toFixed(2)} s): ${(burst / seconds).toFixed(0)} msg/s, ${(burst * (NODES - 1) / seconds).toFixed(0)} deliveries/s`)
 

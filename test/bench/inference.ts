@@ -6,6 +6,7 @@
 import {LlamaCompletion} from 'node-llama-cpp'
 import {getSharedLlama} from '../../src/inference/getSharedLlama.js'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
+import {greedy} from '../../src/protocols/messages.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
 
@@ -53,7 +54,7 @@ async function engineRunner (threads: number): Promise<{run: () => Promise<Sampl
   const engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads, contextSize: CONTEXT_SIZE, logger})
   return {
     run: async () => {
-      const result = await engine.complete({prompt: PROMPT, maxTokens: MAX_TOKENS, seed: 42, temperature: 0})
+      const result = await engine.complete({prompt: PROMPT, seed: 42, params: greedy(MAX_TOKENS)})
       return {text: result.text, tokens: result.completionTokens, ttftMs: result.timeToFirstTokenMs, tokensPerSecond: result.tokensPerSecond}
     },
     dispose: async () => { await engine.dispose() }

@@ -14,8 +14,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {parseArgs} from 'node:util'
+import {HeliaModelStore} from '../../src/model/heliaModelStore.js'
 import type {ModelDescriptor} from '../../src/model/modelDescriptor.js'
-import {ModelStore} from '../../src/model/modelStore.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {sleep} from '../../src/util/sleep.js'
@@ -34,11 +34,11 @@ const chunkSize = Number(args['chunk-kib']) * 1024
 const fetchConcurrency = Number(args.concurrency)
 const logger = createSilentLogger()
 
-interface Node {host: Host, store: ModelStore}
+interface Node {host: Host, store: HeliaModelStore}
 
 async function startNode (dir: string): Promise<Node> {
   const host = await createHost({privateKey: randomBytes(32), listen: ['/ip4/127.0.0.1/tcp/0'], dataDir: dir, logger})
-  return {host, store: new ModelStore({host, modelDir: join(dir, 'models'), logger, chunkSize, fetchConcurrency})}
+  return {host, store: new HeliaModelStore({host, modelDir: join(dir, 'models'), logger, chunkSize, fetchConcurrency})}
 }
 
 async function seed (root: string, name: string, mib: number, seedValue: number): Promise<{seeder: Node, descriptor: ModelDescriptor, path: string, importSeconds: number}> {

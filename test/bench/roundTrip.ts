@@ -4,6 +4,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
+import {greedy} from '../../src/protocols/messages.js'
 import {startDevnet} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
@@ -38,7 +39,7 @@ try {
   let sameText = true
   for (let i = 0; i < REPETITIONS + 1; i++) {
     const t0 = performance.now()
-    const direct = await engine.complete({prompt: PROMPT, maxTokens: MAX_TOKENS, seed: 42, temperature: 0})
+    const direct = await engine.complete({prompt: PROMPT, seed: 42, params: greedy(MAX_TOKENS)})
     const directMs = performance.now() - t0
     if (i > 0) times.direct?.push(directMs)
     // Interleaved, so machine noise hits every column alike.

@@ -11,7 +11,7 @@ import {deployNetwork} from '../../src/chain/deployNetwork.js'
 import type {Deployment} from '../../src/chain/deployment.js'
 import {devnetWallet, fundDevnetAccounts} from '../../src/devnet/devnetKeys.js'
 import {createProvider} from '../../src/chain/provider.js'
-import {Role} from '../../src/chain/roles.js'
+import {AclRole} from '../../src/chain/enums.js'
 import {TxError, TxQueue} from '../../src/chain/txQueue.js'
 
 /** A TCP relay to anvil that can be switched off (connection refused) and on again. */
@@ -93,7 +93,7 @@ describe('TxQueue against anvil', () => {
     const queue = new TxQueue({wallet, provider, journalPath})
     const nonce = await provider.getTransactionCount(wallet.address, 'pending')
     await assert.rejects(
-      queue.send('grant as non-admin', () => ({to: deployment.contracts.acl, data: acl.encodeFunctionData('grantRole', [Role.Miner, wallet.address])})),
+      queue.send('grant as non-admin', () => ({to: deployment.contracts.acl, data: acl.encodeFunctionData('grantRole', [AclRole.Miner, wallet.address])})),
       (err: unknown) => {
         assert.ok(err instanceof TxError)
         assert.equal(err.code, 'TX_REVERTED')

@@ -4,12 +4,14 @@ import {hexlify, keccak256, randomBytes, toUtf8Bytes, type JsonRpcProvider, type
 import {grantRole, registerNode, revokeRole} from '../../src/chain/admission.js'
 import {startAnvil, type Anvil} from '../../src/devnet/anvil.js'
 import {outputHash, taskCommitment, taskIdFor} from '../../src/chain/commitment.js'
-import type {ContractKey} from '../../src/chain/contracts.js'
+import type {ContractName} from '../../src/chain/contractNames.js'
 import {devnetWallet, fundDevnetAccounts} from '../../src/devnet/devnetKeys.js'
 import {createProvider} from '../../src/chain/provider.js'
-import {Counter, Role, SlotState, TaskMode, TaskState} from '../../src/chain/roles.js'
+import {AclRole, Counter, SlotState, TASK_MODE_CODE, TaskState} from '../../src/chain/enums.js'
 import {setupDevnet, type Devnet} from '../../src/devnet/setupDevnet.js'
 import {TxError, TxQueue} from '../../src/chain/txQueue.js'
+import {toAddress, type Address} from '../../src/protocols/address.js'
+import type {TaskMode} from '../../src/protocols/messages.js'
 
 const MODEL = {name: 'stories260K', cid: 'bafkreiexamplemodelcid', sha256: '0x' + 'ab'.repeat(32), sizeBytes: 1_185_376, quantization: 'F32'}
 const INPUT = 'Once upon a time'
@@ -21,7 +23,7 @@ let net: Devnet
 let outsider: TxQueue
 let snapshot: string
 /** Gas paid per address since the test started, to check balances to the wei. */
-let fees: Map<string, bigint>
+let fees: Map<Address, bigint>
 
 type Sender = TxQueue | {queue: TxQueue}
 const queueOf = (s: Sender): TxQueue => s instanceof TxQueue ? s : s.queue
@@ -29,7 +31,7 @@ const miner = (i: number): Devnet['miners'][number] => net.miners[i]!
 const addr = (i: number): string => miner(i).wallet.address
 const oracle = (): Devnet['oracles'][number] => net.oracles[0]!
 
-async function send (from: Sender, key: ContractKey, fn: string, args: unknown[], value?: bigint): Promise<TransactionReceipt> {
+async function send (from: Sender, key: ContractName, fn: string, args: unknown[], value?: bigint): Promise<TransactionReceipt> {
   const queue = queueOf(from)
   const contract = net.contracts[key]
   const to = await contract.getAddress()
@@ -47,11 +49,11 @@ async function reverts (promise: Promise<unknown>, errorName: string): Promise<v
   })
 }
 
-function events (receipt: TransactionReceipt, key: ContractKey, name: string): LogDescription[] {
+function events (receipt: TransactionReceipt, key: ContractName, name: string): LogDescription[] {
   const contract = net.contracts[key]
   const target = contract.target as string
   return receipt.logs
-    .filter((log) => log.address === target)
+    .filter((log) => toAddress(log.address) === toAddress(target))
     .map((log) => contract.interface.parseLog(log))
     .filter((e): e is LogDescription => e !== null && e.name === name)
 }
@@ -61,7 +63,7 @@ const saltOf = (taskId: bigint, i: number): string => keccak256(toUtf8Bytes(`sal
 async function createTask (mode: TaskMode, k: number, assignees: number[], escrow: bigint, deadlines?: {precommit: number, commit: number}): Promise<{taskId: bigint, receipt: TransactionReceipt}> {
   const now = (await provider.getBlock('latest'))!.timestamp
   const receipt = await send(oracle(), 'cognitive', 'createTask', [
-    hexlify(randomBytes(32)), net.modelId, INPUT, PARAMS, 42n, mode, k, assignees.map(addr),
+    hexlify(randomBytes(32)), net.modelId, INPUT, PARAMS, 42n, TASK_MODE_CODE[mode], k, assignees.map(addr),
     now + (deadlines?.precommit ?? 600), now + (deadlines?.commit ?? 1200)
   ], escrow)
   return {taskId: events(receipt, 'cognitive', 'TaskCreated')[0]!.args.taskId as bigint, receipt}
@@ -104,7 +106,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   it('parallel task goes Assigned → Precommitted → Committed → Ended and pays the majority exactly the escrow', async () => {
     const escrow = 10n ** 15n + 1n
     const before = await Promise.all([0, 1, 2].map(async (i) => await balance(addr(i))))
-    const {taskId, receipt} = await createTask(TaskMode.Parallel, 3, [0, 1, 2], escrow)
+    const {taskId, receipt} = await createTask('parallel', 3, [0, 1, 2], escrow)
     const created = events(receipt, 'cognitive', 'TaskCreated')[0]!.args
     assert.equal(created.input, INPUT)
     assert.equal(created.params, '0x' + Buffer.from(PARAMS).toString('hex'))
@@ -136,7 +138,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     const payouts = [each + escrow % 2n, each, 0n]
     assert.equal(payouts.reduce((a, b) => a + b), escrow)
     for (const i of [0, 1, 2]) {
-      assert.equal(await balance(addr(i)), before[i]! + payouts[i]! - (fees.get(addr(i)) ?? 0n), `miner ${i} balance`)
+      assert.equal(await balance(addr(i)), before[i]! + payouts[i]! - (fees.get(toAddress(addr(i))) ?? 0n), `miner ${i} balance`)
     }
     assert.equal(await balance(net.deployment.contracts.cognitive), 0n)
     assert.deepEqual(await stats(0), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 1n, disagreed: 0n, expired: 0n})
@@ -148,7 +150,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     const escrow = 3n * 10n ** 15n + 2n
     for (const i of [0, 1, 2]) await send(miner(i), 'nodeStats', 'ping', [net.modelId, true])
     await send(miner(3), 'nodeStats', 'ping', [net.modelId, false])
-    const {taskId, receipt} = await createTask(TaskMode.Competing, 3, [], escrow)
+    const {taskId, receipt} = await createTask('competing', 3, [], escrow)
     assert.deepEqual(stateChanges(receipt), [TaskState.Created])
     await reverts(precommit(taskId, 3, 'X'), 'MinerNotReady')
 
@@ -178,12 +180,12 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await provider.send('evm_increaseTime', [601])
     await provider.send('evm_mine', [])
     assert.equal(await net.contracts.nodeStats.isReady(addr(0), net.modelId), false)
-    const {taskId} = await createTask(TaskMode.Competing, 1, [], 0n)
+    const {taskId} = await createTask('competing', 1, [], 0n)
     await reverts(precommit(taskId, 0, 'A'), 'MinerNotReady')
   })
 
   it('parallel task refuses non-assigned, early, mismatched and repeated calls', async () => {
-    const {taskId} = await createTask(TaskMode.Parallel, 3, [0, 1, 2], 1000n)
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], 1000n)
     await reverts(precommit(taskId, 3, 'A'), 'NotAssigned')
     await precommit(taskId, 0, 'A')
     await reverts(precommit(taskId, 0, 'A'), 'AlreadyPrecommitted')
@@ -204,7 +206,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   it('createTask checks the oracle, the model, k, assignees and deadlines', async () => {
     const now = (await provider.getBlock('latest'))!.timestamp
     const args = (over: Partial<Record<'requestId' | 'modelId' | 'mode' | 'k' | 'assignees' | 'pre' | 'com', unknown>>): unknown[] => [
-      over.requestId ?? hexlify(randomBytes(32)), over.modelId ?? net.modelId, INPUT, PARAMS, 1n, over.mode ?? TaskMode.Parallel, over.k ?? 2,
+      over.requestId ?? hexlify(randomBytes(32)), over.modelId ?? net.modelId, INPUT, PARAMS, 1n, over.mode ?? TASK_MODE_CODE.parallel, over.k ?? 2,
       over.assignees ?? [addr(0), addr(1)], over.pre ?? now + 600, over.com ?? now + 1200
     ]
     await reverts(send(miner(0), 'cognitive', 'createTask', args({})), 'NotOracle')
@@ -212,7 +214,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await reverts(send(oracle(), 'cognitive', 'createTask', args({k: 0, assignees: []})), 'InvalidK')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({k: 17})), 'InvalidK')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({k: 3})), 'WrongAssigneeCount')
-    await reverts(send(oracle(), 'cognitive', 'createTask', args({mode: TaskMode.Competing})), 'WrongAssigneeCount')
+    await reverts(send(oracle(), 'cognitive', 'createTask', args({mode: TASK_MODE_CODE.competing})), 'WrongAssigneeCount')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({assignees: [addr(0), addr(0)]})), 'DuplicateMiner')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({assignees: [addr(0), oracle().wallet.address]})), 'NotActiveMiner')
     await reverts(send(oracle(), 'cognitive', 'createTask', args({pre: now + 600, com: now + 600})), 'InvalidDeadlines')
@@ -227,7 +229,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
 
   it('a task nobody reveals expires after its deadline: anyone closes it, the oracle is refunded, assignees are recorded expired', async () => {
     const escrow = 5n * 10n ** 14n
-    const {taskId} = await createTask(TaskMode.Parallel, 3, [0, 1, 2], escrow, {precommit: 100, commit: 200})
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow, {precommit: 100, commit: 200})
     await precommit(taskId, 0, 'A')
     await reverts(send(outsider, 'cognitive', 'end', [taskId]), 'NotTaskOracle')
     await reverts(send(oracle(), 'cognitive', 'end', [taskId]), 'DeadlineNotPassed')
@@ -244,7 +246,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   })
 
   it('after the commit deadline the majority of the reveals is paid and silent miners are expired', async () => {
-    const {taskId} = await createTask(TaskMode.Parallel, 3, [0, 1, 2], 900n, {precommit: 100, commit: 200})
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], 900n, {precommit: 100, commit: 200})
     for (const i of [0, 1, 2]) await precommit(taskId, i, 'A')
     await commit(taskId, 0, 'A')
     await commit(taskId, 1, 'A')
@@ -261,7 +263,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
 
   it('without a strict majority the oracle is refunded and every revealer is recorded as disagreed', async () => {
     const escrow = 7777n
-    const {taskId} = await createTask(TaskMode.Parallel, 3, [0, 1, 2], escrow)
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow)
     const outputs = ['A', 'B', 'C']
     for (const i of [0, 1, 2]) await precommit(taskId, i, outputs[i]!)
     for (const i of [0, 1, 2]) await commit(taskId, i, outputs[i]!)
@@ -275,7 +277,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   })
 
   it('reassign replaces a miner that has not revealed, and is refused to others, to members and once reveals started', async () => {
-    const {taskId} = await createTask(TaskMode.Parallel, 3, [0, 1, 2], 3000n)
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], 3000n)
     for (const i of [0, 1, 2]) await precommit(taskId, i, 'A')
     assert.equal(await stateOf(taskId), TaskState.Precommitted)
     await reverts(send(miner(1), 'cognitive', 'reassign', [taskId, addr(0), addr(3)]), 'NotTaskOracle')
@@ -303,35 +305,35 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   })
 
   it('an address the ACL does not allow cannot register, and the admin alone grants roles', async () => {
-    await reverts(registerNode(outsider, net.contracts, '0x0102', Role.Miner, '{}'), 'NotAllowedByAcl')
-    await reverts(grantRole(outsider, net.contracts, Role.Miner, outsider.address), 'NotAdmin')
-    await grantRole(net.admin.queue, net.contracts, Role.Miner, outsider.address)
-    await reverts(grantRole(net.admin.queue, net.contracts, Role.Miner, outsider.address), 'RoleAlreadyGranted')
-    await reverts(registerNode(outsider, net.contracts, '0x0102', Role.Oracle, '{}'), 'NotAllowedByAcl')
-    await reverts(registerNode(outsider, net.contracts, miner(0).peerId, Role.Miner, '{}'), 'PeerIdTaken')
-    await registerNode(outsider, net.contracts, '0x0102', Role.Miner, '{"name":"late"}')
-    assert.equal(await net.contracts.iam.isActive(outsider.address, Role.Miner), true)
-    assert.equal(await net.contracts.iam.addressOfPeer('0x0102'), outsider.address)
-    await reverts(registerNode(outsider, net.contracts, '0x0103', Role.Miner, '{}'), 'AlreadyRegistered')
-    await reverts(revokeRole(net.admin.queue, net.contracts, Role.Admin, net.admin.wallet.address), 'LastAdmin')
+    await reverts(registerNode(outsider, net.contracts, '0x0102', 'miner', '{}'), 'NotAllowedByAcl')
+    await reverts(grantRole(outsider, net.contracts, AclRole.Miner, outsider.address), 'NotAdmin')
+    await grantRole(net.admin.queue, net.contracts, AclRole.Miner, outsider.address)
+    await reverts(grantRole(net.admin.queue, net.contracts, AclRole.Miner, outsider.address), 'RoleAlreadyGranted')
+    await reverts(registerNode(outsider, net.contracts, '0x0102', 'oracle', '{}'), 'NotAllowedByAcl')
+    await reverts(registerNode(outsider, net.contracts, miner(0).peerId, 'miner', '{}'), 'PeerIdTaken')
+    await registerNode(outsider, net.contracts, '0x0102', 'miner', '{"name":"late"}')
+    assert.equal(await net.contracts.iam.isActive(outsider.address, AclRole.Miner), true)
+    assert.equal(toAddress(await net.contracts.iam.addressOfPeer('0x0102')), outsider.address)
+    await reverts(registerNode(outsider, net.contracts, '0x0103', 'miner', '{}'), 'AlreadyRegistered')
+    await reverts(revokeRole(net.admin.queue, net.contracts, AclRole.Admin, net.admin.wallet.address), 'LastAdmin')
   })
 
   it('revoking the ACL role makes isActive false and shuts the node out of pings and tasks', async () => {
-    assert.equal(await net.contracts.iam.isActive(addr(0), Role.Miner), true)
-    await revokeRole(net.admin.queue, net.contracts, Role.Miner, addr(0))
-    assert.equal(await net.contracts.iam.isActive(addr(0), Role.Miner), false)
-    assert.equal(Number(await net.contracts.iam.activeRoleOf(addr(0))), Role.None)
+    assert.equal(await net.contracts.iam.isActive(addr(0), AclRole.Miner), true)
+    await revokeRole(net.admin.queue, net.contracts, AclRole.Miner, addr(0))
+    assert.equal(await net.contracts.iam.isActive(addr(0), AclRole.Miner), false)
+    assert.equal(Number(await net.contracts.iam.activeRoleOf(addr(0))), AclRole.None)
     await reverts(send(miner(0), 'nodeStats', 'ping', [net.modelId, true]), 'NotActiveNode')
-    await reverts(createTask(TaskMode.Parallel, 1, [0], 0n), 'NotActiveMiner')
+    await reverts(createTask('parallel', 1, [0], 0n), 'NotActiveMiner')
   })
 
   it('a node deactivates itself or is deactivated by an admin, frees its peer id and may register again', async () => {
     await reverts(send(miner(1), 'iam', 'deactivate', [addr(0)]), 'NotSelfOrAdmin')
     await send(miner(0), 'iam', 'deactivate', [addr(0)])
-    assert.equal(await net.contracts.iam.isActive(addr(0), Role.Miner), false)
+    assert.equal(await net.contracts.iam.isActive(addr(0), AclRole.Miner), false)
     assert.equal(await net.contracts.iam.addressOfPeer(miner(0).peerId), '0x0000000000000000000000000000000000000000')
     await reverts(send(miner(0), 'iam', 'updateMetadata', ['{}']), 'NotRegistered')
-    await registerNode(miner(0).queue, net.contracts, miner(0).peerId, Role.Miner, '{"name":"back"}')
+    await registerNode(miner(0).queue, net.contracts, miner(0).peerId, 'miner', '{"name":"back"}')
     assert.equal((await net.contracts.iam.nodeOf(addr(0))).metadata, '{"name":"back"}')
     await send(net.admin, 'iam', 'deactivate', [addr(0)])
     assert.equal((await net.contracts.iam.nodeOf(addr(0))).active, false)

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 import {InferenceError} from '../../src/inference/inferenceError.js'
 import {LlamaEngine, type CompletionRequest} from '../../src/inference/llamaEngine.js'
+import {greedy, type SamplingParams} from '../../src/protocols/messages.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH, sharedModelAvailable} from '../../src/util/paths.js'
 
@@ -11,8 +12,9 @@ const CONTEXT_SIZE = 256
 const logger = createSilentLogger()
 const PROMPTS = ['Once upon a time', 'The cat sat on the', 'Tom had a big red', 'One day, a little bird']
 
-function request (prompt: string, maxTokens = 24, extra: Partial<CompletionRequest> = {}): CompletionRequest {
-  return {prompt, maxTokens, seed: 42, ...extra}
+/** Greedy unless `extra` overrides a sampling setting; seed 42 unless it names one. */
+function request (prompt: string, maxTokens = 24, {seed = 42, ...params}: Partial<SamplingParams> & {seed?: number} = {}): CompletionRequest {
+  return {prompt, seed, params: {...greedy(maxTokens), ...params}}
 }
 
 async function load (sequences: number): Promise<LlamaEngine> {

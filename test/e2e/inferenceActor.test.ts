@@ -2,13 +2,14 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {ActorSystem} from '../../src/actors/actorSystem.js'
 import {inferenceActor} from '../../src/actors/inference/inferenceActor.js'
-import type {InferenceMessage, InferenceReply} from '../../src/actors/inference/messages.js'
+import type {InferenceJob, InferenceMessage, InferenceReply} from '../../src/actors/inference/messages.js'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
-import {SUPERVISION_TREE} from '../../src/runtime/supervisionTree.js'
+import {greedy} from '../../src/protocols/messages.js'
+import {restartPolicy} from '../../src/runtime/supervisionTree.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
 
-const job = (jobId: string) => ({jobId, prompt: 'Once upon a time', maxTokens: 12, seed: 42, temperature: 0})
+const job = (jobId: string): InferenceJob => ({jobId, prompt: 'Once upon a time', seed: 42, params: greedy(12)})
 
 describe('inference actor under supervision (real model)', () => {
   it('reloads a broken engine and answers again, failing the broken run explicitly', async () => {
@@ -23,7 +24,7 @@ describe('inference actor under supervision (real model)', () => {
         engines.push(engine)
         return engine
       }
-    }), {...SUPERVISION_TREE.inference, backoffMs: {initial: 10, max: 10}})
+    }), {...restartPolicy('inference'), backoffMs: {initial: 10, max: 10}})
     const run = async (id: string): Promise<InferenceReply> => await system.ask<InferenceMessage, InferenceReply>(ref, replyTo => ({type: 'Run', job: job(id), replyTo}), 30_000)
     try {
       const first = await run('a')

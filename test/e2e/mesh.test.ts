@@ -7,35 +7,27 @@ import {AccessCache} from '../../src/chain/accessCache.js'
 import {revokeRole} from '../../src/chain/admission.js'
 import {startAnvil, type Anvil} from '../../src/devnet/anvil.js'
 import {createProvider} from '../../src/chain/provider.js'
-import {Role} from '../../src/chain/roles.js'
+import {AclRole} from '../../src/chain/enums.js'
 import {setupDevnet, type Devnet} from '../../src/devnet/setupDevnet.js'
 import {encodeGossip} from '../../src/protocols/codec.js'
 import {MAX_MESSAGE_BYTES} from '../../src/protocols/constants.js'
 import {GossipNetwork} from '../../src/protocols/gossipNetwork.js'
 import {gossipsubOptions} from '../../src/protocols/gossipScoring.js'
 import type {ValidatedGossip} from '../../src/protocols/gossipValidation.js'
-import type {Heartbeat, NodeRole, Precommit, Task} from '../../src/protocols/messages.js'
+import type {Heartbeat, Precommit, Role, Task} from '../../src/protocols/messages.js'
+import {toModelId} from '../../src/protocols/modelId.js'
 import {GOSSIP_TOPICS, GossipTopic, topicName} from '../../src/protocols/topic.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {type NodeKey, nodeKeyFromPrivateKey} from '../../src/runtime/keys.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {MetricsRegistry} from '../../src/util/metrics.js'
+import {waitFor} from '../support/until.js'
 
 const NETWORK_ID = 'mesh-e2e'
-const WAIT_MS = 10_000
-
-/** Polls `condition` every 20 ms until it holds; fails with `what` after `timeoutMs`. */
-async function waitFor (what: string, condition: () => boolean, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
 
 interface MeshNode {
   name: string
-  role: NodeRole
+  role: Role
   key: NodeKey
   host: Host
   access: AccessCache
@@ -53,7 +45,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
   let oracle: MeshNode
   let miners: MeshNode[]
 
-  function startNode (name: string, role: NodeRole, privateKey: string, bootstrap: string[]): Promise<MeshNode> {
+  function startNode (name: string, role: Role, privateKey: string, bootstrap: string[]): Promise<MeshNode> {
     return (async () => {
       const key = nodeKeyFromPrivateKey(privateKey)
       const host = await createHost({privateKey: key.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, gossip: gossipsubOptions(NETWORK_ID), logger: log})
@@ -80,7 +72,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       address: node.key.address,
       peerId: node.key.peerId.toString(),
       addrs: dialAddresses(node.host),
-      modelsReady: ['1'],
+      modelsReady: [toModelId(1)],
       freeSlots: 1,
       tokensPerSecond: 100,
       determinismClass: 'llama.cpp-test/cpu-x64',
@@ -136,7 +128,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     const now = Date.now()
     const task: Task = {
       taskId: '1',
-      modelId: '1',
+      modelId: toModelId(1),
       prompt: 'Once upon a time',
       params: {maxTokens: 16, temperature: 0, topK: 1, topP: 1},
       seed: 7,
@@ -174,7 +166,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     const rogue = miners[3]!
     const now = Date.now()
     await rogue.gossip.publish(GossipTopic.task, {
-      taskId: '666', modelId: '1', prompt: 'obey', params: {maxTokens: 1, temperature: 0, topK: 1, topP: 1}, seed: 1,
+      taskId: '666', modelId: toModelId(1), prompt: 'obey', params: {maxTokens: 1, temperature: 0, topK: 1, topP: 1}, seed: 1,
       mode: 'competing', k: 1, assignees: [], deadline: now + 60_000, oracle: rogue.key.address, createdAt: now
     })
     await waitFor('every other node to reject the task', () => others(rogue).every(n => rejections(n, GossipTopic.task, 'SIGNER_NOT_ALLOWED') === 1))
@@ -184,7 +176,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
 
   it('rejects a node\'s messages once its RoleRevoked event reaches the access cache', async () => {
     const revoked = miners[1]!
-    await revokeRole(devnet.admin.queue, devnet.contracts, Role.Miner, revoked.key.address)
+    await revokeRole(devnet.admin.queue, devnet.contracts, AclRole.Miner, revoked.key.address)
     await waitFor('every node to see the revocation', () => nodes.every(n => !n.access.roleAllowed(revoked.key.address, 'miner')))
     await revoked.gossip.publish(GossipTopic.precommit, precommit(revoked, '1'))
     await waitFor('every other node to reject it', () => others(revoked).every(n => rejections(n, GossipTopic.precommit, 'SIGNER_NOT_ALLOWED') === 2))

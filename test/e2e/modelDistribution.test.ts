@@ -5,10 +5,10 @@ import {mkdtemp, readdir, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {HeliaModelStore} from '../../src/model/heliaModelStore.js'
 import type {ModelDescriptor} from '../../src/model/modelDescriptor.js'
 import {ModelError} from '../../src/model/modelError.js'
 import type {ModelProgressEvent} from '../../src/model/modelProgress.js'
-import {ModelStore} from '../../src/model/modelStore.js'
 import {sha256File} from '../../src/model/verifyFile.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {createSilentLogger} from '../../src/util/logger.js'
@@ -23,7 +23,7 @@ interface Node {
   key: Uint8Array
   dataDir: string
   host: Host
-  store: ModelStore
+  store: HeliaModelStore
 }
 
 /** Same bytes on every run, incompressible: xorshift32 over 32-bit words, written 1 MiB at a time. */
@@ -40,7 +40,7 @@ describe('model distribution over IPFS (helia + bitswap on loopback)', {timeout:
     const dataDir = reuse?.dataDir ?? join(root, name)
     const logger = createSilentLogger()
     const host = await createHost({privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], dataDir, logger})
-    const store = new ModelStore({host, modelDir: join(dataDir, 'models'), logger, stallTimeoutMs: 20_000, progressIntervalMs})
+    const store = new HeliaModelStore({host, modelDir: join(dataDir, 'models'), logger, stallTimeoutMs: 20_000, progressIntervalMs})
     const node = {name, key, dataDir, host, store}
     nodes.push(node)
     return node

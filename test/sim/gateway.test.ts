@@ -43,7 +43,7 @@ async function settled (taskId: string): Promise<TaskRecord> {
 async function minersFree (n: number): Promise<void> {
   await until(`${n} miners with a free slot`, 20_000, async () => {
     const {json} = await api('/api/v1/miners')
-    return json.miners?.filter((m: {modelsReady: number[], freeSlots: number}) => m.modelsReady.length > 0 && m.freeSlots > 0).length >= n ? true : undefined
+    return json.miners?.filter((m: {modelsReady: string[], freeSlots: number}) => m.modelsReady.length > 0 && m.freeSlots > 0).length >= n ? true : undefined
   })
 }
 
@@ -59,7 +59,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
     client = new OpenAI({apiKey: devnet.apiToken, baseURL: `${devnet.apiUrl}/v1`, maxRetries: 0})
     await until('3 miners ready at the oracle', 120_000, async () => {
       const {json} = await api('/api/v1/miners')
-      return json.miners?.filter((m: {modelsReady: number[]}) => m.modelsReady.length > 0).length === 3 ? true : undefined
+      return json.miners?.filter((m: {modelsReady: string[]}) => m.modelsReady.length > 0).length === 3 ? true : undefined
     })
   })
 

@@ -15,6 +15,9 @@ import {devnetWallet} from '../../src/devnet/devnetKeys.js'
 import {TxQueue} from '../../src/chain/txQueue.js'
 import {createProvider} from '../../src/chain/provider.js'
 import {LlamaEngine} from '../../src/inference/llamaEngine.js'
+import {toAddress, type Address} from '../../src/protocols/address.js'
+import {greedy} from '../../src/protocols/messages.js'
+import {toModelId, type ModelId} from '../../src/protocols/modelId.js'
 import {sha256File} from '../../src/model/verifyFile.js'
 import {startDevnet, type Devnet, type DevnetNode} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
@@ -45,10 +48,10 @@ async function api<T> (path: string, body?: unknown): Promise<{status: number, j
   return {status: res.status, json: await res.json() as T}
 }
 
-async function readyMiners (): Promise<Set<string>> {
-  const {json} = await api<{miners: Array<{address: string, modelsReady: number[]}>}>('/api/v1/miners')
-  const fresh = json.miners.filter(m => m.modelsReady.includes(Number(devnet.modelId)))
-  return new Set(fresh.map(m => m.address.toLowerCase()))
+async function readyMiners (): Promise<Set<Address>> {
+  const {json} = await api<{miners: Array<{address: string, modelsReady: ModelId[]}>}>('/api/v1/miners')
+  const fresh = json.miners.filter(m => m.modelsReady.includes(toModelId(devnet.modelId)))
+  return new Set(fresh.map(m => toAddress(m.address)))
 }
 
 async function settled (taskId: string): Promise<TaskRecord> {
@@ -59,7 +62,7 @@ async function settled (taskId: string): Promise<TaskRecord> {
 }
 
 async function direct (prompt: string, maxTokens: number): Promise<string> {
-  return (await engine.complete({prompt, maxTokens, seed: 42, temperature: 0})).text
+  return (await engine.complete({prompt, seed: 42, params: greedy(maxTokens)})).text
 }
 
 /** Checks the chain's record of a task against what the API answered. */
@@ -73,8 +76,8 @@ function assertTrail (record: TaskRecord, prompt: string, answer: string, k: num
   for (const c of commits) assert.equal(c.args.output, answer, 'every revealed output is the answer')
   const ended = record.trail.find(e => e.name === 'TaskEnded')
   assert.ok(ended != null, 'task ended on chain')
-  const winners = (ended.args.winners as string[]).map(w => w.toLowerCase()).sort()
-  assert.deepEqual(winners, commits.map(c => String(c.args.miner).toLowerCase()).sort(), 'the agreeing miners are paid')
+  const winners = (ended.args.winners as string[]).map(toAddress).sort()
+  assert.deepEqual(winners, commits.map(c => toAddress(String(c.args.miner))).sort(), 'the agreeing miners are paid')
   assert.equal(BigInt(String(ended.args.payoutEach)) * BigInt(k) + BigInt(String(ended.args.refund)) <= BigInt(String(created?.args.escrow)), true)
   // Events come in chain order: created, precommits, commits, end.
   const order = ['TaskCreated', 'TaskPrecommitted', 'TaskCommitted', 'TaskEnded'].map(n => names.indexOf(n))
@@ -90,7 +93,7 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
       nodeConfig: {stats: {heartbeatIntervalMs: HEARTBEAT_MS}, oracle: {resultTimeoutMs: RESULT_TIMEOUT_MS}}
     })
     unadmitted = await devnet.startMiner({index: 0, admitted: false})
-    const all = new Set(devnet.miners.map(m => m.info.address.toLowerCase()))
+    const all = new Set(devnet.miners.map(m => toAddress(m.info.address)))
     await until('all admitted miners ready at the oracle', READY_TIMEOUT_MS, async () => {
       const ready = await readyMiners()
       return [...all].every(a => ready.has(a)) ? true : undefined
@@ -139,7 +142,7 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     assert.equal(json.answer, await direct(prompt, 40))
     assert.equal(json.agreement.status, 'agreed')
     assert.equal(json.agreement.agreeing.length, 3)
-    assert.deepEqual([...json.miners].sort(), devnet.miners.map(m => m.info.address.toLowerCase()).sort())
+    assert.deepEqual([...json.miners].sort(), devnet.miners.map(m => toAddress(m.info.address)).sort())
     assertTrail(await settled(json.task_id), prompt, json.answer, 3)
   })
 
@@ -152,7 +155,7 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
   })
 
   it('never gives a task to a miner the ACL does not admit', async () => {
-    const outsider = unadmitted.info.address.toLowerCase()
+    const outsider = toAddress(unadmitted.info.address)
     const status = await (await fetch(`${unadmitted.info.api}/api/v1/status`)).json() as {admitted: boolean}
     assert.equal(status.admitted, false)
     assert.equal((await readyMiners()).has(outsider), false, 'the oracle does not even see its heartbeats')
@@ -181,11 +184,14 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     } finally {
       provider.destroy()
     }
-    const node = await devnet.startMiner({index: 4, admitted: true, nodeConfig: {model: {id: Number(badModelId)}}}).catch(() => undefined)
-    const miner = node?.process ?? undefined
-    const logFile = join(devnet.dir, 'miner-4.log')
-    if (miner != null) assert.equal(await miner.exited, 1, 'the miner stops with a failure exit code')
-    const log = await readFile(logFile, 'utf8')
+    // The miner writes node.json once its API is up, while its model fetch and check run on: if
+    // the check fails first, startMiner rejects naming the exit code, else it resolves and the
+    // process exits after. Which one is a race; either way the exit code must be 1.
+    const started = devnet.startMiner({index: 4, admitted: true, nodeConfig: {model: {id: Number(badModelId)}}})
+    const node = await started.catch(() => undefined)
+    if (node != null) assert.equal(await node.process.exited, 1, 'the miner stops with a failure exit code')
+    else await assert.rejects(started, {message: /^miner-4 exited \(1\) before it was up; see /}, 'the miner stops with a failure exit code')
+    const log = await readFile(join(devnet.dir, 'miner-4.log'), 'utf8')
     assert.match(log, /HASH_MISMATCH/)
     assert.match(log, /cortensord: stopped: model \d+ unavailable/)
     const modelsDir = join(dir, 'miner-4', 'data', 'models')
@@ -201,14 +207,14 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     const pending = api<Completion>('/api/v1/completions', {prompt, max_tokens: 40, mode: 'parallel', redundancy: 3})
     await until('the task to be assigned to the frozen miner', 20_000, async () => {
       const {json} = await api<{tasks: TaskRecord[]}>('/api/v1/tasks')
-      return json.tasks.some(t => t.prompt === prompt && t.assignees.includes(victim.info.address.toLowerCase())) ? true : undefined
+      return json.tasks.some(t => t.prompt === prompt && t.assignees.includes(toAddress(victim.info.address))) ? true : undefined
     })
     victim.process.kill()
     await victim.process.exited
     const spare = await devnet.startMiner({index: 3, admitted: true})
     const {status, json} = await pending
     assert.equal(status, 200, JSON.stringify(json))
-    assert.deepEqual(json.reassignments.map(r => [r.from, r.to]), [[victim.info.address.toLowerCase(), spare.info.address.toLowerCase()]])
+    assert.deepEqual(json.reassignments.map(r => [r.from, r.to]), [[toAddress(victim.info.address), toAddress(spare.info.address)]])
     assert.equal(json.answer, await direct(prompt, 40))
     assert.equal(json.agreement.status, 'agreed')
     const record = await settled(json.task_id)

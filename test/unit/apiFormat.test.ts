@@ -2,17 +2,18 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import type {TaskRecord} from '../../src/actors/oracle/messages.js'
-import type {Gateway} from '../../src/api/gateway.js'
 import {ApiError, errorBody} from '../../src/api/httpApi.js'
 import {chatMessages, completionPrompt, fullResponse, finishReason, responseId, streamChunk, usage, usageChunk, type ResponseHead} from '../../src/api/openaiFormat.js'
 import {asObject, networkParams} from '../../src/api/oracleRoutes.js'
 import {sseEvent} from '../../src/api/sse.js'
+import {toModelId} from '../../src/protocols/modelId.js'
+import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const record: TaskRecord = {
-  taskId: '77', phase: 'running', mode: 'parallel', k: 3, modelId: '1', prompt: 'Once', seed: 1,
+  taskId: '77', phase: 'running', mode: 'parallel', k: 3, modelId: toModelId(1), prompt: 'Once', seed: 1,
   params: {maxTokens: 4, temperature: 0, topK: 0, topP: 1},
-  assignees: ['0xa', '0xb', '0xc'], reassignments: [], precommits: [], results: [], reveals: [],
-  answer: ' upon a time', agreement: {status: 'agreed', agreeing: ['0xa', '0xb', '0xc'], dissenting: []},
+  assignees: [addr(0xa), addr(0xb), addr(0xc)], reassignments: [], precommits: [], results: [], reveals: [],
+  answer: ' upon a time', agreement: {status: 'agreed', agreeing: [addr(0xa), addr(0xb), addr(0xc)], dissenting: []},
   timings: {requestedAt: 0}, txs: [{label: 'createTask', hash: '0x01', blockNumber: 5}], trail: []
 }
 
@@ -56,7 +57,7 @@ describe('OpenAI formats', () => {
     assert.equal(body.object, 'chat.completion')
     assert.deepEqual(body.choices, [{index: 0, message: {role: 'assistant', content: ' upon a time', refusal: null}, logprobs: null, finish_reason: 'length'}])
     assert.deepEqual(body.usage, {prompt_tokens: 5, completion_tokens: 4, total_tokens: 9})
-    assert.deepEqual(body.cortensor, {task_id: '77', mode: 'parallel', redundancy: 3, miners: ['0xa', '0xb', '0xc'], agreement: record.agreement, reassignments: [], txs: record.txs})
+    assert.deepEqual(body.cortensor, {task_id: '77', mode: 'parallel', redundancy: 3, miners: [addr(0xa), addr(0xb), addr(0xc)], agreement: record.agreement, reassignments: [], txs: record.txs})
     assert.equal((fullResponse(completion, record, usage(null, 2)) as Record<string, any>).choices[0].text, ' upon a time')
     assert.equal(responseId('chat', '77'), 'chatcmpl-77')
     assert.equal(finishReason(3, 4), 'stop')
@@ -71,7 +72,7 @@ describe('OpenAI formats', () => {
 })
 
 describe('request parsing', () => {
-  const gateway = {init: {defaults: {defaultRedundancy: 1, defaultMaxTokens: 64}}} as unknown as Gateway
+  const defaults = {defaultRedundancy: 1}
   const refused = (fn: () => unknown, status: number, param: string | null, message: RegExp): void => {
     assert.throws(fn, (err: unknown) => err instanceof ApiError && err.type.status === status && err.param === param && message.test(err.message))
   }
@@ -83,12 +84,12 @@ describe('request parsing', () => {
   })
 
   it('reads the network knobs with defaults, naming the field at fault', () => {
-    assert.deepEqual(networkParams({}, gateway), {mode: 'parallel', redundancy: 1, seed: 42, temperature: 0, topK: 0, topP: 1})
-    assert.deepEqual(networkParams({mode: 'competing', redundancy: 3, seed: 7, temperature: 0.8, top_k: 40, top_p: 0.9}, gateway), {mode: 'competing', redundancy: 3, seed: 7, temperature: 0.8, topK: 40, topP: 0.9})
-    refused(() => networkParams({mode: 'fastest'}, gateway), 400, 'mode', /"mode" must be one of parallel, competing, got "fastest"/)
-    refused(() => networkParams({redundancy: '3'}, gateway), 400, 'redundancy', /"redundancy" must be an integer/)
-    refused(() => networkParams({top_p: 2}, gateway), 400, 'top_p', /"top_p" must be a number in \[0, 1\], got 2/)
-    refused(() => networkParams({seed: 1.5}, gateway), 400, 'seed', /"seed" must be an integer/)
+    assert.deepEqual(networkParams({}, defaults, 64), {mode: 'parallel', redundancy: 1, seed: 42, params: {maxTokens: 64, temperature: 0, topK: 0, topP: 1}})
+    assert.deepEqual(networkParams({mode: 'competing', redundancy: 3, seed: 7, temperature: 0.8, top_k: 40, top_p: 0.9}, defaults, 16), {mode: 'competing', redundancy: 3, seed: 7, params: {maxTokens: 16, temperature: 0.8, topK: 40, topP: 0.9}})
+    refused(() => networkParams({mode: 'fastest'}, defaults, 64), 400, 'mode', /"mode" must be one of parallel, competing, got "fastest"/)
+    refused(() => networkParams({redundancy: '3'}, defaults, 64), 400, 'redundancy', /"redundancy" must be an integer/)
+    refused(() => networkParams({top_p: 2}, defaults, 64), 400, 'top_p', /"top_p" must be a number in \[0, 1\], got 2/)
+    refused(() => networkParams({seed: 1.5}, defaults, 64), 400, 'seed', /"seed" must be an integer/)
   })
 
   it('takes a completion prompt as a string or a one-element array', () => {

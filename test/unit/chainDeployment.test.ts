@@ -7,12 +7,13 @@ import {describe, it} from 'node:test'
 import {keccak256, toUtf8Bytes, Wallet} from 'ethers'
 import {DeploymentError, readDeployment, validateDeployment, writeDeployment, type Deployment} from '../../src/chain/deployment.js'
 import {devnetPrivateKey} from '../../src/devnet/devnetKeys.js'
-import {parseRole, Role, roleName, taskStateName} from '../../src/chain/roles.js'
+import {AclRole, ROLE_CODE, roleOfCode, taskStateName} from '../../src/chain/enums.js'
 import {taskCommitment} from '../../src/chain/commitment.js'
 import {decodeRevert, cortensorErrorInterface} from '../../src/chain/contracts.js'
+import {toAddress, type Address} from '../../src/protocols/address.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
 
-const address = (i: number): string => new Wallet(keccak256(toUtf8Bytes(`a${i}`))).address
+const address = (i: number): Address => toAddress(new Wallet(keccak256(toUtf8Bytes(`a${i}`))).address)
 const sample: Deployment = {
   chainId: 31337,
   contracts: {acl: address(1), iam: address(2), modelRegistry: address(3), nodeStats: address(4), cognitive: address(5)},
@@ -53,11 +54,12 @@ describe('chain helpers', () => {
   })
 
   it('mirror the Role enum by name and value', () => {
-    assert.deepEqual(Role, {None: 0, Admin: 1, Oracle: 2, Miner: 3})
-    assert.equal(roleName(3n), 'Miner')
-    assert.equal(parseRole('oracle'), Role.Oracle)
+    assert.deepEqual(AclRole, {None: 0, Admin: 1, Oracle: 2, Miner: 3})
+    assert.deepEqual(ROLE_CODE, {oracle: AclRole.Oracle, miner: AclRole.Miner})
+    assert.equal(roleOfCode(3n), 'miner')
+    assert.equal(roleOfCode(AclRole.Admin), undefined, 'the admin runs no node')
     assert.equal(taskStateName(6), 'Expired')
-    assert.throws(() => parseRole('king'), /unknown role/)
+    assert.throws(() => taskStateName(9), /unknown task state 9/)
   })
 
   it('decode custom errors of any contract and compute commitments deterministically', () => {

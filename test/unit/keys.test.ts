@@ -6,6 +6,7 @@ import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {toAddress} from '../../src/protocols/address.js'
 import {peerIdFromBytes, peerIdToBytes} from '../../src/protocols/peerAddress.js'
 import {addressFromPeerId, createKeystore, KeyError, loadKeystore, nodeKeyFromPrivateKey, peerIdFromPrivateKey} from '../../src/runtime/keys.js'
 
@@ -29,7 +30,7 @@ describe('node keys', () => {
     const path = join(dir, 'node.json')
     const created = await createKeystore(path, 'correct horse')
     const loaded = await loadKeystore(path, 'correct horse')
-    assert.equal(loaded.address, created.address)
+    assert.equal(loaded.address, toAddress(created.address))
     assert.equal(loaded.peerId.toString(), created.peerId)
     assert.equal(loaded.privateKey.length, 32)
     assert.equal((await stat(path)).mode & 0o777, 0o600)
@@ -42,7 +43,7 @@ describe('node keys', () => {
     const path = join(dir, 'exists.json')
     const first = await createKeystore(path, 'pw')
     await rejectsWithCode(createKeystore(path, 'pw'), 'KEYSTORE_EXISTS')
-    assert.equal((await loadKeystore(path, 'pw')).address, first.address)
+    assert.equal((await loadKeystore(path, 'pw')).address, toAddress(first.address))
   })
 
   it('reports a wrong password, a missing file and a file that is not a keystore by code', async () => {
@@ -57,7 +58,7 @@ describe('node keys', () => {
 
   it('derives the same identity as ethers and libp2p from a devnet key', () => {
     const key = nodeKeyFromPrivateKey(HARDHAT_KEY_0)
-    assert.equal(key.address, HARDHAT_ADDRESS_0)
+    assert.equal(key.address, toAddress(HARDHAT_ADDRESS_0))
     assert.equal(key.peerId.type, 'secp256k1')
     assert.ok(key.peerId.equals(peerIdFromPrivateKey(key.privateKey)))
     assert.throws(() => nodeKeyFromPrivateKey('0x1234'), (err: unknown) => err instanceof KeyError && err.code === 'PRIVATE_KEY_INVALID')
@@ -66,7 +67,7 @@ describe('node keys', () => {
 
   it('maps a peer id back to its address, and a non-secp256k1 peer id to null', async () => {
     const key = nodeKeyFromPrivateKey(HARDHAT_KEY_0)
-    assert.equal(addressFromPeerId(peerIdFromString(key.peerId.toString())), HARDHAT_ADDRESS_0)
+    assert.equal(addressFromPeerId(peerIdFromString(key.peerId.toString())), toAddress(HARDHAT_ADDRESS_0))
     const ed = libp2pPeerId(await generateKeyPair('Ed25519'))
     assert.equal(addressFromPeerId(ed), null)
   })

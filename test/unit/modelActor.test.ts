@@ -6,7 +6,8 @@ import type {EnsureReply, ModelMessage} from '../../src/actors/model/messages.js
 import {modelActor} from '../../src/actors/model/modelActor.js'
 import {ModelError} from '../../src/model/modelError.js'
 import type {ModelStore} from '../../src/model/modelStore.js'
-import {SUPERVISION_TREE} from '../../src/runtime/supervisionTree.js'
+import {toModelId} from '../../src/protocols/modelId.js'
+import {restartPolicy} from '../../src/runtime/supervisionTree.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 
 const SHA = 'ab'.repeat(32)
@@ -26,23 +27,24 @@ function registry (system: ActorSystem): ActorDefinition<null, ChainMessage> {
 /** A store whose fetch fails with the given errors, in turn, then succeeds. */
 function flakyStore (failures: Error[]): {store: ModelStore, calls: () => number} {
   let calls = 0
-  const store = {
-    ensureModel: async () => {
+  const store: ModelStore = {
+    addFile: async () => assert.fail('no local file in these tests'),
+    ensureModel: async (descriptor) => {
       const failure = failures[calls++]
       if (failure != null) throw failure
-      return {path: '/models/m.gguf', descriptor: {}, networkBytes: 10, localBytes: 0}
+      return {path: '/models/m.gguf', descriptor, networkBytes: 10, localBytes: 0}
     }
-  } as unknown as ModelStore
+  }
   return {store, calls: () => calls}
 }
 
 async function ensure (failures: Error[]): Promise<{reply: EnsureReply, calls: number}> {
   const system = new ActorSystem(createSilentLogger(), () => assert.fail('no fatal expected'))
-  const chain = system.spawn(registry(system), SUPERVISION_TREE.chain)
+  const chain = system.spawn(registry(system), restartPolicy('chain'))
   const {store, calls} = flakyStore(failures)
-  const model = system.spawn(modelActor({system, chain, openStore: async () => store}), SUPERVISION_TREE.model)
+  const model = system.spawn(modelActor({system, chain, openStore: async () => store}), restartPolicy('model'))
   try {
-    const reply = await system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: '1', replyTo}), 20_000)
+    const reply = await system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: toModelId(1), replyTo}), 20_000)
     return {reply, calls: calls()}
   } finally {
     await system.stop([])

@@ -5,11 +5,11 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {createHeliaLight, type Helia} from 'helia'
+import {HeliaModelStore} from '../../src/model/heliaModelStore.js'
 import {fixedSizeChunker} from '../../src/model/fixedSizeChunker.js'
 import {normalizeSha256, parseDescriptor, type ModelDescriptor} from '../../src/model/modelDescriptor.js'
 import {ModelError} from '../../src/model/modelError.js'
 import {ProgressThrottle, type ModelProgressEvent} from '../../src/model/modelProgress.js'
-import {ModelStore} from '../../src/model/modelStore.js'
 import {sha256File, verifyFile} from '../../src/model/verifyFile.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH, STORIES_260K} from '../../src/util/paths.js'
@@ -61,14 +61,14 @@ describe('descriptor checks', () => {
 describe('ModelStore on one offline node', () => {
   let dir: string
   let helia: Helia
-  let store: ModelStore
+  let store: HeliaModelStore
   let descriptor: ModelDescriptor
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cortensor-model-unit-'))
     helia = createHeliaLight()
     await helia.start()
-    store = new ModelStore({host: helia, modelDir: join(dir, 'models'), logger: createSilentLogger()})
+    store = new HeliaModelStore({host: helia, modelDir: join(dir, 'models'), logger: createSilentLogger()})
     const added = await store.addFile(SHARED_MODEL_PATH)
     descriptor = {name: STORIES_260K.name, ...added, quantization: STORIES_260K.quantization}
   })

@@ -1,51 +1,78 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
+import type {TaskPhase} from '../../src/actors/oracle/messages.js'
+import {pruneTasks} from '../../src/actors/oracle/pruneTasks.js'
 import {selectMiners, type MinerView} from '../../src/actors/oracle/selectMiners.js'
 import {tallyResults} from '../../src/actors/oracle/tallyResults.js'
+import type {Address} from '../../src/protocols/address.js'
+import {toModelId} from '../../src/protocols/modelId.js'
+import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const NOW = 1_000_000
-function miner (address: string, overrides: Partial<MinerView> = {}): MinerView {
-  return {address, peerId: `peer-${address}`, modelsReady: [1], freeSlots: 1, tokensPerSecond: 100, determinismClass: 'cpu', seenAt: NOW - 1_000, ...overrides}
+function miner (address: Address, overrides: Partial<MinerView> = {}): MinerView {
+  return {address, peerId: `peer-${address}`, modelsReady: [toModelId(1)], freeSlots: 1, tokensPerSecond: 100, determinismClass: 'cpu', seenAt: NOW - 1_000, ...overrides}
 }
-const base = {modelId: 1, now: NOW, maxHeartbeatAgeMs: 10_000, isAdmitted: () => true, recentAssignments: new Map<string, number>()}
+const base = {modelId: toModelId(1), now: NOW, maxHeartbeatAgeMs: 10_000, isAdmitted: () => true, recentAssignments: new Map<Address, number>()}
 
 describe('miner selection', () => {
   it('skips miners that are stale, busy, without the model, not admitted or excluded', () => {
     const miners = [
-      miner('0xa'),
-      miner('0xb', {seenAt: NOW - 60_000}),
-      miner('0xc', {freeSlots: 0}),
-      miner('0xd', {modelsReady: [2]}),
-      miner('0xe'),
-      miner('0xf')
+      miner(addr(0xa)),
+      miner(addr(0xb), {seenAt: NOW - 60_000}),
+      miner(addr(0xc), {freeSlots: 0}),
+      miner(addr(0xd), {modelsReady: [toModelId(2)]}),
+      miner(addr(0xe)),
+      miner(addr(0xf))
     ]
-    const picked = selectMiners({...base, miners, k: 2, isAdmitted: a => a !== '0xe', exclude: new Set(['0xa'])})
+    const picked = selectMiners({...base, miners, k: 2, isAdmitted: a => a !== addr(0xe), exclude: new Set([addr(0xa)])})
     assert.equal(picked, null, 'only 0xf is eligible, so k=2 cannot be met')
-    assert.deepEqual(selectMiners({...base, miners, k: 1, isAdmitted: a => a !== '0xe', exclude: new Set(['0xa'])}), ['0xf'])
+    assert.deepEqual(selectMiners({...base, miners, k: 1, isAdmitted: a => a !== addr(0xe), exclude: new Set([addr(0xa)])}), [addr(0xf)])
   })
 
   it('spreads tasks over the least recently used miners', () => {
-    const miners = [miner('0xa'), miner('0xb'), miner('0xc')]
-    const recentAssignments = new Map([['0xa', 3], ['0xb', 1]])
-    assert.deepEqual(selectMiners({...base, miners, k: 2, recentAssignments}), ['0xc', '0xb'])
+    const miners = [miner(addr(0xa)), miner(addr(0xb)), miner(addr(0xc))]
+    const recentAssignments = new Map([[addr(0xa), 3], [addr(0xb), 1]])
+    assert.deepEqual(selectMiners({...base, miners, k: 2, recentAssignments}), [addr(0xc), addr(0xb)])
   })
 })
 
 describe('result tally', () => {
   it('waits for k results', () => {
-    assert.deepEqual(tallyResults([{miner: 'a', outputHash: 'h1'}], 3), {status: 'pending', received: 1, needed: 3})
+    assert.deepEqual(tallyResults([{miner: addr(0xa), outputHash: 'h1'}], 3), {status: 'pending', received: 1, needed: 3})
   })
   it('agrees when all k outputs match', () => {
-    const t = tallyResults(['a', 'b', 'c'].map(miner => ({miner, outputHash: 'h1'})), 3)
-    assert.deepEqual(t, {status: 'agreed', outputHash: 'h1', agreeing: ['a', 'b', 'c'], dissenting: []})
+    const t = tallyResults([addr(0xa), addr(0xb), addr(0xc)].map(miner => ({miner, outputHash: 'h1'})), 3)
+    assert.deepEqual(t, {status: 'agreed', outputHash: 'h1', agreeing: [addr(0xa), addr(0xb), addr(0xc)], dissenting: []})
   })
   it('names the minority when a strict majority agrees', () => {
-    const t = tallyResults([{miner: 'a', outputHash: 'h1'}, {miner: 'b', outputHash: 'h2'}, {miner: 'c', outputHash: 'h1'}], 3)
-    assert.deepEqual(t, {status: 'agreed', outputHash: 'h1', agreeing: ['a', 'c'], dissenting: ['b']})
+    const t = tallyResults([{miner: addr(0xa), outputHash: 'h1'}, {miner: addr(0xb), outputHash: 'h2'}, {miner: addr(0xc), outputHash: 'h1'}], 3)
+    assert.deepEqual(t, {status: 'agreed', outputHash: 'h1', agreeing: [addr(0xa), addr(0xc)], dissenting: [addr(0xb)]})
   })
   it('reports disagreement without a majority', () => {
-    const t = tallyResults([{miner: 'a', outputHash: 'h1'}, {miner: 'b', outputHash: 'h2'}], 2)
+    const t = tallyResults([{miner: addr(0xa), outputHash: 'h1'}, {miner: addr(0xb), outputHash: 'h2'}], 2)
     assert.equal(t.status, 'disagreed')
     assert.equal(t.status === 'disagreed' ? t.outputHash : 'x', null)
+  })
+})
+
+describe('task record pruning', () => {
+  /** Task records by id in insertion order (oldest first), with only the phase pruning reads. */
+  const tasksOf = (phases: TaskPhase[]): Map<string, {record: {phase: TaskPhase}}> =>
+    new Map(phases.map((phase, i) => [String(i + 1), {record: {phase}}]))
+
+  it('keeps the newest finished records, failed ones included', () => {
+    const tasks = tasksOf(['failed', 'ended', 'failed', 'expired', 'failed'])
+    pruneTasks(tasks, 3)
+    assert.deepEqual([...tasks.keys()], ['3', '4', '5'])
+    assert.deepEqual([...tasks.values()].map(t => t.record.phase), ['failed', 'expired', 'failed'])
+  })
+
+  it('never drops running or settling records, even past keep', () => {
+    const mixed = tasksOf(['running', 'ended', 'failed', 'settling', 'expired'])
+    pruneTasks(mixed, 3)
+    assert.deepEqual([...mixed.keys()], ['1', '4', '5'], 'the two oldest finished records go')
+    const live = tasksOf(['running', 'failed', 'settling', 'running', 'ended'])
+    pruneTasks(live, 2)
+    assert.deepEqual([...live.keys()], ['1', '3', '4'], 'every finished record goes, the live ones stay')
   })
 })

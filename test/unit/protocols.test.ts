@@ -2,11 +2,14 @@ import type {Message} from '@libp2p/gossipsub'
 import {Packr} from 'msgpackr'
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
+import {commitmentFor} from '../../src/chain/commitment.js'
 import {StaticAccessView} from '../../src/protocols/accessView.js'
+import type {Address} from '../../src/protocols/address.js'
 import {CodecError, decodeGossip, encodeGossip} from '../../src/protocols/codec.js'
 import {MAX_MESSAGE_BYTES} from '../../src/protocols/constants.js'
 import {GossipAction, GossipValidationError, GossipValidator, HEARTBEAT_MAX_AGE_MS, MAX_CLOCK_SKEW_MS} from '../../src/protocols/gossipValidation.js'
 import {type GossipPayload, outputHashOf} from '../../src/protocols/messages.js'
+import {toModelId} from '../../src/protocols/modelId.js'
 import {GOSSIP_TOPICS, GossipTopic, parseTopicName, topicName} from '../../src/protocols/topic.js'
 import {type NodeKey, nodeKeyFromPrivateKey} from '../../src/runtime/keys.js'
 
@@ -16,6 +19,7 @@ const miner = nodeKeyFromPrivateKey('0x' + '22'.repeat(32))
 const miner2 = nodeKeyFromPrivateKey('0x' + '33'.repeat(32))
 const stranger = nodeKeyFromPrivateKey('0x' + '44'.repeat(32))
 const OUTPUT = 'Once upon a time there was a little robot.'
+const SALT = '0x' + 'cd'.repeat(32)
 
 /** One valid message per topic, from the node that may publish it. */
 const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}} = {
@@ -26,7 +30,7 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
       address: miner.address,
       peerId: miner.peerId.toString(),
       addrs: ['/ip4/127.0.0.1/tcp/4001'],
-      modelsReady: ['1'],
+      modelsReady: [toModelId(1)],
       freeSlots: 2,
       tokensPerSecond: 812.5,
       determinismClass: 'llama.cpp-b6000/cpu-x64',
@@ -38,7 +42,7 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
     signer: oracle,
     payload: {
       taskId: '42',
-      modelId: '1',
+      modelId: toModelId(1),
       prompt: 'Tell me a story',
       params: {maxTokens: 64, temperature: 0, topK: 1, topP: 1},
       seed: 42,
@@ -57,13 +61,16 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
   [GossipTopic.commit]: {
     signer: miner,
     payload: {
-      taskId: '42',
-      miner: miner.address,
-      output: OUTPUT,
-      salt: '0x' + 'cd'.repeat(32),
-      outputHash: outputHashOf(OUTPUT),
-      tokens: 12,
-      timings: {promptMs: 1.5, generateMs: 20.25},
+      result: {
+        taskId: '42',
+        miner: miner.address,
+        output: OUTPUT,
+        salt: SALT,
+        outputHash: outputHashOf(OUTPUT),
+        commitment: commitmentFor(42n, miner.address, outputHashOf(OUTPUT), SALT),
+        tokens: 12,
+        timings: {promptMs: 1.5, generateMs: 20.25}
+      },
       timestamp: NOW
     }
   }
@@ -94,12 +101,15 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
+    // commit is at 2: its reveal carries the whole miner result.
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 1, task: 1, precommit: 1, commit: 2}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
-      assert.equal(name, `/cortensor/devnet-1/${topic}/1`)
-      assert.deepEqual(parseTopicName(name), {networkId: 'devnet-1', topic, version: 1})
+      assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)
+      assert.deepEqual(parseTopicName(name), {networkId: 'devnet-1', topic, version: versions[topic]})
     }
     assert.equal(parseTopicName('/cortensor/devnet/task/99'), null)
+    assert.equal(parseTopicName('/cortensor/devnet/commit/1'), null, 'the old commit payload is not spoken')
     assert.equal(parseTopicName('/eth2/abc/beacon_block/ssz'), null)
     assert.throws(() => topicName('bad/id', GossipTopic.task))
   })
@@ -158,9 +168,9 @@ describe('codec', () => {
   })
 
   it('refuses to encode a payload that breaks its schema or the size limit', () => {
-    assert.throws(() => encodeGossip(GossipTopic.precommit, {...SAMPLES.precommit.payload, miner: 'me'}), CodecError)
+    assert.throws(() => encodeGossip(GossipTopic.precommit, {...SAMPLES.precommit.payload, miner: 'me' as Address}), CodecError)
     const huge = 'x'.repeat(100_000)
-    assert.throws(() => encodeGossip(GossipTopic.commit, {...SAMPLES.commit.payload, output: huge + huge + huge}), CodecError)
+    assert.throws(() => encodeGossip(GossipTopic.commit, {...SAMPLES.commit.payload, result: {...SAMPLES.commit.payload.result, output: huge + huge + huge}}), CodecError)
   })
 })
 
@@ -168,7 +178,7 @@ describe('gossip validation', () => {
   for (const topic of GOSSIP_TOPICS) {
     it(`accepts a valid ${topic} from an admitted signer and reports its address`, () => {
       const {signer, payload} = SAMPLES[topic]
-      const result = newValidator().validate(topic, gossipMessage(topic, encodeGossip(topic, payload), signer)) as {address: string}
+      const result = newValidator().validate(topic, gossipMessage(topic, encodeGossip(topic, payload), signer)) as {address: Address}
       assert.equal(result.address, signer.address)
     })
 
@@ -183,7 +193,7 @@ describe('gossip validation', () => {
 
   it('REJECTs a role publishing on a topic that is not its own (miner → task, oracle → commit)', () => {
     expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, oracle: miner.address}, miner), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
-    expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, miner: oracle.address}, oracle), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+    expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, result: {...SAMPLES.commit.payload.result, miner: oracle.address}}, oracle), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
   })
 
   it('REJECTs impersonation: the payload names another node than the signer', () => {
@@ -201,7 +211,7 @@ describe('gossip validation', () => {
     expectVerdict(() => validate(GossipTopic.task, {...task, mode: 'competing'}, oracle), GossipAction.REJECT, 'TASK_ASSIGNEES_INVALID')
     validate(GossipTopic.task, {...task, mode: 'competing', assignees: []}, oracle)
     expectVerdict(() => validate(GossipTopic.task, {...task, deadline: task.createdAt}, oracle), GossipAction.REJECT, 'TASK_DEADLINE_INVALID')
-    expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, output: 'something else'}, miner), GossipAction.REJECT, 'OUTPUT_HASH_MISMATCH')
+    expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, result: {...SAMPLES.commit.payload.result, output: 'something else'}}, miner), GossipAction.REJECT, 'OUTPUT_HASH_MISMATCH')
   })
 
   it('IGNOREs stale and future messages', () => {

@@ -1,10 +1,12 @@
 import {Interface, toBeHex, zeroPadValue, type JsonRpcProvider, type Log, type TransactionReceipt, type Wallet} from 'ethers'
-import {CONTRACT_ABIS, CONTRACT_KEYS, connectContracts, type CortensorContracts} from '../../chain/contracts.js'
+import {CONTRACT_NAMES, type ContractName} from '../../chain/contractNames.js'
+import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../chain/contracts.js'
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorSystem} from '../actorSystem.js'
-import type {ChainMessage, ContractName, DecodedEvent, EventsReply, ReadReply, SendReply} from './messages.js'
+import {toAddress, type Address} from '../../protocols/address.js'
+import type {ChainMessage, DecodedEvent, EventsReply, ReadReply, SendReply} from './messages.js'
 
 export interface ChainActorInit {
   system: ActorSystem
@@ -23,7 +25,7 @@ interface ChainState {
 }
 
 const INTERFACES: {[K in ContractName]: Interface} = Object.fromEntries(
-  CONTRACT_KEYS.map(key => [key, new Interface(CONTRACT_ABIS[key])])) as {[K in ContractName]: Interface}
+  CONTRACT_NAMES.map(key => [key, new Interface(CONTRACT_ABIS[key])])) as {[K in ContractName]: Interface}
 
 /**
  * The only writer of the node's wallet: every state-changing call goes through one TxQueue
@@ -32,12 +34,12 @@ const INTERFACES: {[K in ContractName]: Interface} = Object.fromEntries(
  */
 export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, ChainMessage> {
   const {system, deployment} = init
-  const byAddress = new Map<string, ContractName>(CONTRACT_KEYS.map(key => [deployment.contracts[key].toLowerCase(), key]))
+  const byAddress = new Map<Address, ContractName>(CONTRACT_NAMES.map(key => [deployment.contracts[key], key]))
 
   const decodeLogs = (logs: readonly Log[]): DecodedEvent[] => {
     const events: DecodedEvent[] = []
     for (const log of logs) {
-      const contract = byAddress.get(log.address.toLowerCase())
+      const contract = byAddress.get(toAddress(log.address))
       if (contract == null) continue
       const parsed = INTERFACES[contract].parseLog({topics: [...log.topics], data: log.data})
       if (parsed == null) continue

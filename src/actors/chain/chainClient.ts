@@ -1,6 +1,7 @@
 import type {ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
-import type {ChainMessage, ContractName, EventsReply, ReadReply, SendReply} from './messages.js'
+import type {ContractName} from '../../chain/contractNames.js'
+import type {ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
 
 /**
  * Asks of the chain actor that always resolve: a failed ask (timeout, stopped actor) comes

@@ -1,6 +1,5 @@
+import type {ContractName} from '../../chain/contractNames.js'
 import type {ActorRef} from '../actorSystem.js'
-
-export type ContractName = 'acl' | 'iam' | 'nodeStats' | 'modelRegistry' | 'cognitive'
 
 /** A contract event decoded from a receipt or a log query. */
 export interface DecodedEvent {

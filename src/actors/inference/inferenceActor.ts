@@ -1,4 +1,4 @@
-import type {LlamaEngine} from '../../inference/llamaEngine.js'
+import type {InferenceEngine} from '../../inference/inferenceEngine.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import type {InferenceMessage, InferenceReply} from './messages.js'
@@ -7,11 +7,11 @@ export interface InferenceActorInit {
   system: ActorSystem
   modelPath: string
   /** Opens the engine: called on start and after every crash (the engine is the resource). */
-  openEngine: (modelPath: string) => Promise<LlamaEngine>
+  openEngine: (modelPath: string) => Promise<InferenceEngine>
 }
 
 interface InferenceState {
-  engine: LlamaEngine
+  engine: InferenceEngine
   running: Map<string, AbortController>
   completed: number
   recentTokensPerSecond: number[]
@@ -49,14 +49,7 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
           }
           const controller = new AbortController()
           state.running.set(job.jobId, controller)
-          state.engine.complete({
-            prompt: job.prompt,
-            maxTokens: job.maxTokens,
-            seed: job.seed,
-            temperature: job.temperature,
-            topK: job.topK,
-            topP: job.topP
-          }, {signal: controller.signal, onToken: msg.onToken}).then(result => {
+          state.engine.complete({prompt: job.prompt, seed: job.seed, params: job.params}, {signal: controller.signal, onToken: msg.onToken}).then(result => {
             state.completed++
             state.recentTokensPerSecond = [...state.recentTokensPerSecond, result.tokensPerSecond].slice(-RECENT_WINDOW)
             system.tell<InferenceReply>(replyTo, {type: 'Completed', jobId: job.jobId, outcome: result})

@@ -1,15 +1,10 @@
+import type {CompletionRequest} from '../../inference/llamaEngine.js'
 import type {ActorRef} from '../actorSystem.js'
 
 /** What a miner asks its inference actor to run: the task's prompt and sampling settings. */
-export interface InferenceJob {
+export interface InferenceJob extends CompletionRequest {
   /** Correlates cancellation and replies; the chain task id on a miner. */
   jobId: string
-  prompt: string
-  maxTokens: number
-  seed: number
-  temperature: number
-  topK?: number
-  topP?: number
 }
 
 export interface InferenceOutcome {

@@ -1,9 +1,10 @@
+import type {ModelId} from '../../protocols/modelId.js'
 import type {Task} from '../../protocols/messages.js'
 import type {ActorRef} from '../actorSystem.js'
 import type {InferenceMessage} from '../inference/messages.js'
 
 export interface MiningStatus {
-  modelsReady: string[]
+  modelsReady: ModelId[]
   active: number
   completed: number
   lost: number
@@ -15,5 +16,5 @@ export type MiningMessage =
   /** A validated `task` gossip message (the validator already checked the oracle's admission). */
   | {type: 'TaskReceived', task: Task}
   /** The model is verified, loaded by `inference`, and the node is admitted: start mining it. */
-  | {type: 'ModelReady', modelId: string, inference: ActorRef<InferenceMessage>}
+  | {type: 'ModelReady', modelId: ModelId, inference: ActorRef<InferenceMessage>}
   | {type: 'GetStatus', replyTo: ActorRef<MiningStatus>}

@@ -1,24 +1,26 @@
 import {hexlify, randomBytes} from 'ethers'
 import {commitmentFor} from '../../chain/commitment.js'
-import {outputHashOf, type Commit, type Precommit, type Task} from '../../protocols/messages.js'
-import type {ResultStream} from '../../protocols/resultExchange.js'
+import {taskStateName, TaskState} from '../../chain/enums.js'
+import type {Address} from '../../protocols/address.js'
+import type {ModelId} from '../../protocols/modelId.js'
+import {outputHashOf, type GossipPayload, type MinerResult, type Task} from '../../protocols/messages.js'
+import type {ResultStream} from '../../protocols/resultService.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
 import {ChainClient} from '../chain/chainClient.js'
 import type {ChainMessage, ReadReply, SendReply} from '../chain/messages.js'
-import type {InferenceMessage, InferenceOutcome, InferenceReply} from '../inference/messages.js'
+import type {InferenceMessage, InferenceReply} from '../inference/messages.js'
 import type {MiningMessage, MiningStatus} from './messages.js'
-import {TaskState} from '../../chain/roles.js'
 
 export interface MiningActorInit {
   system: ActorSystem
-  address: string
+  address: Address
   chain: ActorRef<ChainMessage>
-  publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: T extends GossipTopic.precommit ? Precommit : Commit) => Promise<void>
+  publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: GossipPayload[T]) => Promise<void>
   /** Opens the task's private stream to its oracle: tokens as they come, then the result. */
-  openResultStream: (oracle: string, taskId: string) => Promise<ResultStream>
+  openResultStream: (oracle: Address, taskId: string) => Promise<ResultStream>
   /** Concurrent tasks this miner takes (its inference sequences). */
   slots: number
   /** How often to look at the chain while waiting for the reveal phase. */
@@ -31,10 +33,8 @@ interface MinedTask {
   task: Task
   phase: Phase
   stream?: ResultStream
-  outcome?: InferenceOutcome
-  salt?: string
-  outputHash?: string
-  commitment?: string
+  /** Set once inference finished: what the oracle got and what the chain will see revealed. */
+  result?: MinerResult
 }
 
 type Internal =
@@ -46,7 +46,7 @@ type Internal =
   | {type: '$Committed', taskId: string, reply: SendReply}
 
 interface MiningState {
-  modelsReady: Set<string>
+  modelsReady: Set<ModelId>
   inference?: ActorRef<InferenceMessage>
   tasks: Map<string, MinedTask>
   completed: number
@@ -67,7 +67,6 @@ const FINISHED_TASKS_KEPT = 1_000
 export function miningActor (init: MiningActorInit): ActorDefinition<MiningState, MiningMessage | Internal> {
   const {system} = init
   const chain = new ChainClient(system, init.chain)
-  const me = init.address.toLowerCase()
   const self = (ctx: {self: ActorRef<any>}): ActorRef<Internal> => ctx.self
 
   return {
@@ -101,7 +100,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
 
         case 'TaskReceived': {
           const task = msg.task
-          const assigned = task.assignees.some(a => a.toLowerCase() === me)
+          const assigned = task.assignees.includes(init.address)
           // A task is taken once; a re-gossiped task (reassignment) only matters to new assignees.
           if (state.tasks.has(task.taskId)) return state
           if (!state.modelsReady.has(task.modelId) || state.inference == null) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return state }
@@ -132,7 +131,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           stream?.cancelled.addEventListener('abort', () => { system.tell(inference, {type: 'Cancel', jobId: task.taskId}) }, {once: true})
           system.ask<InferenceMessage, InferenceReply>(inference, replyTo => ({
             type: 'Run',
-            job: {jobId: task.taskId, prompt: task.prompt, maxTokens: task.params.maxTokens, seed: task.seed, temperature: task.params.temperature, topK: task.params.topK, topP: task.params.topP},
+            job: {jobId: task.taskId, prompt: task.prompt, seed: task.seed, params: task.params},
             replyTo,
             onToken: stream == null ? undefined : (text: string) => { stream.token(text) }
           }), ASK_TIMEOUT_MS.inferenceRun).then(
@@ -161,10 +160,12 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           const salt = hexlify(randomBytes(32))
           const outputHash = outputHashOf(outcome.text)
           const commitment = commitmentFor(BigInt(msg.taskId), init.address, outputHash, salt)
-          Object.assign(entry, {outcome, salt, outputHash, commitment, phase: 'precommitting'})
           const task = entry.task
           const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
-          entry.stream?.finish({taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings})
+          const result: MinerResult = {taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings}
+          entry.result = result
+          entry.phase = 'precommitting'
+          entry.stream?.finish(result)
             .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'could not deliver result to the oracle') })
           init.publish(GossipTopic.precommit, {taskId: task.taskId, miner: init.address, commitment, timestamp: Date.now()})
             .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'precommit gossip failed') })
@@ -177,7 +178,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           if (entry == null) return state
           // Tasks are gossiped before their creation is mined: try again once the block is in.
           if (msg.reply.type === 'Reverted' && msg.reply.errorName === 'UnknownTask' && Date.now() < entry.task.deadline) {
-            setTimeout(() => { sendTx(ctx, msg.taskId, 'precommit', [BigInt(msg.taskId), entry.commitment], '$Precommitted') }, init.pollingIntervalMs)
+            setTimeout(() => { sendTx(ctx, msg.taskId, 'precommit', [BigInt(msg.taskId), entry.result?.commitment], '$Precommitted') }, init.pollingIntervalMs)
             return state
           }
           if (msg.reply.type !== 'Mined') {
@@ -203,11 +204,11 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
           const taskState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
           if (taskState === TaskState.Precommitted) {
             entry.phase = 'committing'
-            sendTx(ctx, msg.taskId, 'commit', [BigInt(msg.taskId), entry.outcome?.text ?? '', entry.salt], '$Committed')
+            sendTx(ctx, msg.taskId, 'commit', [BigInt(msg.taskId), entry.result?.output ?? '', entry.result?.salt], '$Committed')
             return state
           }
           if (taskState != null && taskState >= TaskState.Committed) {
-            log.warn({taskId: msg.taskId, taskState}, 'task moved on without our reveal')
+            log.warn({taskId: msg.taskId, taskState: taskStateName(taskState)}, 'task moved on without our reveal')
             finish(msg.taskId, 'lost')
             return state
           }
@@ -228,17 +229,11 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
             finish(msg.taskId, 'lost')
             return state
           }
-          const outcome = entry.outcome as InferenceOutcome
-          init.publish(GossipTopic.commit, {
-            taskId: msg.taskId,
-            miner: init.address,
-            output: outcome.text,
-            salt: entry.salt as string,
-            outputHash: entry.outputHash as string,
-            tokens: outcome.completionTokens,
-            timings: {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)},
-            timestamp: Date.now()
-          }).catch((err: Error) => { log.warn({taskId: msg.taskId, err: err.message}, 'commit gossip failed') })
+          // Only a task with a result gets this far (precommit and commit send it).
+          if (entry.result != null) {
+            init.publish(GossipTopic.commit, {result: entry.result, timestamp: Date.now()})
+              .catch((err: Error) => { log.warn({taskId: msg.taskId, err: err.message}, 'commit gossip failed') })
+          }
           log.info({taskId: msg.taskId, tx: msg.reply.tx.hash}, 'task committed')
           finish(msg.taskId, 'done')
           return state

@@ -1,13 +1,14 @@
+import type {ModelId} from '../../protocols/modelId.js'
 import type {ModelDescriptor} from '../../model/modelDescriptor.js'
 import type {ModelProgress} from '../../model/modelProgress.js'
 import type {ActorRef} from '../actorSystem.js'
 
 export type EnsureReply =
-  | {type: 'Ready', modelId: string, path: string, descriptor: ModelDescriptor, networkBytes: number}
-  | {type: 'Failed', modelId: string, code: string, error: string}
+  | {type: 'Ready', modelId: ModelId, path: string, descriptor: ModelDescriptor, networkBytes: number}
+  | {type: 'Failed', modelId: ModelId, code: string, error: string}
 
 export interface ModelStatus {
-  modelId?: string
+  modelId?: ModelId
   phase: 'idle' | 'resolving' | 'importing' | 'fetching' | 'verifying' | 'ready' | 'failed'
   progress?: ModelProgress
   path?: string
@@ -19,5 +20,5 @@ export type ModelMessage =
    * Make the registry's model `modelId` available as a verified local file: seed `localFile`
    * when this node has it (its CID and sha256 must match the registry), else fetch over IPFS.
    */
-  | {type: 'Ensure', modelId: string, localFile?: string, replyTo: ActorRef<EnsureReply>}
+  | {type: 'Ensure', modelId: ModelId, localFile?: string, replyTo: ActorRef<EnsureReply>}
   | {type: 'GetStatus', replyTo: ActorRef<ModelStatus>}

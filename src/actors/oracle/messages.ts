@@ -1,19 +1,19 @@
-import type {Commit, Heartbeat, Precommit, TaskMode} from '../../protocols/messages.js'
-import type {MinerResultMessage} from '../../protocols/resultExchange.js'
+import type {Address} from '../../protocols/address.js'
+import type {Commit, Heartbeat, MinerResult, Precommit, SamplingParams, TaskMode} from '../../protocols/messages.js'
+import type {ModelId} from '../../protocols/modelId.js'
 import type {ActorRef} from '../actorSystem.js'
 import type {DecodedEvent} from '../chain/messages.js'
 import type {MinerView} from './selectMiners.js'
 
-export interface CompletionRequest {
+/** What a client asks the network for: one task. */
+export interface TaskRequest {
   prompt: string
-  maxTokens: number
-  mode: TaskMode
-  redundancy: number
+  modelId: ModelId
+  params: SamplingParams
   seed: number
-  temperature: number
-  topK: number
-  topP: number
-  modelId: string
+  mode: TaskMode
+  /** k: the miners that work on the task. */
+  redundancy: number
 }
 
 /** `failed`: the task never made it on chain (nothing to settle). */
@@ -31,17 +31,17 @@ export interface TaskRecord {
   phase: TaskPhase
   mode: TaskMode
   k: number
-  modelId: string
+  modelId: ModelId
   prompt: string
-  params: {maxTokens: number, temperature: number, topK: number, topP: number}
+  params: SamplingParams
   seed: number
-  assignees: string[]
-  reassignments: Array<{from: string, to: string, reason: string}>
-  precommits: Array<{miner: string, commitment: string, at: number}>
-  results: Array<{miner: string, outputHash: string, tokens: number, receivedAt: number}>
-  reveals: Array<{miner: string, outputHash: string, at: number}>
+  assignees: Address[]
+  reassignments: Array<{from: Address, to: Address, reason: string}>
+  precommits: Array<{miner: Address, commitment: string, at: number}>
+  results: Array<{miner: Address, outputHash: string, tokens: number, receivedAt: number}>
+  reveals: Array<{miner: Address, outputHash: string, at: number}>
   answer?: string
-  agreement?: {status: 'agreed' | 'disagreed', agreeing: string[], dissenting: string[]}
+  agreement?: {status: 'agreed' | 'disagreed', agreeing: Address[], dissenting: Address[]}
   timings: {requestedAt: number, broadcastAt?: number, createdAt?: number, firstTokenAt?: number, firstResultAt?: number, answeredAt?: number, settledAt?: number}
   txs: TxRef[]
   trail: DecodedEvent[]
@@ -57,15 +57,15 @@ export type OracleMessage =
    * A user request. `onToken` receives the answer's text as the lead miner produces it (before
    * the other miners' verdict); aborting `signal` (client gone) cancels the work on the miners.
    */
-  | {type: 'Complete', request: CompletionRequest, replyTo: ActorRef<CompleteReply>, onToken?: (text: string) => void, signal?: AbortSignal}
+  | {type: 'Complete', request: TaskRequest, replyTo: ActorRef<CompleteReply>, onToken?: (text: string) => void, signal?: AbortSignal}
   | {type: 'HeartbeatSeen', heartbeat: Heartbeat}
   | {type: 'PrecommitSeen', precommit: Precommit}
   | {type: 'CommitSeen', commit: Commit}
   /** A result a miner sent over its direct stream; `sender` is the stream's authenticated address. */
-  | {type: 'ResultReceived', result: MinerResultMessage, sender: string}
+  | {type: 'ResultReceived', result: MinerResult, sender: Address}
   /** A miner opened its task stream; aborting `controller` hangs up on it (cancels its work). */
-  | {type: 'StreamOpened', taskId: string, miner: string, controller: AbortController}
-  | {type: 'TokenReceived', taskId: string, miner: string, text: string}
+  | {type: 'StreamOpened', taskId: string, miner: Address, controller: AbortController}
+  | {type: 'TokenReceived', taskId: string, miner: Address, text: string}
   | {type: 'GetTask', taskId: string, replyTo: ActorRef<TaskRecord | null>}
   | {type: 'ListTasks', replyTo: ActorRef<TaskRecord[]>}
   | {type: 'ListMiners', replyTo: ActorRef<MinerView[]>}

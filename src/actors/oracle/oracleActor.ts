@@ -1,22 +1,25 @@
 import {hexlify, randomBytes, toUtf8Bytes} from 'ethers'
 import {commitmentFor, taskIdFor} from '../../chain/commitment.js'
+import {TASK_MODE_CODE, TaskState} from '../../chain/enums.js'
+import type {Address} from '../../protocols/address.js'
+import type {ModelId} from '../../protocols/modelId.js'
 import {outputHashOf, type Heartbeat, type Task} from '../../protocols/messages.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ChainClient} from '../chain/chainClient.js'
 import type {ChainMessage, EventsReply, ReadReply, SendReply} from '../chain/messages.js'
-import {TaskState} from '../../chain/roles.js'
 import type {CompleteReply, OracleMessage, TaskRecord} from './messages.js'
+import {pruneTasks} from './pruneTasks.js'
 import {eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {tallyResults} from './tallyResults.js'
 
 export interface OracleActorInit {
   system: ActorSystem
-  address: string
+  address: Address
   chain: ActorRef<ChainMessage>
   publishTask: (task: Task) => Promise<void>
   /** The chain's admission view (IAM active + ACL miner role). */
-  isAdmittedMiner: (address: string) => boolean
+  isAdmittedMiner: (address: Address) => boolean
   escrowWei: bigint
   resultTimeoutMs: number
   precommitWindowS: number
@@ -27,27 +30,26 @@ export interface OracleActorInit {
   deployBlock: number
 }
 
-/** Cognitive's `Mode` enum by value. */
-const MODE_VALUE = {parallel: 0, competing: 1} as const
 /** How often a task that will not finish is checked for its closing deadline. */
 const SLOW_SETTLE_POLL_MS = 5_000
 /** Finished task records kept for the API. */
 const TASKS_KEPT = 10_000
 
+/** A running oracle task: its record (the API's view) and what only the actor needs. */
 interface Live {
   record: TaskRecord
   replyTo?: ActorRef<CompleteReply>
   onToken?: (text: string) => void
   /** The miner whose tokens the client sees: the first assignee to stream. */
-  lead?: string
+  lead?: Address
   /** Open task streams by miner: aborting one hangs up on that miner. */
-  streams: Map<string, AbortController>
+  streams: Map<Address, AbortController>
   /** The client went away: nothing is answered and every stream is closed. */
   cancelled: boolean
   /** Outputs by miner, kept off the record (the record carries hashes and the answer). */
-  outputs: Map<string, string>
+  outputs: Map<Address, string>
   /** Miners that were replaced or failed on this task: never picked again for it. */
-  excluded: Set<string>
+  excluded: Set<Address>
   precommitDeadline: number
   commitDeadline: number
   reassigning: boolean
@@ -57,18 +59,18 @@ type Internal =
   | {type: '$Broadcast', taskId: string, hash: string}
   | {type: '$Created', taskId: string, reply: SendReply}
   | {type: '$ClientGone', taskId: string}
-  | {type: '$ResultTimeout', taskId: string, miner: string}
+  | {type: '$ResultTimeout', taskId: string, miner: Address}
   | {type: '$CompetingTimeout', taskId: string}
-  | {type: '$Reassigned', taskId: string, from: string, to: string, reply: SendReply}
+  | {type: '$Reassigned', taskId: string, from: Address, to: Address, reply: SendReply}
   | {type: '$SettleCheck', taskId: string}
   | {type: '$TaskState', taskId: string, reply: ReadReply}
   | {type: '$Ended', taskId: string, reply: SendReply}
   | {type: '$Trail', taskId: string, reply: EventsReply}
 
 interface OracleState {
-  miners: Map<string, MinerView>
+  miners: Map<Address, MinerView>
   tasks: Map<string, Live>
-  recentAssignments: Map<string, number>
+  recentAssignments: Map<Address, number>
 }
 
 /**
@@ -88,11 +90,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
     receive: (state, msg, ctx) => {
       const log = ctx.log
       const self = ctx.self as ActorRef<Internal>
-      const selection = (modelId: string, k: number, exclude?: ReadonlySet<string>) => ({
-        miners: state.miners.values(), modelId: Number(modelId), k, now: Date.now(), maxHeartbeatAgeMs,
+      const selection = (modelId: ModelId, k: number, exclude?: ReadonlySet<Address>) => ({
+        miners: state.miners.values(), modelId, k, now: Date.now(), maxHeartbeatAgeMs,
         isAdmitted: init.isAdmittedMiner, exclude, recentAssignments: state.recentAssignments
       })
-      const noteAssigned = (miners: string[]): void => {
+      const noteAssigned = (miners: Address[]): void => {
         for (const m of miners) state.recentAssignments.set(m, (state.recentAssignments.get(m) ?? 0) + 1)
       }
       const reply = (live: Live, message: CompleteReply): void => {
@@ -111,8 +113,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         case 'HeartbeatSeen': {
           const hb: Heartbeat = msg.heartbeat
           if (hb.role !== 'miner') return state
-          state.miners.set(hb.address.toLowerCase(), {
-            address: hb.address.toLowerCase(), peerId: hb.peerId, modelsReady: hb.modelsReady.map(Number),
+          state.miners.set(hb.address, {
+            address: hb.address, peerId: hb.peerId, modelsReady: hb.modelsReady,
             freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, determinismClass: hb.determinismClass, seenAt: Date.now()
           })
           return state
@@ -121,7 +123,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         case 'Complete': {
           const {request} = msg
           const k = request.redundancy
-          let assignees: string[] = []
+          let assignees: Address[] = []
           if (request.mode === 'parallel') {
             const picked = selectMiners(selection(request.modelId, k))
             if (picked == null) {
@@ -140,7 +142,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const taskId = String(taskIdFor(init.address, requestId))
           const now = Date.now()
           const nowS = Math.floor(now / 1000)
-          const params = {maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP}
+          const {params} = request
           const record: TaskRecord = {
             taskId, phase: 'running', mode: request.mode, k, modelId: request.modelId, prompt: request.prompt, params,
             seed: request.seed, assignees, reassignments: [], precommits: [], results: [], reveals: [],
@@ -151,11 +153,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
             precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000
           }
           state.tasks.set(taskId, live)
-          pruneTasks(state.tasks)
+          pruneTasks(state.tasks, TASKS_KEPT)
           msg.signal?.addEventListener('abort', () => { system.tell(self, {type: '$ClientGone', taskId}) }, {once: true})
           chainSend(`createTask ${taskId}`, 'createTask', [
             requestId, BigInt(request.modelId), request.prompt, toUtf8Bytes(JSON.stringify(params)), BigInt(request.seed),
-            MODE_VALUE[request.mode], k, assignees, BigInt(nowS + init.precommitWindowS), BigInt(nowS + init.commitWindowS)
+            TASK_MODE_CODE[request.mode], k, assignees, BigInt(nowS + init.precommitWindowS), BigInt(nowS + init.commitWindowS)
           ], reply => ({type: '$Created', taskId, reply}), init.escrowWei, hash => { system.tell(self, {type: '$Broadcast', taskId, hash}) })
           return state
         }
@@ -198,9 +200,9 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const live = state.tasks.get(result.taskId)
           if (live == null) { log.debug({taskId: result.taskId}, 'result for an unknown task'); return state }
           const record = live.record
-          const miner = msg.sender.toLowerCase()
+          const miner = msg.sender
           // The stream's peer is authenticated; a result naming another miner is forged.
-          if (result.miner.toLowerCase() !== miner) { log.warn({taskId: record.taskId, sender: miner, claimed: result.miner}, 'result names another miner'); return state }
+          if (result.miner !== miner) { log.warn({taskId: record.taskId, sender: miner, claimed: result.miner}, 'result names another miner'); return state }
           if (record.mode === 'parallel' && !record.assignees.includes(miner)) { log.debug({taskId: record.taskId, miner}, 'result from a miner not assigned'); return state }
           if (live.outputs.has(miner)) return state
           if (outputHashOf(result.output) !== result.outputHash || commitmentFor(BigInt(record.taskId), result.miner, result.outputHash, result.salt) !== result.commitment) {
@@ -223,7 +225,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
         case 'StreamOpened': {
           const live = state.tasks.get(msg.taskId)
-          const miner = msg.miner.toLowerCase()
+          const miner = msg.miner
           // Unknown, finished or cancelled tasks, and miners not (or no longer) on the task: hang up.
           if (live == null || live.cancelled || live.record.phase !== 'running' || (live.record.mode === 'parallel' && !live.record.assignees.includes(miner))) {
             msg.controller.abort(new Error('task not open for this miner'))
@@ -238,7 +240,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           if (live == null || live.record.phase !== 'running') return state
           live.record.timings.firstTokenAt ??= Date.now()
           if (live.onToken == null) return state
-          const miner = msg.miner.toLowerCase()
+          const miner = msg.miner
           live.lead ??= miner
           if (live.lead === miner) live.onToken(msg.text)
           return state
@@ -253,16 +255,17 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         case 'PrecommitSeen': {
           const live = state.tasks.get(msg.precommit.taskId)
           if (live == null) return state
-          const miner = msg.precommit.miner.toLowerCase()
+          const miner = msg.precommit.miner
           if (!live.record.precommits.some(p => p.miner === miner)) live.record.precommits.push({miner, commitment: msg.precommit.commitment, at: Date.now()})
           return state
         }
 
         case 'CommitSeen': {
-          const live = state.tasks.get(msg.commit.taskId)
+          const {result} = msg.commit
+          const live = state.tasks.get(result.taskId)
           if (live == null) return state
-          const miner = msg.commit.miner.toLowerCase()
-          if (!live.record.reveals.some(r => r.miner === miner)) live.record.reveals.push({miner, outputHash: msg.commit.outputHash, at: Date.now()})
+          const miner = result.miner
+          if (!live.record.reveals.some(r => r.miner === miner)) live.record.reveals.push({miner, outputHash: result.outputHash, at: Date.now()})
           return state
         }
 
@@ -448,12 +451,5 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
     failMessage: (msg, error) => {
       if (msg.type === 'Complete') system.tell(msg.replyTo, {type: 'Rejected', status: 500, code: 'ORACLE_CRASHED', error: error.message})
     }
-  }
-}
-
-function pruneTasks (tasks: Map<string, Live>): void {
-  if (tasks.size <= TASKS_KEPT) return
-  for (const [id, live] of tasks) {
-    if (live.record.phase === 'ended' || live.record.phase === 'expired') { tasks.delete(id); return }
   }
 }

@@ -1,8 +1,11 @@
+import type {Address} from '../../protocols/address.js'
+import type {ModelId} from '../../protocols/modelId.js'
+
 /** What the oracle knows of a miner from its latest gossip heartbeat. */
 export interface MinerView {
-  address: string
+  address: Address
   peerId: string
-  modelsReady: number[]
+  modelsReady: ModelId[]
   freeSlots: number
   tokensPerSecond: number
   determinismClass: string
@@ -12,16 +15,16 @@ export interface MinerView {
 
 export interface SelectionInput {
   miners: Iterable<MinerView>
-  modelId: number
+  modelId: ModelId
   k: number
   now: number
   /** Heartbeats older than this mean the miner is gone. */
   maxHeartbeatAgeMs: number
   /** The chain's view (IAM active + ACL miner role), from the access cache. */
-  isAdmitted: (address: string) => boolean
-  exclude?: ReadonlySet<string>
+  isAdmitted: (address: Address) => boolean
+  exclude?: ReadonlySet<Address>
   /** Tasks handed to each miner recently; spreads work instead of hammering the fastest. */
-  recentAssignments: ReadonlyMap<string, number>
+  recentAssignments: ReadonlyMap<Address, number>
 }
 
 /** The miners able to take a task now, best first. */
@@ -40,7 +43,7 @@ export function eligibleMiners (input: SelectionInput): MinerView[] {
 }
 
 /** Picks k distinct miners for a parallel task, or null when fewer than k can take it. */
-export function selectMiners (input: SelectionInput): string[] | null {
+export function selectMiners (input: SelectionInput): Address[] | null {
   const eligible = eligibleMiners(input)
   if (eligible.length < input.k) return null
   return eligible.slice(0, input.k).map(m => m.address)

@@ -1,12 +1,13 @@
-export interface MinerResult {
-  miner: string
-  outputHash: string
-}
+import type {Address} from '../../protocols/address.js'
+import type {MinerResult} from '../../protocols/messages.js'
+
+/** One miner's vote: the hash of the output it produced. */
+export type ResultVote = Pick<MinerResult, 'miner' | 'outputHash'>
 
 export type Tally =
   | {status: 'pending', received: number, needed: number}
-  | {status: 'agreed', outputHash: string, agreeing: string[], dissenting: string[]}
-  | {status: 'disagreed', outputHash: string | null, agreeing: string[], dissenting: string[]}
+  | {status: 'agreed', outputHash: string, agreeing: Address[], dissenting: Address[]}
+  | {status: 'disagreed', outputHash: string | null, agreeing: Address[], dissenting: Address[]}
 
 /**
  * Off-chain consensus over k results by output hash (miners of one determinism class produce
@@ -14,9 +15,9 @@ export type Tally =
  * agreed with the minority named; otherwise disagreed (the largest group, if unique, is
  * still reported so the user sees the most common answer).
  */
-export function tallyResults (results: readonly MinerResult[], k: number): Tally {
+export function tallyResults (results: readonly ResultVote[], k: number): Tally {
   if (results.length < k) return {status: 'pending', received: results.length, needed: k}
-  const groups = new Map<string, string[]>()
+  const groups = new Map<string, Address[]>()
   for (const r of results.slice(0, k)) groups.set(r.outputHash, [...(groups.get(r.outputHash) ?? []), r.miner])
   const ranked = [...groups.entries()].sort((a, b) => b[1].length - a[1].length)
   const [top, second] = ranked

@@ -1,3 +1,4 @@
+import type {ModelId} from '../../protocols/modelId.js'
 import type {ActorRef} from '../actorSystem.js'
 
 export interface StatsStatus {
@@ -9,5 +10,5 @@ export interface StatsStatus {
 
 export type StatsMessage =
   /** The model is verified and loaded: ping NodeStats now (ready), then at the slow interval. */
-  | {type: 'ModelReady', modelId: string}
+  | {type: 'ModelReady', modelId: ModelId}
   | {type: 'GetStatus', replyTo: ActorRef<StatsStatus>}

@@ -1,4 +1,5 @@
 import type {Heartbeat} from '../../protocols/messages.js'
+import type {ModelId} from '../../protocols/modelId.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ChainClient} from '../chain/chainClient.js'
@@ -21,7 +22,7 @@ export interface StatsActorInit {
 
 type Internal =
   | {type: '$HeartbeatTick'}
-  | {type: '$PingTick', modelId: string}
+  | {type: '$PingTick', modelId: ModelId}
   | {type: '$Pinged', reply: SendReply}
 
 interface StatsState {

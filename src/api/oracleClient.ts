@@ -2,9 +2,12 @@ import type {ActorRef, ActorSystem} from '../actors/actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
 import {ChainClient} from '../actors/chain/chainClient.js'
 import type {ChainMessage} from '../actors/chain/messages.js'
-import type {CompleteReply, CompletionRequest, OracleMessage, TaskRecord} from '../actors/oracle/messages.js'
+import type {CompleteReply, OracleMessage, TaskRecord, TaskRequest} from '../actors/oracle/messages.js'
 import type {MinerView} from '../actors/oracle/selectMiners.js'
+import type {ContractAddresses} from '../chain/contracts.js'
 import type {PromptTools} from '../inference/promptTools.js'
+import {toAddress, type Address} from '../protocols/address.js'
+import type {ModelId} from '../protocols/modelId.js'
 import {ApiError} from './httpApi.js'
 
 /** The model the oracle serves: the registry's record and the oracle's verified copy. */
@@ -16,13 +19,13 @@ export interface ServedModel {
   cid: string
 }
 
-export interface GatewayInit {
+export interface OracleClientInit {
   system: ActorSystem
   oracle: ActorRef<OracleMessage>
   /** For reads the API needs (NodeStats counters). */
   chain: ActorRef<ChainMessage>
-  network: {networkId: string, chainId: number, rpcUrl: string, contracts: Record<string, string>, deployBlock: number}
-  modelId: string
+  network: {networkId: string, chainId: number, rpcUrl: string, contracts: ContractAddresses, deployBlock: number}
+  modelId: ModelId
   /** Resolves once the oracle holds the verified model (undefined when it has none). */
   model: Promise<ServedModel | undefined>
   /** Tokenizer and chat template of the served model; undefined when the oracle has no copy. */
@@ -42,16 +45,16 @@ export interface MinerSummary extends MinerView {
   earnedWei: string
 }
 
-/** What every front door (router API, OpenAI routes, dashboard) asks of the oracle. */
-export class Gateway {
+/** The oracle actor's client for every front door (router API, OpenAI routes, dashboard): asks in, API errors out. */
+export class OracleClient {
   private readonly chain: ChainClient
 
-  constructor (readonly init: GatewayInit) {
+  constructor (readonly init: OracleClientInit) {
     this.chain = new ChainClient(init.system, init.chain)
   }
 
   /** Accepts the registry id or the model's name; anything else is a 404 naming what is served. */
-  async resolveModel (requested: unknown, param: string): Promise<string> {
+  async resolveModel (requested: unknown, param: string): Promise<ModelId> {
     const served = await this.init.model
     if (requested == null) return this.init.modelId
     if (typeof requested === 'string' && (requested === this.init.modelId || requested === served?.name)) return this.init.modelId
@@ -70,7 +73,7 @@ export class Gateway {
   }
 
   /** Runs one request through the network; rejections become API errors with their status. */
-  async complete (request: CompletionRequest, options: {signal?: AbortSignal, onToken?: (text: string) => void} = {}): Promise<TaskRecord> {
+  async complete (request: TaskRequest, options: {signal?: AbortSignal, onToken?: (text: string) => void} = {}): Promise<TaskRecord> {
     const reply = await this.init.system.ask<OracleMessage, CompleteReply>(this.init.oracle,
       replyTo => ({type: 'Complete', request, replyTo, signal: options.signal, onToken: options.onToken}),
       this.init.resultTimeoutMs + ASK_TIMEOUT_MS.chainSend)
@@ -95,12 +98,12 @@ export class Gateway {
       this.init.system.ask<OracleMessage, MinerView[]>(this.init.oracle, replyTo => ({type: 'ListMiners', replyTo}), ASK_TIMEOUT_MS.status),
       this.tasks()
     ])
-    const earned = new Map<string, bigint>()
+    const earned = new Map<Address, bigint>()
     for (const task of tasks) {
       for (const event of task.trail) {
         if (event.name !== 'TaskEnded') continue
         for (const winner of event.args.winners as string[]) {
-          const key = winner.toLowerCase()
+          const key = toAddress(winner)
           earned.set(key, (earned.get(key) ?? 0n) + BigInt(String(event.args.payoutEach)))
         }
       }
@@ -114,7 +117,7 @@ export class Gateway {
         ...view,
         heartbeatAgeMs: now - view.seenAt,
         chain: s == null ? null : {pingCount: str('pingCount'), lastPingAt: str('lastPingAt'), assigned: str('assigned'), precommitted: str('precommitted'), committed: str('committed'), agreed: str('agreed'), disagreed: str('disagreed'), expired: str('expired')},
-        earnedWei: String(earned.get(view.address.toLowerCase()) ?? 0n)
+        earnedWei: String(earned.get(view.address) ?? 0n)
       }
     }))
   }

@@ -1,0 +1,178 @@
+import {Wallet, hexlify} from 'ethers'
+import {mkdir, rename, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {ActorSystem, type ActorDefinition, type ActorRef} from '../actors/actorSystem.js'
+import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
+import {chainActor} from '../actors/chain/chainActor.js'
+import type {EnsureReply, ModelMessage, ModelStatus} from '../actors/model/messages.js'
+import {modelActor} from '../actors/model/modelActor.js'
+import type {StatsStatus} from '../actors/stats/messages.js'
+import {statsActor} from '../actors/stats/statsActor.js'
+import {startHttpApi, type Route} from '../api/httpApi.js'
+import {AccessCache} from '../chain/accessCache.js'
+import {readDeployment} from '../chain/deployment.js'
+import {createProvider} from '../chain/provider.js'
+import {determinismClass} from '../inference/determinismClass.js'
+import {HeliaModelStore} from '../model/heliaModelStore.js'
+import {GossipNetwork} from '../protocols/gossipNetwork.js'
+import {gossipsubOptions} from '../protocols/gossipScoring.js'
+import type {Role} from '../protocols/messages.js'
+import {peerIdToBytes} from '../protocols/peerAddress.js'
+import {ResultService} from '../protocols/resultService.js'
+import {GOSSIP_TOPICS, GossipTopic} from '../protocols/topic.js'
+import {abortable} from '../util/abortable.js'
+import type {Logger} from '../util/logger.js'
+import {MetricsRegistry} from '../util/metrics.js'
+import type {NodeConfig} from './config.js'
+import {createHost, dialAddresses} from './host.js'
+import type {NodeKey} from './keys.js'
+import {ensureRegistered} from './registration.js'
+import {askStatus} from './roles/askStatus.js'
+import {minerRole} from './roles/minerRole.js'
+import type {NodeComponents, StartRole, RoleRuntime} from './roles/nodeRole.js'
+import {oracleRole} from './roles/oracleRole.js'
+import {restartPolicy, SUPERVISION_TREE, type ActorName} from './supervisionTree.js'
+
+/** Written into the data dir once the node is up: its API URL and dial addresses. */
+export const NODE_INFO_FILE = 'node.json'
+const MAX_BODY_BYTES = 256 * 1024
+const MAX_CONCURRENT_REQUESTS = 256
+
+const ROLES: {[K in Role]: StartRole} = {oracle: oracleRole, miner: minerRole}
+
+export interface NodeInit {
+  config: NodeConfig
+  key: NodeKey
+  log: Logger
+  /** The daemon's root signal: the node stops everything it started once it aborts. */
+  signal: AbortSignal
+  /** Stops the node with exit code 1, saying why (supervision gave up, a role cannot serve). */
+  fail: (reason: string, err: Error) => void
+}
+
+/** A started node: `stop` undoes every start step, in reverse. */
+export interface RunningNode {
+  stop: () => Promise<void>
+}
+
+/**
+ * Composes one node: key → host (libp2p + helia) → chain view → gossip → the node's actors
+ * (chain, model) → the role's actors and handler tables → stats → HTTP API → node.json. Each
+ * step registers how to undo it; a step that fails undoes the ones before it.
+ */
+export async function startNode (init: NodeInit): Promise<RunningNode> {
+  const {config, key, log, signal} = init
+  const cleanups: Array<() => Promise<void> | void> = []
+  const stop = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup()
+      } catch (err) {
+        log.warn({err}, 'shutdown step failed')
+      }
+    }
+  }
+  try {
+    await mkdir(config.dataDir, {recursive: true})
+    const deployment = await readDeployment(config.chain.deploymentFile)
+    const connect = (): ReturnType<typeof createProvider> => createProvider(config.chain.rpcUrl, deployment.chainId, {pollingIntervalMs: config.chain.pollingIntervalMs})
+    const provider = connect()
+    cleanups.push(() => { provider.destroy() })
+    const metrics = new MetricsRegistry()
+
+    const host = await createHost({
+      privateKey: key.privateKey, listen: config.p2p.listen, bootstrap: config.p2p.bootstrap, dataDir: join(config.dataDir, 'ipfs'),
+      // Without the topic scoring a rejected message would never lower its sender's score.
+      gossip: gossipsubOptions(config.networkId),
+      logger: log.child({component: 'host'})
+    })
+    cleanups.push(async () => { await host.stop() })
+
+    const access = new AccessCache({provider, aclAddress: deployment.contracts.acl, iamAddress: deployment.contracts.iam, fromBlock: deployment.deployBlock, pollIntervalMs: config.chain.pollingIntervalMs, logger: log.child({component: 'access'})})
+    cleanups.push(() => { access.stop() })
+    await abortable(access.ready, signal)
+
+    const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: config.networkId, access, logger: log.child({component: 'gossip'}), metrics})
+    gossip.start()
+    cleanups.push(() => { gossip.stop() })
+
+    const system = new ActorSystem(log, (error) => { init.fail(error.message, error) })
+    const spawned = new Set<ActorName>()
+    cleanups.push(async () => { await system.stop(SUPERVISION_TREE.map(c => c.name).filter(name => spawned.has(name)).reverse()) })
+    const spawn = <S, M>(name: ActorName, definition: ActorDefinition<S, M>): ActorRef<M> => {
+      spawned.add(name)
+      return system.spawn(definition, restartPolicy(name))
+    }
+
+    const chain = spawn('chain', chainActor({
+      system, deployment, journalPath: join(config.dataDir, 'tx-journal.jsonl'),
+      connect: () => {
+        const p = connect()
+        return {provider: p, wallet: new Wallet(hexlify(key.privateKey), p)}
+      }
+    }))
+    const model = spawn('model', modelActor({
+      system, chain,
+      openStore: async () => new HeliaModelStore({host, modelDir: join(config.dataDir, 'models'), logger: log.child({component: 'modelStore'})})
+    }))
+    const components: NodeComponents = {
+      config, key, log, signal, deployment, host, access, gossip, system, chain, model, spawn,
+      results: new ResultService({libp2p: host.libp2p, access, logger: log.child({component: 'results'})}, {networkId: config.networkId}),
+      admitted: ensureRegistered({system, chain, access, address: key.address, peerIdBytes: peerIdToBytes(host.libp2p.peerId), role: config.role, log, signal}),
+      modelReady: system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: config.model.id, localFile: config.model.file, replyTo}), ASK_TIMEOUT_MS.modelEnsure),
+      fail: init.fail,
+      onStop: (cleanup) => { cleanups.push(cleanup) }
+    }
+
+    const role = await ROLES[config.role](components)
+    for (const topic of GOSSIP_TOPICS) handleGossip(gossip, role, topic)
+    if (role.streams.result != null) components.results.serve(role.streams.result)
+    await components.results.start()
+    cleanups.push(async () => { await components.results.stop() })
+
+    const stats = spawn('stats', statsActor({
+      system, chain,
+      identity: {role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host).slice(0, 8), determinismClass: determinismClass()},
+      sample: role.sample,
+      publishHeartbeat: async (hb) => { await gossip.publish(GossipTopic.heartbeat, hb) },
+      heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
+      chainPingIntervalMs: config.stats.chainPingIntervalMs
+    }))
+    role.serving?.then(modelId => { system.tell(stats, {type: 'ModelReady', modelId}) }, () => {})
+
+    const routes: Route[] = [
+      {method: 'GET', path: '/metrics', open: true, handler: () => ({text: metrics.render(), contentType: 'text/plain; version=0.0.4'})},
+      {
+        method: 'GET', path: '/api/v1/status', handler: async () => ({
+          json: {
+            role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host),
+            networkId: config.networkId, chainId: deployment.chainId, peers: host.libp2p.getPeers().length,
+            admitted: access.roleAllowed(key.address, config.role),
+            model: await askStatus<ModelStatus>(system, model),
+            ...await role.status(),
+            stats: await askStatus<StatsStatus>(system, stats)
+          }
+        })
+      },
+      ...role.routes
+    ]
+    const api = await startHttpApi({host: config.api.host, port: config.api.port, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
+    cleanups.push(async () => { await api.close() })
+    // Where supervisors (the devnet, systemd scripts, operators) find this node once it is up.
+    // Written aside and renamed: a reader never sees half a file.
+    const infoFile = join(config.dataDir, NODE_INFO_FILE)
+    await writeFile(`${infoFile}.tmp`, JSON.stringify({pid: process.pid, role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host), api: api.url}, null, 2))
+    await rename(`${infoFile}.tmp`, infoFile)
+    log.info({api: api.url, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host)}, 'node started')
+    return {stop}
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** Hands the role each validated message of `topic` it has a handler for. */
+function handleGossip<T extends GossipTopic> (gossip: GossipNetwork, role: RoleRuntime, topic: T): void {
+  const handler = role.gossip[topic]
+  if (handler != null) gossip.on(topic, handler)
+}

@@ -1,0 +1,64 @@
+import type {ActorDefinition, ActorRef, ActorSystem} from '../../actors/actorSystem.js'
+import type {ChainMessage} from '../../actors/chain/messages.js'
+import type {EnsureReply, ModelMessage} from '../../actors/model/messages.js'
+import type {HeartbeatSample} from '../../actors/stats/statsActor.js'
+import type {Route} from '../../api/httpApi.js'
+import type {AccessCache} from '../../chain/accessCache.js'
+import type {Deployment} from '../../chain/deployment.js'
+import type {GossipNetwork} from '../../protocols/gossipNetwork.js'
+import type {ValidatedGossip} from '../../protocols/gossipValidation.js'
+import type {ModelId} from '../../protocols/modelId.js'
+import type {ResultHandler, ResultService} from '../../protocols/resultService.js'
+import type {GossipTopic} from '../../protocols/topic.js'
+import type {Logger} from '../../util/logger.js'
+import type {NodeConfig} from '../config.js'
+import type {Host} from '../host.js'
+import type {NodeKey} from '../keys.js'
+import type {ActorName} from '../supervisionTree.js'
+
+/** What the node hands a role: the shared parts every role runs on (libp2p-style components). */
+export interface NodeComponents {
+  config: NodeConfig
+  key: NodeKey
+  log: Logger
+  /** The node's root signal: aborted on shutdown. */
+  signal: AbortSignal
+  deployment: Deployment
+  host: Host
+  access: AccessCache
+  gossip: GossipNetwork
+  results: ResultService
+  system: ActorSystem
+  chain: ActorRef<ChainMessage>
+  model: ActorRef<ModelMessage>
+  /** The configured model, verified on disk (fetched over IPFS or seeded from `model.file`). */
+  modelReady: Promise<EnsureReply>
+  /** Resolves once this node is registered in IAM (it retries until the ACL admits it). */
+  admitted: Promise<void>
+  /** Spawns one of the role's children of the supervision tree. */
+  spawn: <S, M>(name: ActorName, definition: ActorDefinition<S, M>) => ActorRef<M>
+  /** Stops the node with exit code 1, saying why. */
+  fail: (reason: string, err: Error) => void
+  /** Runs at shutdown, in reverse order of registration, after the role's actors stop. */
+  onStop: (cleanup: () => Promise<void> | void) => void
+}
+
+/** What a role does with each gossip topic it takes; topics it leaves out it only relays. */
+export type GossipHandlers = {[K in GossipTopic]?: (message: ValidatedGossip<K>) => void}
+
+/** A running role: its handler tables and what it adds to the node's heartbeat, status and API. */
+export interface RoleRuntime {
+  gossip: GossipHandlers
+  /** Stream protocols the role serves (an oracle takes miners' task streams). */
+  streams: {result?: ResultHandler}
+  /** The live part of each heartbeat. */
+  sample: () => Promise<HeartbeatSample>
+  /** The role's part of `GET /api/v1/status`. */
+  status: () => Promise<Record<string, unknown>>
+  routes: Route[]
+  /** Resolves with the model this node serves once it can take work (NodeStats then pings it ready). */
+  serving?: Promise<ModelId>
+}
+
+/** A role: given the node's components, starts its actors and returns its tables. */
+export type StartRole = (components: NodeComponents) => Promise<RoleRuntime>
