@@ -70,8 +70,8 @@ async function direct (): Promise<{firstMs: number, totalMs: number, text: strin
 async function minersFree (n: number): Promise<void> {
   for (;;) {
     const res = await fetch(`${devnet.apiUrl}/api/v1/miners`, {headers})
-    const {miners} = await res.json() as {miners: Array<{modelsReady: number[], freeSlots: number}>}
-    if (miners.filter(m => m.modelsReady.includes(Number(devnet.modelId)) && m.freeSlots > 0).length >= n) return
+    const {miners} = await res.json() as {miners: Array<{modelsReady: string[], freeSlots: number}>}
+    if (miners.filter(m => m.modelsReady.includes(String(devnet.modelId)) && m.freeSlots > 0).length >= n) return
     await new Promise(resolve => setTimeout(resolve, 100))
   }
 }

@@ -26,8 +26,8 @@ try {
   // Wait for the oracle to see every miner ready.
   for (;;) {
     const res = await fetch(`${devnet.apiUrl}/api/v1/miners`, {headers: {authorization: `Bearer ${devnet.apiToken}`}})
-    const {miners} = await res.json() as {miners: Array<{modelsReady: number[]}>}
-    if (miners.filter(m => m.modelsReady.includes(Number(devnet.modelId))).length === MINERS) break
+    const {miners} = await res.json() as {miners: Array<{modelsReady: string[]}>}
+    if (miners.filter(m => m.modelsReady.includes(String(devnet.modelId))).length === MINERS) break
     await new Promise(resolve => setTimeout(resolve, 250))
   }
   const variants = [

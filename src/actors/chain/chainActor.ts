@@ -44,7 +44,7 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
       const parsed = INTERFACES[contract].parseLog({topics: [...log.topics], data: log.data})
       if (parsed == null) continue
       const args: Record<string, unknown> = {}
-      parsed.fragment.inputs.forEach((input, i) => { args[input.name] = normalise(parsed.args[i]) })
+      parsed.fragment.inputs.forEach((input, i) => { args[input.name] = normalise(parsed.args[i], input.baseType === 'array' ? input.arrayChildren?.type : input.type) })
       events.push({contract, name: parsed.name, args, txHash: log.transactionHash, blockNumber: log.blockNumber, logIndex: log.index})
     }
     return events
@@ -109,10 +109,13 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
   }
 }
 
-/** ethers' Result/BigInt values as plain JSON-able data for records and the API. */
-function normalise (value: unknown): unknown {
+/**
+ * ethers' Result/BigInt values as plain JSON-able data for records and the API; addresses in
+ * their one in-process form (`toAddress`), like everywhere else.
+ */
+function normalise (value: unknown, type: string | undefined): unknown {
   if (typeof value === 'bigint') return value.toString()
-  if (Array.isArray(value)) return value.map(normalise)
+  if (Array.isArray(value)) return value.map(v => normalise(v, type))
+  if (type === 'address' && typeof value === 'string') return toAddress(value)
   return value
 }
-
