@@ -63,7 +63,7 @@ export async function deployNetwork (opts: DeployNetworkOptions): Promise<Deploy
     chainId: network,
     contracts: {acl, iam, modelRegistry, nodeStats, cognitive},
     deployBlock: deployBlock!,
-    deployer: toAddress(queue.address)
+    deployer: queue.address
   }
   log.info({...deployment.contracts, chainId: network}, 'network contracts deployed')
   return deployment

@@ -1,6 +1,7 @@
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
-import {isAddress, toAddress, type Address} from '../protocols/address.js'
+import {isAddress} from 'ethers'
+import {toAddress, type Address} from '../protocols/address.js'
 import {CortensorError} from '../util/cortensorError.js'
 import {CONTRACT_NAMES} from './contractNames.js'
 import type {ContractAddresses} from './contracts.js'
@@ -41,6 +42,7 @@ export function validateDeployment (value: unknown, source = '<deployment>'): De
     throw new DeploymentError({code: 'DEPLOYMENT_INVALID', path: source, field}, `${source}: ${field} ${why}`)
   }
   const address = (field: string, v: unknown): Address => {
+    // ethers' check: a mixed-case address must carry a valid EIP-55 checksum (a typo shows).
     if (typeof v !== 'string' || !isAddress(v)) return fail(field, `must be a 0x-prefixed 20-byte address, got ${JSON.stringify(v)}`)
     return toAddress(v)
   }

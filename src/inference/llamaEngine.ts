@@ -1,5 +1,6 @@
 import {LlamaCompletion, type LlamaContext, type LlamaContextSequence, type LlamaGpuType, type LlamaModel, type Token} from 'node-llama-cpp'
 import type {SamplingParams} from '../protocols/messages.js'
+import {withCallerSignal} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
 import {getSharedLlama} from './getSharedLlama.js'
 import type {InferenceEngine} from './inferenceEngine.js'
@@ -266,7 +267,7 @@ export class LlamaEngine implements InferenceEngine {
     const queuedAt = performance.now()
     const slot = await this.pool.acquire(callerSignal)
     try {
-      const signal = callerSignal === undefined ? this.shutdown.signal : AbortSignal.any([callerSignal, this.shutdown.signal])
+      const signal = withCallerSignal(this.shutdown.signal, callerSignal)
       // Cleared before use rather than after: whatever the previous holder left (an abort, a native error), this request starts from nothing.
       await slot.sequence.clearHistory()
       return await work(slot, signal, performance.now() - queuedAt)

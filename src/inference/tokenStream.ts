@@ -1,3 +1,5 @@
+import {withCallerSignal} from '../util/abortable.js'
+
 /** One piece of generated text and the tokens it decodes from (several when a character spans tokens). */
 export interface TokenChunk {
   text: string
@@ -25,7 +27,7 @@ export function createTokenStream<R> (
   signal?: AbortSignal
 ): TokenStream & {readonly result: Promise<R>} {
   const stopReading = new AbortController()
-  const runSignal = signal === undefined ? stopReading.signal : AbortSignal.any([signal, stopReading.signal])
+  const runSignal = withCallerSignal(stopReading.signal, signal)
   const buffer: TokenChunk[] = []
   let settled = false
   let wake: (() => void) | undefined

@@ -7,6 +7,7 @@ import {join} from 'node:path'
 import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import type {CID} from 'multiformats/cid'
+import {withCallerSignal} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
 import {fixedSizeChunker} from './fixedSizeChunker.js'
 import {parseDescriptor, type ModelDescriptor} from './modelDescriptor.js'
@@ -174,7 +175,7 @@ export class HeliaModelStore implements ModelStore {
     await rm(tempPath, {force: true})
 
     const watchdog = new StallWatchdog(this.stallTimeoutMs)
-    const signal = options.signal == null ? watchdog.signal : AbortSignal.any([options.signal, watchdog.signal])
+    const signal = withCallerSignal(watchdog.signal, options.signal)
     const counted = countingBlockstore(this.host.blockstore, watchdog)
     const progress = new ProgressThrottle('fetch', sizeBytes, options.onProgress, () => counted.networkBytes, this.progressIntervalMs)
     const fs = unixfs({blockstore: counted})

@@ -13,10 +13,6 @@ export class AddressError extends CortensorError<{code: 'ADDRESS_INVALID', value
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/
 
-export function isAddress (value: string): boolean {
-  return ADDRESS.test(value)
-}
-
 /** Normalises any letter case (checksummed or not); throws on anything that is not an address. */
 export function toAddress (value: string): Address {
   if (!ADDRESS.test(value)) throw new AddressError({code: 'ADDRESS_INVALID', value}, `not a 0x-prefixed 20-byte address: ${JSON.stringify(value)}`)

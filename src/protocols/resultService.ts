@@ -1,5 +1,6 @@
 import type {AbortOptions, Connection, Libp2p, PeerId, Startable, Stream} from '@libp2p/interface'
 import {lpStream, type LengthPrefixedStream} from '@libp2p/utils'
+import {withCallerSignal} from '../util/abortable.js'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
 import type {AccessView} from './accessView.js'
@@ -114,14 +115,14 @@ export class ResultService implements Startable {
   /** Opens the task stream to the oracle's peer, as inference starts. */
   async open (oracle: PeerId, taskId: string, options: AbortOptions = {}): Promise<ResultStream> {
     const {maxFrameBytes, openTimeoutMs, streamTimeoutMs, maxOutboundStreams} = this.options
-    const openSignal = AbortSignal.any([AbortSignal.timeout(openTimeoutMs), ...(options.signal == null ? [] : [options.signal])])
+    const openSignal = withCallerSignal(AbortSignal.timeout(openTimeoutMs), options.signal)
     let stream: Stream
     try {
       stream = await this.components.libp2p.dialProtocol(oracle, this.protocol, {signal: openSignal, maxOutboundStreams})
     } catch (err) {
       throw new ResultExchangeError({code: 'RESULT_UNDELIVERABLE', reason: (err as Error).message}, `cannot reach oracle ${oracle.toString()}: ${(err as Error).message}`, {cause: err})
     }
-    const signal = AbortSignal.any([AbortSignal.timeout(streamTimeoutMs), ...(options.signal == null ? [] : [options.signal])])
+    const signal = withCallerSignal(AbortSignal.timeout(streamTimeoutMs), options.signal)
     const lp = lpStream(stream, {maxDataLength: maxFrameBytes})
     const cancelled = new AbortController()
     // Frames leave in order, one write at a time.
@@ -142,7 +143,7 @@ export class ResultService implements Startable {
       },
       finish: async (result, finishOptions = {}) => {
         finishing = true
-        const finishSignal = finishOptions.signal == null ? signal : AbortSignal.any([signal, finishOptions.signal])
+        const finishSignal = withCallerSignal(signal, finishOptions.signal)
         let verdict
         try {
           await writes

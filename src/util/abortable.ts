@@ -17,3 +17,8 @@ export async function aborted (signal: AbortSignal): Promise<void> {
   if (signal.aborted) return
   await new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, {once: true}) })
 }
+
+/** `own`, or `own` and the caller's `signal` together when there is one: aborted by either. */
+export function withCallerSignal (own: AbortSignal, signal: AbortSignal | null | undefined): AbortSignal {
+  return signal == null ? own : AbortSignal.any([signal, own])
+}

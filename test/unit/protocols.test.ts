@@ -1,4 +1,5 @@
 import type {Message} from '@libp2p/gossipsub'
+import {getAddress} from 'ethers'
 import {Packr} from 'msgpackr'
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
@@ -190,6 +191,14 @@ describe('gossip validation', () => {
       expectVerdict(() => newValidator().validate(topic, gossipMessage(topic, new Packr().pack({hello: 'world'}), signer)), GossipAction.REJECT, 'MESSAGE_SCHEMA_INVALID')
     })
   }
+
+  it('accepts an address in any letter case on the wire and hands it on in its one form', () => {
+    // A peer may send the EIP-55 checksummed form; decoding normalises it, so the signer check and every map key agree.
+    const checksummed = getAddress(miner.address) as Address
+    assert.notEqual(checksummed, miner.address)
+    const result = newValidator().validate(GossipTopic.precommit, gossipMessage(GossipTopic.precommit, encodeGossip(GossipTopic.precommit, {...SAMPLES.precommit.payload, miner: checksummed}), miner)) as {payload: {miner: Address}}
+    assert.equal(result.payload.miner, miner.address)
+  })
 
   it('REJECTs a role publishing on a topic that is not its own (miner → task, oracle → commit)', () => {
     expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, oracle: miner.address}, miner), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
