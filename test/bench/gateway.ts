@@ -10,6 +10,7 @@ import {greedy} from '../../src/protocols/messages.js'
 import {startDevnet} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
+import {minersFree} from '../support/minersFree.js'
 
 const MINERS = 7
 const PROMPT = 'Once upon a time'
@@ -66,18 +67,8 @@ async function direct (): Promise<{firstMs: number, totalMs: number, text: strin
   return {firstMs, totalMs: performance.now() - t0, text: result.text}
 }
 
-/** Waits until the oracle sees n miners with the model and a free slot. */
-async function minersFree (n: number): Promise<void> {
-  for (;;) {
-    const res = await fetch(`${devnet.apiUrl}/api/v1/miners`, {headers})
-    const {miners} = await res.json() as {miners: Array<{modelsReady: string[], freeSlots: number}>}
-    if (miners.filter(m => m.modelsReady.includes(String(devnet.modelId)) && m.freeSlots > 0).length >= n) return
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
-
 try {
-  await minersFree(MINERS)
+  await minersFree(devnet, MINERS)
   const paths = {direct, 'oracle k=1': async () => await throughOracle(1), 'oracle k=3': async () => await throughOracle(3)}
   const first: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map(name => [name, []]))
   const total: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map(name => [name, []]))
@@ -86,7 +77,7 @@ try {
     let reference: string | undefined
     // Interleaved, so machine noise hits every column alike; the first round warms up.
     for (const [name, run] of Object.entries(paths)) {
-      await minersFree(3)
+      await minersFree(devnet, 3)
       const r = await run()
       reference ??= r.text
       if (r.text !== reference) sameText = false
@@ -103,7 +94,7 @@ try {
   // Where the oracle's time goes: the router API reports its own timings for each task.
   const stages: Record<'gossip_ms' | 'first_token_ms' | 'first_result_ms' | 'total_ms', number[]> = {gossip_ms: [], first_token_ms: [], first_result_ms: [], total_ms: []}
   for (let i = 0; i < REPETITIONS; i++) {
-    await minersFree(1)
+    await minersFree(devnet, 1)
     const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {method: 'POST', headers, body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy: 1})})
     const {timings} = await res.json() as {timings: Record<keyof typeof stages, number>}
     for (const key of Object.keys(stages) as Array<keyof typeof stages>) stages[key].push(timings[key])
@@ -114,7 +105,7 @@ try {
   console.log('| concurrent clients | requests/s | p50 latency ms | p95 latency ms | 503 refusals |')
   console.log('| ---: | ---: | ---: | ---: | ---: |')
   for (const clients of LOAD_CLIENTS) {
-    await minersFree(MINERS)
+    await minersFree(devnet, MINERS)
     let next = 0
     let refused = 0
     const latencies: number[] = []

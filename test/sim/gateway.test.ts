@@ -14,9 +14,12 @@ import OpenAI from 'openai'
 import type {TaskRecord} from '../../src/actors/oracle/messages.js'
 import {startDevnet, type Devnet} from '../../src/devnet/devnet.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
+import {minersFree} from '../support/minersFree.js'
 import {until} from '../support/until.js'
 
 const CONTEXT = 2048
+/** A miner's heartbeat reports a busy slot for up to one interval after its last task. */
+const FREE_WAIT_MS = 20_000
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync)
 let devnet: Devnet
 let dir: string
@@ -32,18 +35,6 @@ async function settled (taskId: string): Promise<TaskRecord> {
   return await until(`task ${taskId} settled`, 60_000, async () => {
     const {json} = await api(`/api/v1/tasks/${taskId}`)
     return json.phase === 'ended' || json.phase === 'expired' ? json as TaskRecord : undefined
-  })
-}
-
-/**
- * Waits until n miners are ready with a free slot as the oracle sees them: a miner's heartbeat
- * reports a busy slot for up to one interval after its last task, and the oracle refuses (503)
- * a task it cannot staff now.
- */
-async function minersFree (n: number): Promise<void> {
-  await until(`${n} miners with a free slot`, 20_000, async () => {
-    const {json} = await api('/api/v1/miners')
-    return json.miners?.filter((m: {modelsReady: string[], freeSlots: number}) => m.modelsReady.length > 0 && m.freeSlots > 0).length >= n ? true : undefined
   })
 }
 
@@ -105,7 +96,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
   })
 
   it('shows the task in the router API with its complete on-chain trail', async () => {
-    await minersFree(3)
+    await minersFree(devnet, 3, FREE_WAIT_MS)
     const {status, json} = await api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'The red ball', max_tokens: 16, mode: 'parallel', redundancy: 3})})
     assert.equal(status, 200)
     const record = await settled(json.task_id)
@@ -121,7 +112,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
   })
 
   it('answers every bad input with its status and a message naming the problem, without disturbing other requests', async () => {
-    await minersFree(1)
+    await minersFree(devnet, 1, FREE_WAIT_MS)
     const good = api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'A happy frog', max_tokens: 8})})
     const cases: Array<[string, Promise<{status: number, json: any}>, number, RegExp]> = [
       ['invalid JSON', api('/v1/completions', {method: 'POST', body: '{"prompt": '}), 400, /not valid JSON/],
@@ -147,7 +138,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
   })
 
   it('a client that disconnects mid-stream cancels the work on its miners', async () => {
-    await minersFree(3)
+    await minersFree(devnet, 3, FREE_WAIT_MS)
     const before = await Promise.all([0, 1, 2].map(minerStatus))
     const controller = new AbortController()
     const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {
@@ -175,7 +166,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
       return now.every((s, i) => s.mining.lost === (before[i]?.mining.lost ?? 0) + 1 && s.inference.running === 0) ? true : undefined
     })
     // Their next task starts at once (each miner has one slot here).
-    await minersFree(3)
+    await minersFree(devnet, 3, FREE_WAIT_MS)
     const {status, json} = await api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'A small bird', max_tokens: 8, mode: 'parallel', redundancy: 3})})
     assert.equal(status, 200)
     assert.equal(json.agreement.status, 'agreed')
@@ -187,14 +178,14 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
   })
 
   it('cortensord ask streams the answer to stdout and the verdict to stderr; --json prints the response; errors name the problem', async () => {
-    await minersFree(3)
+    await minersFree(devnet, 3, FREE_WAIT_MS)
     const ask = (...args: string[]): {status: number | null, stdout: string, stderr: string} =>
       spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'runtime', 'cli.ts'), 'ask', '--api', devnet.apiUrl, ...args], {cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000})
     const streamed = ask('--token', devnet.apiToken, '--max-tokens', '16', '--redundancy', '3', 'Once upon a time')
     assert.equal(streamed.status, 0, streamed.stderr)
     assert.match(streamed.stdout, /^, there was a little girl named Lily/)
     assert.match(streamed.stderr, /^task \d+ · parallel k=3 · agreed 3\/3 · \d+ ms · miners 0x/)
-    await minersFree(1)
+    await minersFree(devnet, 1, FREE_WAIT_MS)
     const json = ask('--token', devnet.apiToken, '--max-tokens', '8', '--json', 'A happy frog')
     assert.equal(json.status, 0, json.stderr)
     const body = JSON.parse(json.stdout) as {task_id: string, answer: string, agreement: {status: string}}
