@@ -9,6 +9,7 @@ import {createProvider} from '../chain/provider.js'
 import {setupDevnet} from './setupDevnet.js'
 import {resolveModelPath} from '../inference/resolveModelPath.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
+import type {Role} from '../protocols/messages.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
 import {PROJECT_ROOT, STORIES_260K} from '../util/paths.js'
 import {DEFAULTS} from '../runtime/config.js'
@@ -34,7 +35,7 @@ export interface DevnetInit {
 
 export interface DevnetNode {
   name: string
-  role: 'oracle' | 'miner'
+  role: Role
   process: NodeProcess
   info: NodeInfo
 }
@@ -102,7 +103,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     const passwordFile = join(dir, 'devnet-password')
     await writeFile(passwordFile, DEVNET_KEY_PASSWORD, {mode: 0o600})
 
-    const launch = async (name: string, role: 'oracle' | 'miner', privateKey: string, extra: Record<string, unknown>): Promise<DevnetNode> => {
+    const launch = async (name: string, role: Role, privateKey: string, extra: Record<string, unknown>): Promise<DevnetNode> => {
       const nodeDir = join(dir, name)
       await mkdir(nodeDir, {recursive: true})
       const keystore = join(nodeDir, 'key.json')

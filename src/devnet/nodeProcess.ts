@@ -2,13 +2,14 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {createWriteStream} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+import type {Role} from '../protocols/messages.js'
 import {PROJECT_ROOT} from '../util/paths.js'
 import {sleep} from '../util/sleep.js'
 import {NODE_INFO_FILE} from '../runtime/daemon.js'
 
 export interface NodeInfo {
   pid: number
-  role: 'oracle' | 'miner'
+  role: Role
   address: string
   peerId: string
   addrs: string[]
