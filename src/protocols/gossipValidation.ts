@@ -171,7 +171,9 @@ export class GossipValidator {
     if (task.deadline < now) ignore('STALE')
     // IGNORE: created in the future beyond clock skew: the oracle's clock is off, not provably malicious.
     if (task.createdAt > now + MAX_CLOCK_SKEW_MS) ignore('FUTURE')
-    this.checkDuplicate(`task:${task.taskId}`, now)
+    // The assignment is part of the task's identity: a reassignment re-gossips the same task id
+    // with a new miner, and that copy must reach it, not be dropped as a duplicate.
+    this.checkDuplicate(`task:${task.taskId}:${task.assignees.join(',')}`, now)
   }
 
   private validatePrecommit (precommit: Precommit, {address}: ValidatedGossip): void {

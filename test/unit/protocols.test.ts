@@ -246,6 +246,15 @@ describe('gossip validation', () => {
     validate(GossipTopic.heartbeat, {...SAMPLES.heartbeat.payload, seq: SAMPLES.heartbeat.payload.seq + 1}, miner, validator)
   })
 
+  it('passes a reassigned task (same id, new assignee) that a duplicate check would have dropped', () => {
+    const validator = newValidator()
+    const task = SAMPLES.task.payload
+    validate(GossipTopic.task, task, oracle, validator)
+    const reassigned = {...task, assignees: [miner.address, stranger.address]}
+    validate(GossipTopic.task, reassigned, oracle, validator)
+    expectVerdict(() => validate(GossipTopic.task, reassigned, oracle, validator), GossipAction.IGNORE, 'DUPLICATE')
+  })
+
   it('an invalid copy does not mark the real message as seen', () => {
     const validator = newValidator()
     expectVerdict(() => validate(GossipTopic.precommit, SAMPLES.precommit.payload, miner2, validator), GossipAction.REJECT, 'SIGNER_MISMATCH')
