@@ -3,6 +3,9 @@ import type {AddressInfo} from 'node:net'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
 
+/** How long requests in flight may finish once the server closes, before their connections are cut. */
+export const CLOSE_GRACE_MS = 500
+
 /** An error a handler throws to answer with a status and a message naming the problem. */
 export class ApiError extends CortensorError<{code: string, status: number}> {
   /** The request field at fault, when there is one (OpenAI's `param`). */
@@ -122,8 +125,14 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
     server,
     url,
     close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>(resolve => server.close(() => resolve()))
+      // No new connections, idle keep-alive ones closed now; requests in flight (failing fast
+      // once the node stops) get a short grace to send their answer, then every connection
+      // is cut, so a streaming or stalled client cannot hold the stop.
+      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const cut = setTimeout(() => { server.closeAllConnections() }, CLOSE_GRACE_MS)
+      await closed
+      clearTimeout(cut)
     }
   }
 }

@@ -35,6 +35,8 @@ export interface OracleClientInit {
   defaults: {defaultRedundancy: number, defaultMaxTokens: number}
   /** Longest a request may wait for its miners (reassignments included). */
   resultTimeoutMs: number
+  /** The node's shutdown signal: once it aborts, waiting requests fail at once with 503 `NODE_STOPPING`. */
+  signal?: AbortSignal
 }
 
 export interface MinerSummary extends MinerView {
@@ -43,6 +45,13 @@ export interface MinerSummary extends MinerView {
   chain: {pingCount: string, lastPingAt: string, assigned: string, precommitted: string, committed: string, agreed: string, disagreed: string, expired: string} | null
   /** Wei paid to this miner by the tasks this oracle settled. */
   earnedWei: string
+}
+
+/** The answer to a request the stopping node will not finish. */
+const NODE_STOPPING = {status: 503, code: 'NODE_STOPPING', error: 'the node is stopping; retry on another oracle or once it is back'} as const
+
+function nodeStopping (): ApiError {
+  return new ApiError(NODE_STOPPING.status, NODE_STOPPING.code, NODE_STOPPING.error)
 }
 
 /** The oracle actor's client for every front door (router API, OpenAI routes, dashboard): asks in, API errors out. */
@@ -72,13 +81,31 @@ export class OracleClient {
     return tokens
   }
 
-  /** Runs one request through the network; rejections become API errors with their status. */
+  /**
+   * Runs one request through the network; rejections become API errors with their status. A
+   * node that stops meanwhile answers 503 `NODE_STOPPING` at once: the wait is ended by
+   * answering it ourselves, which also clears the ask's timer (none is left behind).
+   */
   async complete (request: TaskRequest, options: {signal?: AbortSignal, onToken?: (text: string) => void} = {}): Promise<TaskRecord> {
-    const reply = await this.init.system.ask<OracleMessage, CompleteReply>(this.init.oracle,
-      replyTo => ({type: 'Complete', request, replyTo, signal: options.signal, onToken: options.onToken}),
-      this.init.resultTimeoutMs + ASK_TIMEOUT_MS.chainSend)
-    if (reply.type === 'Rejected') throw new ApiError(reply.status, reply.code, reply.error)
-    return reply.record
+    const stopping = this.init.signal
+    if (stopping?.aborted === true) throw nodeStopping()
+    let pending: ActorRef<CompleteReply> | undefined
+    const onStop = (): void => {
+      if (pending != null) this.init.system.tell<CompleteReply>(pending, {type: 'Rejected', ...NODE_STOPPING})
+    }
+    stopping?.addEventListener('abort', onStop, {once: true})
+    try {
+      const reply = await this.init.system.ask<OracleMessage, CompleteReply>(this.init.oracle,
+        replyTo => {
+          pending = replyTo
+          return {type: 'Complete', request, replyTo, signal: options.signal, onToken: options.onToken}
+        },
+        this.init.resultTimeoutMs + ASK_TIMEOUT_MS.chainSend)
+      if (reply.type === 'Rejected') throw new ApiError(reply.status, reply.code, reply.error)
+      return reply.record
+    } finally {
+      stopping?.removeEventListener('abort', onStop)
+    }
   }
 
   async tasks (): Promise<TaskRecord[]> {
@@ -110,9 +137,9 @@ export class OracleClient {
     }
     const now = Date.now()
     return await Promise.all(views.map(async (view): Promise<MinerSummary> => {
-      const read = await this.chain.read('nodeStats', 'statsOf', [view.address])
-      const s = read.type === 'Value' ? read.value as Record<string, bigint> : undefined
-      const str = (key: string): string => String(s?.[key] ?? 0n)
+      const read = await this.chain.read({contract: 'nodeStats', functionName: 'statsOf', args: [view.address]})
+      const s = read.type === 'Value' ? read.value : undefined
+      const str = (key: keyof NonNullable<typeof s>): string => String(s?.[key] ?? 0n)
       return {
         ...view,
         heartbeatAgeMs: now - view.seenAt,

@@ -1,4 +1,4 @@
-import {getBytes, Interface, type Log, type Provider} from 'ethers'
+import {getBytes, Interface, JsonRpcProvider, type Log, type Provider} from 'ethers'
 import type {AccessView} from '../protocols/accessView.js'
 import {toAddress, type Address} from '../protocols/address.js'
 import type {Role} from '../protocols/messages.js'
@@ -18,6 +18,8 @@ export interface AccessCacheInit {
   pollIntervalMs?: number
   /** Most blocks per `eth_getLogs` call: public RPC endpoints refuse wide ranges. */
   maxBlockRange?: number
+  /** The provider's endpoint, for log lines (credentials are stripped); read from a JsonRpcProvider when absent. */
+  rpcUrl?: string
   logger: Logger
 }
 
@@ -53,12 +55,14 @@ const WATCHED = [
 export class AccessCache implements AccessView {
   /** Resolves once history up to the head at start has been replayed; rejects if stopped first. */
   readonly ready: Promise<void>
-  private readonly init: Required<Omit<AccessCacheInit, 'logger' | 'provider'>>
+  private readonly init: Required<Omit<AccessCacheInit, 'logger' | 'provider' | 'rpcUrl'>>
   private readonly provider: Provider
   private readonly log: Logger
   private readonly aclRoles = new Map<Address, Set<AclRole>>()
   private readonly nodes = new Map<Address, NodeRecord>()
   private readonly controller = new AbortController()
+  /** Where the chain is, as log lines may show it. */
+  private readonly endpoint: string
   /** Last block whose events are applied. */
   private syncedBlock: number
 
@@ -72,6 +76,8 @@ export class AccessCache implements AccessView {
       pollIntervalMs: init.pollIntervalMs ?? ACCESS_CACHE_DEFAULTS.pollIntervalMs,
       maxBlockRange: init.maxBlockRange ?? ACCESS_CACHE_DEFAULTS.maxBlockRange
     }
+    const rpcUrl = init.rpcUrl ?? (init.provider instanceof JsonRpcProvider ? init.provider._getConnection().url : undefined)
+    this.endpoint = rpcUrl == null ? 'the configured RPC endpoint' : rpcUrlForLogs(rpcUrl)
     this.syncedBlock = this.init.fromBlock - 1
     const {promise, resolve, reject} = Promise.withResolvers<void>()
     this.ready = promise
@@ -112,10 +118,16 @@ export class AccessCache implements AccessView {
   private async run (resolve: () => void, reject: (err: unknown) => void): Promise<void> {
     const signal = this.controller.signal
     let loaded = false
+    /** When the current outage began; undefined while the chain answers. */
+    let unreachableSince: number | undefined
     signal.addEventListener('abort', () => { if (!loaded) reject(signal.reason) }, {once: true})
     while (!signal.aborted) {
       try {
         await this.syncToHead(signal)
+        if (unreachableSince != null) {
+          this.log.info({rpc: this.endpoint, downForS: Math.round((Date.now() - unreachableSince) / 1000)}, `chain at ${this.endpoint} is reachable again`)
+          unreachableSince = undefined
+        }
         if (!loaded) {
           loaded = true
           this.log.info({block: this.syncedBlock, nodes: this.nodes.size}, 'access cache loaded')
@@ -124,7 +136,15 @@ export class AccessCache implements AccessView {
         await sleep(this.init.pollIntervalMs, signal)
       } catch (err) {
         if (signal.aborted) return
-        this.log.warn({err: (err as Error).message}, 'access cache cannot reach the chain; keeping the last known state')
+        // One line per outage: the first failure warns, the retries are debug.
+        const retryS = ACCESS_CACHE_DEFAULTS.retryMs / 1000
+        if (unreachableSince == null) {
+          unreachableSince = Date.now()
+          const what = loaded ? 'keeping the last known access state' : 'the node waits for it'
+          this.log.warn({rpc: this.endpoint, err: (err as Error).message, retryS}, `chain at ${this.endpoint} is unreachable; ${what} (retrying every ${retryS} s)`)
+        } else {
+          this.log.debug({rpc: this.endpoint, err: (err as Error).message}, 'chain still unreachable')
+        }
         await sleep(ACCESS_CACHE_DEFAULTS.retryMs, signal).catch(() => {})
       }
     }
@@ -196,5 +216,18 @@ export class AccessCache implements AccessView {
       this.log.warn({account}, 'IAM registration holds bytes that are not a libp2p peer id')
       return null
     }
+  }
+}
+
+/**
+ * An RPC URL as a log line may show it: scheme, host and port only. User info, paths and
+ * queries often carry API keys (`https://user:pass@…`, `…/v2/<key>`, `?apikey=`).
+ */
+export function rpcUrlForLogs (rpcUrl: string): string {
+  try {
+    const url = new URL(rpcUrl)
+    return `${url.protocol}//${url.host}`
+  } catch {
+    return 'an RPC URL that does not parse'
   }
 }

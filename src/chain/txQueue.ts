@@ -55,7 +55,17 @@ export interface TxQueueInit {
 /** Builds the transaction to send (`contract.fn.populateTransaction(...)`), called when its turn comes. */
 export type PopulateTx = () => TransactionRequest | Promise<TransactionRequest>
 
+/**
+ * Which queue a send waits in. `user`: someone is waiting on it (a task to create, a node to
+ * register). `settlement`: bookkeeping that may wait (reveals, ends, pings). One wallet, one
+ * nonce sequence: a queued `user` send is submitted before every `settlement` send that has
+ * not started submitting yet.
+ */
+export type TxLane = 'user' | 'settlement'
+
 export interface SendOptions {
+  /** `settlement` when undefined. */
+  lane?: TxLane
   signal?: AbortSignal
   /** Called once the node accepted the transaction, before it is mined. */
   onBroadcast?: (hash: string) => void
@@ -67,6 +77,15 @@ type JournalEvent =
   | {event: 'sent', nonce: number, hash: string}
   | {event: 'receipt', hash: string, status: number | null, blockNumber: number, gasUsed: bigint}
   | {event: 'failed', code: TxErrorCode, error: string, hash?: string}
+
+/** A send waiting for its turn to be submitted. */
+interface QueuedSend {
+  label: string
+  populate: PopulateTx
+  signal: AbortSignal | undefined
+  submitted: (hash: string) => void
+  failed: (err: unknown) => void
+}
 
 const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
 
@@ -88,8 +107,9 @@ function isNonceError (err: unknown): boolean {
 
 /**
  * The single writer of one wallet. Sends are serialised (populate → sign → broadcast), with the
- * nonce counted locally from one `pending` fetch and resynced when the node rejects it;
- * receipts are awaited concurrently, so back-to-back sends pipeline. Transient RPC failures are
+ * nonce counted locally from one `pending` fetch and resynced when the node rejects it; they
+ * wait in two FIFO lanes, and the next one submitted is the oldest `user` send, else the
+ * oldest `settlement` send. Receipts are awaited concurrently, so back-to-back sends pipeline. Transient RPC failures are
  * retried with exponential backoff; reverts are not, and surface as `TxError('TX_REVERTED')`
  * naming the contract's custom error. Every step is appended to the journal.
  */
@@ -104,7 +124,10 @@ export class TxQueue {
   private readonly receiptTimeoutMs: number
   private readonly errorInterface: Interface
   private nextNonce: number | undefined
-  private tail: Promise<unknown> = Promise.resolve()
+  private readonly lanes: {[K in TxLane]: QueuedSend[]} = {user: [], settlement: []}
+  /** Whether the pump is submitting; it runs until both lanes are empty. */
+  private pumping = false
+  private idleWaiters: Array<() => void> = []
   private journalReady: Promise<void> | undefined
 
   constructor (init: TxQueueInit) {
@@ -119,11 +142,16 @@ export class TxQueue {
     this.errorInterface = init.errorInterface ?? cortensorErrorInterface
   }
 
-  /** Sends one transaction after every earlier one of this queue, and resolves with its successful receipt. */
+  /**
+   * Sends one transaction after every earlier one of its lane (and, for a `settlement` send,
+   * after every `user` send queued before it is submitted), and resolves with its successful
+   * receipt.
+   */
   async send (label: string, populate: PopulateTx, opts: SendOptions = {}): Promise<TransactionReceipt> {
-    const submitted = this.tail.then(async () => await this.submit(label, populate, opts.signal))
-    this.tail = submitted.catch(() => undefined)
-    const hash = await submitted
+    const hash = await new Promise<string>((resolve, reject) => {
+      this.lanes[opts.lane ?? 'settlement'].push({label, populate, signal: opts.signal, submitted: resolve, failed: reject})
+      void this.pump()
+    })
     opts.onBroadcast?.(hash)
     return await this.waitForReceipt(label, hash, opts.signal)
   }
@@ -137,9 +165,34 @@ export class TxQueue {
     return Number((await this.provider.getNetwork()).chainId)
   }
 
-  /** Resolves once every send queued so far has been broadcast (or failed). */
+  /** Resolves once every send queued so far has been broadcast (or failed), and the lanes are empty. */
   async drained (): Promise<void> {
-    await this.tail
+    if (!this.pumping) return
+    await new Promise<void>((resolve) => { this.idleWaiters.push(resolve) })
+  }
+
+  /** Submits queued sends one at a time, `user` first, until both lanes are empty. */
+  private async pump (): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      for (let next = this.nextQueued(); next !== undefined; next = this.nextQueued()) {
+        try {
+          next.submitted(await this.submit(next.label, next.populate, next.signal))
+        } catch (err) {
+          next.failed(err)
+        }
+      }
+    } finally {
+      this.pumping = false
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const resolve of waiters) resolve()
+    }
+  }
+
+  private nextQueued (): QueuedSend | undefined {
+    return this.lanes.user.shift() ?? this.lanes.settlement.shift()
   }
 
   private async submit (label: string, populate: PopulateTx, signal?: AbortSignal): Promise<string> {

@@ -23,6 +23,8 @@ export interface Anvil {
   rpcUrl: string
   chainId: number
   port: number
+  /** The anvil process (fault tests freeze the chain with SIGSTOP/SIGCONT). */
+  pid: number
   stop: () => Promise<void>
 }
 
@@ -131,6 +133,7 @@ export async function startAnvil (opts: AnvilOptions = {}): Promise<Anvil> {
       rpcUrl,
       chainId,
       port,
+      pid: child.pid ?? 0,
       stop: async () => {
         opts.signal?.removeEventListener('abort', onAbort)
         await stop()

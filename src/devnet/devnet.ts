@@ -1,6 +1,7 @@
 import {hexlify, randomBytes} from 'ethers'
 import {createHeliaLight} from 'helia'
 import {mkdir, rm, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:net'
 import {join, resolve} from 'node:path'
 import {startAnvil, type Anvil} from './anvil.js'
 import {writeDeployment, type Deployment} from '../chain/deployment.js'
@@ -36,7 +37,13 @@ export interface DevnetInit {
 export interface DevnetNode {
   name: string
   role: Role
+  /** The node's config; a restart starts the same file again (same key, ports and data dir). */
+  configFile: string
+  /** Its loopback ports, fixed for the devnet's life: a restarted node is where it was. */
+  ports: {p2p: number, api: number}
+  /** The current OS process; replaced by `restart`. */
   process: NodeProcess
+  /** From the current process's node.json; replaced by `restart`. */
   info: NodeInfo
 }
 
@@ -53,6 +60,14 @@ export interface Devnet {
   apiToken: string
   /** Starts one more miner: `admitted: false` uses a key the ACL never admitted; `nodeConfig` overrides its config. */
   startMiner: (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}) => Promise<DevnetNode>
+  /**
+   * Stops `node` (SIGTERM, SIGKILL after `graceMs`; nothing to do if it already exited or was
+   * killed) and starts its config file again: same key, data dir, p2p and API ports. Updates
+   * `node.process` and `node.info` in place and resolves with `node` once the new process is up.
+   */
+  restart: (node: DevnetNode, opts?: {graceMs?: number}) => Promise<DevnetNode>
+  /** SIGKILLs `node`'s process (a crash: no cleanup runs) and resolves once it has exited. */
+  kill: (node: DevnetNode) => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -68,6 +83,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
   const dir = resolve(init.dir)
   await rm(dir, {recursive: true, force: true})
   await mkdir(dir, {recursive: true})
+  // Every process ever started (restarts add theirs); stopping an exited one is a no-op.
   const nodes: NodeProcess[] = []
   let anvil: Anvil | undefined
   const stop = async (): Promise<void> => {
@@ -103,26 +119,34 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     const passwordFile = join(dir, 'devnet-password')
     await writeFile(passwordFile, DEVNET_KEY_PASSWORD, {mode: 0o600})
 
+    /** Every start of a node's config file appends to the same log. */
+    const startProcess = (name: string, configFile: string, dataDir: string): NodeProcess => {
+      const proc = startNodeProcess({name, configFile, dataDir, logFile: join(dir, `${name}.log`)})
+      nodes.push(proc)
+      return proc
+    }
+
     const launch = async (name: string, role: Role, privateKey: string, extra: Record<string, unknown>): Promise<DevnetNode> => {
       const nodeDir = join(dir, name)
       await mkdir(nodeDir, {recursive: true})
       const keystore = join(nodeDir, 'key.json')
       await writeKeystore(keystore, privateKey, DEVNET_KEY_PASSWORD)
-      const config = {
+      // Many nodes on one host: each gets its own ports, written into its config so that a
+      // restart binds the same ones (the defaults are one fixed pair per host).
+      const {p2p: p2pPort, api: apiPort} = await allocateNodePorts()
+      const config = mergeConfig({
         role, networkId: DEFAULTS.networkId, keystore, keyPasswordFile: passwordFile,
         chain: {rpcUrl: anvil?.rpcUrl, deploymentFile},
+        p2p: {listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`]},
         dataDir: join(nodeDir, 'data'),
         model: {id: Number(modelId)},
-        logLevel: init.logLevel,
-        ...init.nodeConfig,
-        ...extra
-      }
+        api: {host: '127.0.0.1', port: apiPort},
+        logLevel: init.logLevel
+      }, init.nodeConfig ?? {}, extra)
       const configFile = join(nodeDir, 'config.json')
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      const proc = startNodeProcess({name, configFile, dataDir: config.dataDir, logFile: join(dir, `${name}.log`)})
-      nodes.push(proc)
-      const info = await proc.ready
-      return {name, role, process: proc, info}
+      const proc = startProcess(name, configFile, config.dataDir as string)
+      return {name, role, configFile, ports: {p2p: p2pPort, api: apiPort}, process: proc, info: await proc.ready}
     }
 
     progress('starting the oracle (it seeds the model over IPFS)')
@@ -134,15 +158,78 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     const startMiner = async (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}): Promise<DevnetNode> => {
       const key = opts.admitted ? devnetPrivateKey('miner', opts.index) : devnetPrivateKey('miner', UNADMITTED_INDEX_BASE + opts.index)
       const name = opts.admitted ? `miner-${opts.index}` : `unadmitted-${opts.index}`
-      return await launch(name, 'miner', key, {p2p: {bootstrap}, ...opts.nodeConfig})
+      return await launch(name, 'miner', key, mergeConfig({p2p: {bootstrap}}, opts.nodeConfig ?? {}))
     }
     progress(`starting ${init.miners} miners (empty model folders: they fetch over IPFS)`)
     const miners = await Promise.all(Array.from({length: init.miners}, async (_, index) => await startMiner({index, admitted: true})))
-    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, apiUrl: oracle.info.api, apiToken, startMiner, stop}
+    const restart = async (node: DevnetNode, opts: {graceMs?: number} = {}): Promise<DevnetNode> => {
+      await node.process.stop(opts.graceMs)
+      const proc = startProcess(node.name, node.configFile, node.process.dataDir)
+      node.process = proc
+      node.info = await proc.ready
+      return node
+    }
+    const kill = async (node: DevnetNode): Promise<void> => {
+      node.process.kill()
+      await node.process.exited
+    }
+    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, apiUrl: oracle.info.api, apiToken, startMiner, restart, kill, stop}
   } catch (err) {
     await stop()
     throw err
   }
+}
+
+async function allocateNodePorts (): Promise<{p2p: number, api: number}> {
+  const [p2p, api] = await allocatePorts(2)
+  if (p2p == null || api == null) throw new Error('allocatePorts returned fewer ports than asked')
+  return {p2p, api}
+}
+
+/**
+ * `count` distinct free loopback TCP ports: each bound with port 0 (the OS picks), read, and
+ * released only once all are read, so one call never returns the same port twice. Ports this
+ * devnet handed out before are skipped as well.
+ */
+async function allocatePorts (count: number): Promise<number[]> {
+  const servers = []
+  const ports: number[] = []
+  try {
+    while (ports.length < count) {
+      const server = createServer()
+      servers.push(server)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', () => { resolve() })
+      })
+      const address = server.address()
+      if (address == null || typeof address === 'string') throw new Error('a TCP server without a port')
+      if (!handedOut.has(address.port)) ports.push(address.port)
+    }
+  } finally {
+    await Promise.all(servers.map(async server => await new Promise<void>(resolve => server.close(() => { resolve() }))))
+  }
+  for (const port of ports) handedOut.add(port)
+  return ports
+}
+
+/** Ports `allocatePorts` returned in this process: two devnets of one test run never share one. */
+const handedOut = new Set<number>()
+
+/** Later layers win, field by field (objects merge, everything else is replaced). */
+function mergeConfig (...layers: Array<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer)) {
+      const existing = out[key]
+      out[key] = isPlainObject(value) && isPlainObject(existing) ? mergeConfig(existing, value) : value
+    }
+  }
+  return out
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value != null && !Array.isArray(value)
 }
 
 /** Devnet key indexes from here on are never granted a role. */

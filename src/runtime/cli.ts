@@ -6,7 +6,7 @@ import {readFileSync} from 'node:fs'
 import {parseArgs, type ParseArgsConfig} from 'node:util'
 import {CortensorError} from '../util/cortensorError.js'
 import {createRootLogger} from '../util/logger.js'
-import {buildConfig, ConfigError, ENV_FIELDS, fromDottedEntries, readConfigFile} from './config.js'
+import {buildConfig, ConfigError, DEFAULTS, ENV_FIELDS, fromDottedEntries, readConfigFile} from './config.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -17,6 +17,11 @@ interface Command {
   usage: string
   options: Options
   handler: (values: Values, positionals: string[]) => Promise<number>
+  /**
+   * Exit with the handler's code as soon as it returns: a stopped daemon must not be kept alive
+   * by a handle some library left open (its durable state is written before the stop ends).
+   */
+  exitWhenDone?: boolean
 }
 
 /** Flags of `start` that map onto config fields; the rest of the config comes from the file and env. */
@@ -54,7 +59,8 @@ const COMMANDS: Command[] = [
       const password = keyPassword(config.keyPasswordFile)
       const {runDaemon} = await import('./daemon.js')
       return await runDaemon(config, password)
-    }
+    },
+    exitWhenDone: true
   },
   {
     command: 'devnet',
@@ -101,7 +107,7 @@ const COMMANDS: Command[] = [
       }
       const {ask} = await import('./askCommand.js')
       return await ask({
-        api: (values.api as string | undefined) ?? process.env.CORTENSORD_API_URL ?? 'http://127.0.0.1:8080',
+        api: (values.api as string | undefined) ?? process.env.CORTENSORD_API_URL ?? `http://127.0.0.1:${DEFAULTS.api.port}`,
         token: (values.token as string | undefined) ?? process.env.CORTENSORD_API_TOKEN,
         prompt, mode: String(values.mode), redundancy: number('redundancy'), maxTokens: number('max-tokens'), json: values.json === true,
         out: process.stdout, err: process.stderr
@@ -152,20 +158,21 @@ function help (): string {
     ...COMMANDS.map(c => `  ${c.command.padEnd(width)}  ${c.describe}\n  ${' '.repeat(width)}  ${c.usage}`), ''].join('\n')
 }
 
-async function main (argv: string[]): Promise<number> {
+async function main (argv: string[]): Promise<{code: number, exit: boolean}> {
   const [first, second] = argv
   const command = COMMANDS.find(c => c.command === `${first} ${second}`) ?? COMMANDS.find(c => c.command === first)
   if (command == null || first === 'help' || first === '--help') {
     process.stdout.write(help())
-    return first == null || first === 'help' || first === '--help' ? 0 : 2
+    return {code: first == null || first === 'help' || first === '--help' ? 0 : 2, exit: false}
   }
   const rest = argv.slice(command.command.split(' ').length)
   const {values, positionals} = parseArgs({args: rest, options: command.options, allowPositionals: true, strict: true})
-  return await command.handler(values as Values, positionals)
+  return {code: await command.handler(values as Values, positionals), exit: command.exitWhenDone === true}
 }
 
-main(process.argv.slice(2)).then(code => {
+main(process.argv.slice(2)).then(({code, exit}) => {
   process.exitCode = code
+  if (exit) process.exit(code)
 }, (err: unknown) => {
   // Known failures get one clear line; anything else is a bug and keeps its stack.
   if (err instanceof CortensorError || (err as {code?: string}).code?.startsWith('ERR_PARSE_ARGS') === true) {

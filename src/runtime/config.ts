@@ -22,6 +22,7 @@ export interface NodeConfig {
     taskEscrowWei: string
   }
   p2p: {
+    /** Stable by default (port 4040), so a restarted node is where its peers last saw it; port 0 picks a free one. */
     listen: string[]
     bootstrap: string[]
   }
@@ -40,7 +41,7 @@ export interface NodeConfig {
   }
   api: {
     host: string
-    /** 0 picks a free port (printed at start-up). */
+    /** Stable by default (8040), so clients find a restarted node; 0 picks a free port (printed at start-up). */
     port: number
     /** Bearer tokens accepted by the oracle's API; empty = no auth (loopback devnet only). */
     tokens: string[]
@@ -65,9 +66,11 @@ export interface NodeConfig {
 export const DEFAULTS = {
   networkId: 'devnet',
   chain: {pollingIntervalMs: 250, taskEscrowWei: '1000000000000000'},
-  p2p: {listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] as string[]},
+  // Fixed ports: a restarted node keeps its dial address and API URL. Several nodes on one host
+  // (the devnet, tests) each set their own ports, or 0 for any free one.
+  p2p: {listen: ['/ip4/0.0.0.0/tcp/4040'], bootstrap: [] as string[]},
   inference: {threads: 1, sequences: 2, contextSize: 512},
-  api: {host: '127.0.0.1', port: 0, tokens: [] as string[]},
+  api: {host: '127.0.0.1', port: 8040, tokens: [] as string[]},
   stats: {heartbeatIntervalMs: 2_000, chainPingIntervalMs: 60_000},
   oracle: {resultTimeoutMs: 8_000, precommitWindowS: 120, commitWindowS: 240, defaultRedundancy: 1, defaultMaxTokens: 64},
   logLevel: 'info'

@@ -6,13 +6,21 @@ import {createRootLogger} from '../util/logger.js'
 
 export {NODE_INFO_FILE} from './node.js'
 
+/**
+ * Longest a stop may take from SIGINT/SIGTERM (or a fatal error) to the exit: a supervisor
+ * waiting 10 s before SIGKILL sees a clean exit.
+ */
+export const STOP_DEADLINE_MS = 8_000
+
 /** Socket errors a peer can cause in a library that left the socket without an error listener. */
 const PEER_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT'])
 
 /**
  * One node's lifecycle: a root AbortController, the node started (`node.ts` composes it from
  * the role's parts), then a wait for SIGINT/SIGTERM (exit 0) or a fatal reason (exit 1, said on
- * stderr), then everything stopped in reverse order of start.
+ * stderr), then everything stopped in reverse order of start — within `STOP_DEADLINE_MS`, or
+ * the steps still pending are named and left behind. The caller exits the process with the
+ * returned code: whatever a stuck step still holds cannot keep it alive.
  */
 export async function runDaemon (config: NodeConfig, keyPassword: string): Promise<number> {
   const root = createRootLogger({level: config.logLevel, bindings: {role: config.role}})
@@ -50,18 +58,55 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
   })
 
   let node: RunningNode | undefined
-  try {
-    node = await startNode({config, key, log, signal: shutdown.signal, fail})
-    await aborted(shutdown.signal)
-  } catch (err) {
-    // Interrupted while starting: a clean stop, not a failure.
-    if (!shutdown.signal.aborted) {
-      fatalReason ??= (err as Error).message
-      log.fatal({err}, 'node failed')
+  // Set from inside `lifecycle`; the cast keeps TypeScript from narrowing it to 'starting' here.
+  let step = 'starting' as 'starting' | 'running' | 'stopping'
+  const lifecycle = (async () => {
+    try {
+      node = await startNode({config, key, log, signal: shutdown.signal, fail})
+      step = 'running'
+      await aborted(shutdown.signal)
+    } catch (err) {
+      // Interrupted while starting: a clean stop, not a failure.
+      if (!shutdown.signal.aborted) {
+        fatalReason ??= (err as Error).message
+        log.fatal({err}, 'node failed')
+        shutdown.abort(err)
+      }
+    } finally {
+      step = 'stopping'
+      await node?.stop()
     }
-  } finally {
-    await node?.stop()
+  })()
+  // Whatever is in flight, a stop ends within STOP_DEADLINE_MS of its start: what must survive
+  // is written synchronously before then, so an abandoned cleanup loses nothing.
+  const deadline = stopDeadline(shutdown.signal, STOP_DEADLINE_MS)
+  const outcome = await Promise.race([lifecycle.then(() => 'stopped' as const), deadline.passed])
+  deadline.cancel()
+  if (outcome === 'deadline') {
+    log.error({pending: step === 'stopping' ? 'node.stop' : 'node start', deadlineMs: STOP_DEADLINE_MS},
+      `stop deadline passed with the ${step === 'stopping' ? 'node\'s cleanups' : 'start-up'} still pending; exiting anyway`)
   }
   if (fatalReason != null) process.stderr.write(`cortensord: stopped: ${fatalReason}\n`)
   return fatalReason == null ? 0 : 1
+}
+
+/**
+ * Resolves `passed` with 'deadline' `ms` after `signal` aborts; `cancel` clears the timer (the
+ * caller's exit must not wait for it).
+ */
+function stopDeadline (signal: AbortSignal, ms: number): {passed: Promise<'deadline'>, cancel: () => void} {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  const passed = new Promise<'deadline'>(resolve => {
+    onAbort = () => { timer = setTimeout(() => { resolve('deadline') }, ms) }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, {once: true})
+  })
+  return {
+    passed,
+    cancel: () => {
+      clearTimeout(timer)
+      if (onAbort != null) signal.removeEventListener('abort', onAbort)
+    }
+  }
 }

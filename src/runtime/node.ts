@@ -13,6 +13,7 @@ import {AccessCache} from '../chain/accessCache.js'
 import {readDeployment} from '../chain/deployment.js'
 import {createProvider} from '../chain/provider.js'
 import {determinismClass} from '../inference/determinismClass.js'
+import {TaskJournal} from '../journal/taskJournal.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
 import {gossipsubOptions} from '../protocols/gossipScoring.js'
@@ -31,10 +32,13 @@ import {askStatus} from './roles/askStatus.js'
 import {minerRole} from './roles/minerRole.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './roles/nodeRole.js'
 import {oracleRole} from './roles/oracleRole.js'
+import {ORACLE_WATCH_CHECKPOINT} from '../actors/oracle/oracleActor.js'
 import {restartPolicy, SUPERVISION_TREE, type ActorName} from './supervisionTree.js'
 
 /** Written into the data dir once the node is up: its API URL and dial addresses. */
 export const NODE_INFO_FILE = 'node.json'
+/** The node's task journal in its data dir. */
+export const JOURNAL_FILE = 'journal.sqlite'
 const MAX_BODY_BYTES = 256 * 1024
 const MAX_CONCURRENT_REQUESTS = 256
 
@@ -96,6 +100,15 @@ export async function startNode (init: NodeInit): Promise<RunningNode> {
     gossip.start()
     cleanups.push(() => { gossip.stop() })
 
+    const journal = TaskJournal.open(join(config.dataDir, JOURNAL_FILE))
+    cleanups.push(() => { journal.close() })
+    // An oracle resumes its chain watch where it stopped (the sweeper must see every task
+    // created meanwhile); a miner only follows the tasks it takes from now on.
+    const checkpoint = journal.meta(ORACLE_WATCH_CHECKPOINT)
+    const watchFromBlock = config.role === 'oracle'
+      ? (checkpoint == null ? deployment.deployBlock : Number(checkpoint) + 1)
+      : await abortable(provider.getBlockNumber(), signal)
+
     const system = new ActorSystem(log, (error) => { init.fail(error.message, error) })
     const spawned = new Set<ActorName>()
     cleanups.push(async () => { await system.stop(SUPERVISION_TREE.map(c => c.name).filter(name => spawned.has(name)).reverse()) })
@@ -105,7 +118,7 @@ export async function startNode (init: NodeInit): Promise<RunningNode> {
     }
 
     const chain = spawn('chain', chainActor({
-      system, deployment, journalPath: join(config.dataDir, 'tx-journal.jsonl'),
+      system, deployment, journalPath: join(config.dataDir, 'tx-journal.jsonl'), watchFromBlock, pollingIntervalMs: config.chain.pollingIntervalMs,
       connect: () => {
         const p = connect()
         return {provider: p, wallet: new Wallet(hexlify(key.privateKey), p)}
@@ -116,7 +129,7 @@ export async function startNode (init: NodeInit): Promise<RunningNode> {
       openStore: async () => new HeliaModelStore({host, modelDir: join(config.dataDir, 'models'), logger: log.child({component: 'modelStore'})})
     }))
     const components: NodeComponents = {
-      config, key, log, signal, deployment, host, access, gossip, system, chain, model, spawn,
+      config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, spawn,
       results: new ResultService({libp2p: host.libp2p, access, logger: log.child({component: 'results'})}, {networkId: config.networkId}),
       admitted: ensureRegistered({system, chain, access, address: key.address, peerIdBytes: peerIdToBytes(host.libp2p.peerId), role: config.role, log, signal}),
       modelReady: system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: config.model.id, localFile: config.model.file, replyTo}), ASK_TIMEOUT_MS.modelEnsure),

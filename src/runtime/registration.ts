@@ -34,8 +34,10 @@ export async function ensureRegistered (init: RegistrationInit): Promise<void> {
     const record = init.access.nodeOf(init.address)
     if (record?.active === true) return
     const reply = await chain.send({
-      label: 'iam.register', contract: 'iam', method: 'register',
-      args: registrationArgs(init.peerIdBytes, init.role, JSON.stringify({client: 'cortensord', role: init.role}))
+      label: 'iam.register',
+      call: {contract: 'iam', functionName: 'register', args: registrationArgs(init.peerIdBytes, init.role, JSON.stringify({client: 'cortensord', role: init.role}))},
+      // The node is useless until admitted: nothing of its own should wait in front of this.
+      lane: 'user'
     })
     if (reply.type === 'Mined') {
       log.info({tx: reply.tx.hash, block: reply.tx.blockNumber}, 'registered in IAM')

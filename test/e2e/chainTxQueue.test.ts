@@ -87,6 +87,28 @@ describe('TxQueue against anvil', () => {
     }
   })
 
+  it('submits a user send before settlement sends queued earlier, on one nonce sequence', async () => {
+    const wallet = devnetWallet('miner', 0, provider)
+    const queue = new TxQueue({wallet, provider})
+    const start = await provider.getTransactionCount(wallet.address, 'latest')
+    const to = devnetWallet('miner', 1).address
+    const settlements = Array.from({length: 30}, async (_, i) =>
+      await queue.send(`settle ${i}`, () => ({to, value: BigInt(i + 1)}), {lane: 'settlement'}))
+    const user = queue.send('user', () => ({to, value: 1000n}), {lane: 'user'})
+    const [userReceipt, ...settled] = await Promise.all([user, ...settlements])
+    const nonceOf = async (hash: string): Promise<number> => (await provider.getTransaction(hash))!.nonce
+    const userNonce = await nonceOf(userReceipt!.hash)
+    const settlementNonces = await Promise.all(settled.map(async (r) => await nonceOf(r.hash)))
+    assert.ok([userReceipt!, ...settled].every((r) => r.status === 1))
+    // Only the settlement send already being submitted may come first.
+    assert.ok(settlementNonces.filter((n) => n > userNonce).length >= 25, `user nonce ${userNonce}, settlement nonces ${settlementNonces.join(',')}`)
+    // Settlement sends keep their order among themselves.
+    assert.deepEqual(settlementNonces, [...settlementNonces].sort((a, b) => a - b))
+    assert.deepEqual([userNonce, ...settlementNonces].sort((a, b) => a - b), Array.from({length: 31}, (_, i) => start + i))
+    await queue.drained()
+    assert.equal(await provider.getTransactionCount(wallet.address, 'latest'), start + 31)
+  })
+
   it('reports a revert with its custom error name, without retrying or consuming a nonce', async () => {
     const journalPath = join(dir, 'revert.jsonl')
     const wallet = devnetWallet('miner', 0, provider)

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {CONTRACT_NAMES} from '../../src/chain/contractNames.js'
+import {createKeystore} from '../../src/runtime/keys.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
 
 const CLI = join(PROJECT_ROOT, 'src', 'runtime', 'cli.ts')
@@ -56,6 +59,24 @@ async function startDevnetProcess (dataDir: string): Promise<{pid: number, outpu
     await new Promise(resolve => setTimeout(resolve, 200))
   }
   return {pid: child.pid!, output: () => output, exited}
+}
+
+/** A loopback TCP port nobody listens on (bound by the OS, then released). */
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => { resolve() }))
+  const {port} = server.address() as {port: number}
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
+}
+
+/** Resolves once `test` holds, polling every 100 ms; rejects naming `what` after `ms`. */
+async function waitFor (test: () => boolean, ms: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what()}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
 }
 
 async function waitUntilGone (pids: number[], ms: number): Promise<string[]> {
@@ -112,6 +133,50 @@ describe('cortensord CLI', () => {
     const help = cortensord(['help'])
     assert.equal(help.code, 0)
     for (const command of ['start', 'devnet', 'keys new', 'keys show']) assert.ok(help.stdout.includes(command), command)
+  })
+
+  it('start: a chain unreachable at start is said once, and SIGINT still stops the node with exit 0', {timeout: 90_000}, async () => {
+    const nodeDir = join(dir, 'no-chain')
+    await mkdir(nodeDir, {recursive: true})
+    await createKeystore(join(nodeDir, 'key.json'), 'pw')
+    const address = (n: number): string => `0x${n.toString(16).padStart(2, '0').repeat(20)}`
+    await writeFile(join(nodeDir, 'deployment.json'), JSON.stringify({
+      chainId: 31337, contracts: Object.fromEntries(CONTRACT_NAMES.map((name, i) => [name, address(i + 1)])), deployBlock: 0, deployer: address(0x99)
+    }))
+    // Credentials and a key-bearing path, as public RPC URLs carry them: they must not be logged.
+    const rpcUrl = `http://user:s3cret@127.0.0.1:${await closedPort()}/v2/apikey123`
+    await writeFile(join(nodeDir, 'config.json'), JSON.stringify({
+      role: 'miner', keystore: 'key.json', dataDir: 'data', chain: {rpcUrl, deploymentFile: 'deployment.json'}, model: {id: 1},
+      p2p: {listen: ['/ip4/127.0.0.1/tcp/0']}, api: {port: 0}
+    }))
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', join(nodeDir, 'config.json')], {
+      cwd: PROJECT_ROOT, env: {...process.env, CORTENSORD_KEY_PASSWORD: 'pw', CORTENSORD_LOG_LEVEL: 'info'}, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+    try {
+      const unreachable = (): string[] => output.split('\n').filter(line => line.includes('unreachable'))
+      // Starting takes a few seconds on a loaded box (tsx, libp2p); the first failure is immediate.
+      await waitFor(() => unreachable().length > 0 || child.exitCode != null, 45_000, () => `no "unreachable" line:\n${output}`)
+      // Several retries (every 2 s) later, still the one line.
+      await new Promise(resolve => setTimeout(resolve, 6_000))
+      const lines = unreachable()
+      assert.equal(lines.length, 1, `exactly one "unreachable" line expected:\n${output}`)
+      const line = JSON.parse(lines[0] as string) as {level: number, msg: string}
+      assert.equal(line.level, 40, 'said at warn')
+      assert.match(line.msg, /chain at http:\/\/127\.0\.0\.1:\d+ is unreachable; the node waits for it \(retrying every 2 s\)/)
+      assert.doesNotMatch(output, /last known state/, 'there is no known state to keep')
+      assert.doesNotMatch(output, /s3cret|apikey123/, 'no credentials in the log')
+      const stopAt = Date.now()
+      child.kill('SIGINT')
+      const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => { resolve('still running after 10 s') }, 10_000))])
+      assert.equal(code, 0, output)
+      assert.ok(Date.now() - stopAt < 10_000)
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+    }
   })
 
   // Bounded: a devnet that never becomes ready or never stops must fail the test, not hang CI.

@@ -18,6 +18,31 @@ describe('config', () => {
     assert.equal(config.networkId, 'devnet')
   })
 
+  it('defaults to stable ports, so a restarted node keeps its dial address and API URL', () => {
+    const config = buildConfig([minimal])
+    assert.deepEqual(config.p2p.listen, ['/ip4/0.0.0.0/tcp/4040'])
+    assert.equal(config.api.host, '127.0.0.1')
+    assert.equal(config.api.port, 8040)
+    // Building again (a restart) gives the same ports: nothing in the defaults is picked at random.
+    assert.deepEqual(buildConfig([minimal]).p2p.listen, config.p2p.listen)
+  })
+
+  it('still takes port 0 (any free port) for the API and p2p', () => {
+    const config = buildConfig([minimal, fromDottedEntries({'api.port': '0', 'p2p.listen': '/ip4/127.0.0.1/tcp/0'})])
+    assert.equal(config.api.port, 0)
+    assert.deepEqual(config.p2p.listen, ['/ip4/127.0.0.1/tcp/0'])
+  })
+
+  it('rejects an API port out of range, naming the field', () => {
+    assert.throws(() => buildConfig([minimal, {api: {port: 65_536}}]), (err: ConfigError) => err.code === 'CONFIG_INVALID' && /"api.port" must be an integer in \[0, 65535\], got 65536/.test(err.message))
+  })
+
+  it('does not share the defaults between configs (a devnet node\'s ports never leak into DEFAULTS)', () => {
+    const first = buildConfig([minimal])
+    first.p2p.listen.push('/ip4/127.0.0.1/tcp/1')
+    assert.deepEqual(buildConfig([minimal]).p2p.listen, ['/ip4/0.0.0.0/tcp/4040'])
+  })
+
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ['role', {role: 'validator'}, /"role" must be "oracle" or "miner", got "validator"/],
     ['threads', {inference: {threads: 0}}, /"inference.threads" must be an integer in \[1, 256\], got 0/],

@@ -1,12 +1,12 @@
-import {Interface, toBeHex, zeroPadValue, type JsonRpcProvider, type Log, type TransactionReceipt, type Wallet} from 'ethers'
-import {CONTRACT_NAMES, type ContractName} from '../../chain/contractNames.js'
+import {toBeHex, zeroPadValue, type JsonRpcProvider, type TransactionReceipt, type Wallet} from 'ethers'
+import {abiFunction, toAbiResult} from '../../chain/chainCall.js'
+import {ChainWatcher, createLogDecoder, type WatchCursor} from '../../chain/chainWatcher.js'
 import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../chain/contracts.js'
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
 import {assertNever} from '../../util/assertNever.js'
-import type {ActorDefinition, ActorSystem} from '../actorSystem.js'
-import {toAddress, type Address} from '../../protocols/address.js'
-import type {ChainMessage, DecodedEvent, EventsReply, ReadReply, SendReply} from './messages.js'
+import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
+import type {ChainEventsMessage, ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
 
 export interface ChainActorInit {
   system: ActorSystem
@@ -14,57 +14,72 @@ export interface ChainActorInit {
   /** Builds the provider and the wallet: on start and again after a crash. */
   connect: () => {provider: JsonRpcProvider, wallet: Wallet}
   journalPath?: string
+  /**
+   * First block whose task events the watcher delivers (the journal's checkpoint + 1 on a
+   * restart of the node); the deployment block when undefined.
+   */
+  watchFromBlock?: number
+  /** How often the watcher polls for new blocks; the provider's `pollingInterval` when undefined. */
+  pollingIntervalMs?: number
 }
+
+/** Internal messages: the watcher's verdict that the RPC is gone (a crash: the provider is rebuilt). */
+type Internal = {type: '$WatchFailed', error: Error}
 
 interface ChainState {
   provider: JsonRpcProvider
   queue: TxQueue
   writers: CortensorContracts
   readers: CortensorContracts
+  watcher: ChainWatcher
   controller: AbortController
 }
 
-const INTERFACES: {[K in ContractName]: Interface} = Object.fromEntries(
-  CONTRACT_NAMES.map(key => [key, new Interface(CONTRACT_ABIS[key])])) as {[K in ContractName]: Interface}
-
 /**
  * The only writer of the node's wallet: every state-changing call goes through one TxQueue
- * (serialised, nonce-managed, retried on RPC errors, journaled), and reverts come back with
- * the contract's custom error name. Reads and log queries run beside the queue.
+ * (serialised, `user` lane before `settlement`, nonce-managed, retried on RPC errors,
+ * journaled), and reverts come back with the contract's custom error name. Reads and log
+ * queries run beside the queue. It also owns the node's one chain watcher, which delivers the
+ * Cognitive task events to every subscriber; after `MAX_FAILED_POLLS` failed polls in a row
+ * the actor crashes, so its supervisor rebuilds the provider.
  */
-export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, ChainMessage> {
+export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, ChainMessage | Internal> {
   const {system, deployment} = init
-  const byAddress = new Map<Address, ContractName>(CONTRACT_NAMES.map(key => [deployment.contracts[key], key]))
-
-  const decodeLogs = (logs: readonly Log[]): DecodedEvent[] => {
-    const events: DecodedEvent[] = []
-    for (const log of logs) {
-      const contract = byAddress.get(toAddress(log.address))
-      if (contract == null) continue
-      const parsed = INTERFACES[contract].parseLog({topics: [...log.topics], data: log.data})
-      if (parsed == null) continue
-      const args: Record<string, unknown> = {}
-      parsed.fragment.inputs.forEach((input, i) => { args[input.name] = normalise(parsed.args[i], input.baseType === 'array' ? input.arrayChildren?.type : input.type) })
-      events.push({contract, name: parsed.name, args, txHash: log.transactionHash, blockNumber: log.blockNumber, logIndex: log.index})
-    }
-    return events
-  }
+  const decodeLogs = createLogDecoder(deployment.contracts)
+  // Outlive a restart of the actor: the watcher resumes where it stopped, for the same subscribers.
+  const cursor: WatchCursor = {next: init.watchFromBlock ?? deployment.deployBlock}
+  const subscribers = new Set<ActorRef<ChainEventsMessage>>()
 
   return {
     name: 'chain',
     init: async (ctx) => {
       const {provider, wallet} = init.connect()
       const queue = new TxQueue({wallet, provider, logger: ctx.log, journalPath: init.journalPath})
-      ctx.log.info({address: wallet.address, chainId: deployment.chainId}, 'chain connected')
-      return {provider, queue, writers: connectContracts(deployment, wallet), readers: connectContracts(deployment, provider), controller: new AbortController()}
+      const watcher = new ChainWatcher({
+        provider,
+        address: deployment.contracts.cognitive,
+        decodeLogs,
+        cursor,
+        intervalMs: init.pollingIntervalMs ?? provider.pollingInterval,
+        active: () => subscribers.size > 0,
+        deliver: (events, toBlock) => {
+          for (const subscriber of subscribers) system.tell<ChainEventsMessage>(subscriber, {type: 'ChainEvents', events, toBlock})
+        },
+        onFailed: (error) => { system.tell<Internal>(ctx.self as ActorRef<Internal>, {type: '$WatchFailed', error}) },
+        log: ctx.log.child({component: 'chainWatcher'})
+      })
+      watcher.start()
+      ctx.log.info({address: wallet.address, chainId: deployment.chainId, watchFrom: cursor.next}, 'chain connected')
+      return {provider, queue, writers: connectContracts(deployment, wallet), readers: connectContracts(deployment, provider), watcher, controller: new AbortController()}
     },
     receive: (state, msg, ctx) => {
       switch (msg.type) {
         case 'Send': {
-          const contract = state.writers[msg.contract]
-          const method = contract.getFunction(msg.method)
+          const {call} = msg
+          const method = state.writers[call.contract].getFunction(call.functionName)
           const overrides = msg.value == null ? {} : {value: msg.value}
-          state.queue.send(msg.label, async () => await method.populateTransaction(...msg.args, overrides), {signal: state.controller.signal, onBroadcast: msg.onBroadcast}).then(
+          state.queue.send(msg.label, async () => await method.populateTransaction(...call.args, overrides),
+            {lane: msg.lane, signal: state.controller.signal, onBroadcast: msg.onBroadcast}).then(
             (receipt: TransactionReceipt) => {
               system.tell<SendReply>(msg.replyTo, {type: 'Mined', tx: {label: msg.label, hash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, events: decodeLogs(receipt.logs)}})
             },
@@ -79,9 +94,13 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
           return state
         }
         case 'Read': {
-          const fn = state.readers[msg.contract].getFunction(msg.method)
-          fn.staticCall(...msg.args).then(
-            (value: unknown) => { system.tell<ReadReply>(msg.replyTo, {type: 'Value', value}) },
+          const {call} = msg
+          const read = async (): Promise<unknown> => {
+            const value: unknown = await state.readers[call.contract].getFunction(call.functionName).staticCall(...call.args)
+            return toAbiResult(abiFunction(CONTRACT_ABIS[call.contract], call.functionName), value)
+          }
+          read().then(
+            (value) => { system.tell<ReadReply>(msg.replyTo, {type: 'Value', value}) },
             (err: Error) => { system.tell<ReadReply>(msg.replyTo, {type: 'Failed', code: 'READ_FAILED', error: err.message}) })
           return state
         }
@@ -92,30 +111,30 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
             (err: Error) => { system.tell<EventsReply>(msg.replyTo, {type: 'Failed', code: 'LOGS_FAILED', error: err.message}) })
           return state
         }
+        case 'Subscribe':
+          subscribers.add(msg.subscriber)
+          return state
+        case '$WatchFailed':
+          throw msg.error
         default:
           return assertNever(msg, 'chain message')
       }
     },
     dispose: async (state) => {
+      state.watcher.stop()
       await state.queue.drained().catch(() => {})
       state.controller.abort(new Error('chain actor stopping'))
       state.provider.destroy()
     },
     failMessage: (msg, error) => {
       const failed = {type: 'Failed' as const, code: 'CHAIN_ACTOR_CRASHED', error: error.message}
-      if (msg.type === 'Send') system.tell<SendReply>(msg.replyTo, {...failed, label: msg.label})
-      else system.tell(msg.replyTo, failed)
+      switch (msg.type) {
+        case 'Send': system.tell<SendReply>(msg.replyTo, {...failed, label: msg.label}); return
+        case 'Read': system.tell<ReadReply>(msg.replyTo, failed); return
+        case 'QueryEvents': system.tell<EventsReply>(msg.replyTo, failed); return
+        case 'Subscribe': case '$WatchFailed': return
+        default: assertNever(msg, 'chain message')
+      }
     }
   }
-}
-
-/**
- * ethers' Result/BigInt values as plain JSON-able data for records and the API; addresses in
- * their one in-process form (`toAddress`), like everywhere else.
- */
-function normalise (value: unknown, type: string | undefined): unknown {
-  if (typeof value === 'bigint') return value.toString()
-  if (Array.isArray(value)) return value.map(v => normalise(v, type))
-  if (type === 'address' && typeof value === 'string') return toAddress(value)
-  return value
 }

@@ -1,7 +1,20 @@
 import type {ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
+import type {ChainRead, ChainWrite, ReadFunctionName, ReadResult} from '../../chain/chainCall.js'
 import type {ContractName} from '../../chain/contractNames.js'
-import type {ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
+import type {TxLane} from '../../chain/txQueue.js'
+import type {ChainEventsMessage, ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
+
+/** One state-changing call as `ChainClient.send` takes it. */
+export interface ChainSend {
+  /** Names the transaction in logs and the tx journal (`ping`, `createTask 12`). */
+  label: string
+  call: ChainWrite
+  /** Wei sent along (a payable function). */
+  value?: bigint
+  lane: TxLane
+  onBroadcast?: (hash: string) => void
+}
 
 /**
  * Asks of the chain actor that always resolve: a failed ask (timeout, stopped actor) comes
@@ -10,17 +23,21 @@ import type {ChainMessage, EventsReply, ReadReply, SendReply} from './messages.j
 export class ChainClient {
   constructor (private readonly system: ActorSystem, private readonly chain: ActorRef<ChainMessage>) {}
 
-  async send (call: {label: string, contract: ContractName, method: string, args: unknown[], value?: bigint, onBroadcast?: (hash: string) => void}): Promise<SendReply> {
+  async send (send: ChainSend): Promise<SendReply> {
     try {
-      return await this.system.ask<ChainMessage, SendReply>(this.chain, replyTo => ({type: 'Send', ...call, replyTo}), ASK_TIMEOUT_MS.chainSend)
+      return await this.system.ask<ChainMessage, SendReply>(this.chain, replyTo => ({type: 'Send', ...send, replyTo}), ASK_TIMEOUT_MS.chainSend)
     } catch (err) {
-      return {type: 'Failed', label: call.label, code: 'ASK_FAILED', error: (err as Error).message}
+      return {type: 'Failed', label: send.label, code: 'ASK_FAILED', error: (err as Error).message}
     }
   }
 
-  async read (contract: ContractName, method: string, args: unknown[]): Promise<ReadReply> {
+  /** A view/pure call; the value comes back in the type the ABI gives it, no cast needed. */
+  async read<C extends ContractName, F extends ReadFunctionName<C>> (call: ChainRead<C, F>): Promise<ReadReply<ReadResult<C, F>>> {
     try {
-      return await this.system.ask<ChainMessage, ReadReply>(this.chain, replyTo => ({type: 'Read', contract, method, args, replyTo}), ASK_TIMEOUT_MS.chainRead)
+      // `ChainRead<C, F>` is one member of the `ChainRead` union; the chain actor shapes the
+      // value as `ReadResult` of the very call it was given (`toAbiResult`).
+      return await this.system.ask<ChainMessage, ReadReply<ReadResult<C, F>>>(this.chain,
+        replyTo => ({type: 'Read', call: call as unknown as ChainRead, replyTo: replyTo as ActorRef<ReadReply>}), ASK_TIMEOUT_MS.chainRead)
     } catch (err) {
       return {type: 'Failed', code: 'ASK_FAILED', error: (err as Error).message}
     }
@@ -32,5 +49,10 @@ export class ChainClient {
     } catch (err) {
       return {type: 'Failed', code: 'ASK_FAILED', error: (err as Error).message}
     }
+  }
+
+  /** Task events from the chain watcher, delivered to `subscriber` as `ChainEvents` messages. */
+  subscribe (subscriber: ActorRef<ChainEventsMessage>): void {
+    this.system.tell<ChainMessage>(this.chain, {type: 'Subscribe', subscriber})
   }
 }

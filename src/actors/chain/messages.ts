@@ -1,15 +1,11 @@
+import type {ChainRead, ChainWrite} from '../../chain/chainCall.js'
+import type {DecodedEvent} from '../../chain/chainWatcher.js'
 import type {ContractName} from '../../chain/contractNames.js'
+import type {WatchedEvent} from '../../chain/taskEvents.js'
+import type {TxLane} from '../../chain/txQueue.js'
 import type {ActorRef} from '../actorSystem.js'
 
-/** A contract event decoded from a receipt or a log query. */
-export interface DecodedEvent {
-  contract: ContractName
-  name: string
-  args: Record<string, unknown>
-  txHash: string
-  blockNumber: number
-  logIndex: number
-}
+export type {DecodedEvent}
 
 export interface TxSummary {
   label: string
@@ -25,17 +21,30 @@ export type SendReply =
   | {type: 'Reverted', label: string, errorName: string, error: string}
   | {type: 'Failed', label: string, code: string, error: string}
 
-export type ReadReply =
-  | {type: 'Value', value: unknown}
+/** A read's result, typed by the call (`ReadResult<C, F>`) when it comes through `ChainClient.read`. */
+export type ReadReply<T = unknown> =
+  | {type: 'Value', value: T}
   | {type: 'Failed', code: string, error: string}
 
 export type EventsReply =
   | {type: 'Events', events: DecodedEvent[]}
   | {type: 'Failed', code: string, error: string}
 
+/**
+ * Task events from the chain watcher, in block order, each exactly once: every block up to
+ * and including `toBlock` has been delivered, so `toBlock` is a checkpoint to resume after.
+ */
+export type ChainEventsMessage = {type: 'ChainEvents', events: WatchedEvent[], toBlock: number}
+
 export type ChainMessage =
-  /** A state-changing call from this node's wallet; queued, nonce-managed, retried, journaled. */
-  | {type: 'Send', label: string, contract: ContractName, method: string, args: unknown[], value?: bigint, replyTo: ActorRef<SendReply>, onBroadcast?: (hash: string) => void}
-  | {type: 'Read', contract: ContractName, method: string, args: unknown[], replyTo: ActorRef<ReadReply>}
+  /**
+   * A state-changing call from this node's wallet; queued, nonce-managed, retried, journaled.
+   * A `user` call (someone waits on it) is submitted before every `settlement` call still queued.
+   */
+  | {type: 'Send', label: string, call: ChainWrite, value?: bigint, lane: TxLane, replyTo: ActorRef<SendReply>, onBroadcast?: (hash: string) => void}
+  /** A view/pure call; the reply's value has the shape `ReadResult` gives the call. */
+  | {type: 'Read', call: ChainRead, replyTo: ActorRef<ReadReply>}
   /** Events of one contract whose first indexed argument equals `key` (e.g. a task id). */
   | {type: 'QueryEvents', contract: ContractName, key: bigint | string, fromBlock: number, replyTo: ActorRef<EventsReply>}
+  /** Receive every task event from the watcher's position on (subscribing twice is one subscription). */
+  | {type: 'Subscribe', subscriber: ActorRef<ChainEventsMessage>}

@@ -1,246 +1,122 @@
 import {hexlify, randomBytes} from 'ethers'
 import {commitmentFor} from '../../chain/commitment.js'
-import {taskStateName, TaskState} from '../../chain/enums.js'
+import {TaskState} from '../../chain/enums.js'
+import type {TaskJournal} from '../../journal/taskJournal.js'
 import type {Address} from '../../protocols/address.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {outputHashOf, type GossipPayload, type MinerResult, type Task} from '../../protocols/messages.js'
 import type {ResultStream} from '../../protocols/resultService.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {assertNever} from '../../util/assertNever.js'
-import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
+import type {ActorContext, ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
 import {ChainClient} from '../chain/chainClient.js'
-import type {ChainMessage, ReadReply, SendReply} from '../chain/messages.js'
+import type {ChainMessage, SendReply} from '../chain/messages.js'
 import type {InferenceMessage, InferenceReply} from '../inference/messages.js'
 import type {MiningMessage, MiningStatus} from './messages.js'
+import {isFinished, minerEventOf, step, takeTask, type MinerEffect, type MinerTask, type MinerTaskEvent} from './minerTask.js'
 
 export interface MiningActorInit {
   system: ActorSystem
   address: Address
   chain: ActorRef<ChainMessage>
+  /** Where every step of every task is recorded before its effects run; open tasks resume from it. */
+  journal: TaskJournal
   publish: <T extends GossipTopic.precommit | GossipTopic.commit>(topic: T, message: GossipPayload[T]) => Promise<void>
   /** Opens the task's private stream to its oracle: tokens as they come, then the result. */
   openResultStream: (oracle: Address, taskId: string) => Promise<ResultStream>
   /** Concurrent tasks this miner takes (its inference sequences). */
   slots: number
-  /** How often to look at the chain while waiting for the reveal phase. */
-  pollingIntervalMs: number
-}
-
-type Phase = 'inferring' | 'precommitting' | 'awaitingReveal' | 'committing' | 'done' | 'lost' | 'failed'
-
-interface MinedTask {
-  task: Task
-  phase: Phase
-  stream?: ResultStream
-  /** Set once inference finished: what the oracle got and what the chain will see revealed. */
-  result?: MinerResult
 }
 
 type Internal =
-  | {type: '$StreamOpened', taskId: string, stream?: ResultStream}
-  | {type: '$Inferred', taskId: string, reply: InferenceReply}
-  | {type: '$Precommitted', taskId: string, reply: SendReply}
-  | {type: '$RevealCheck', taskId: string}
-  | {type: '$TaskState', taskId: string, reply: ReadReply}
-  | {type: '$Committed', taskId: string, reply: SendReply}
+  /** What an effect came back with (inference, tx, read, the oracle hanging up). */
+  | {type: '$TaskEvent', taskId: string, event: MinerTaskEvent}
+  | {type: '$Timer', taskId: string, event: MinerTaskEvent}
 
 interface MiningState {
-  modelsReady: Set<ModelId>
-  inference?: ActorRef<InferenceMessage>
-  tasks: Map<string, MinedTask>
-  completed: number
-  lost: number
-  failed: number
+  /** Every task held, by id: open ones, and the most recent finished ones (a re-gossip is not mined twice). */
+  tasks: Map<string, MinerTask>
 }
 
-/** Phases in which the miner holds an inference slot or is still settling a task. */
-const ACTIVE: ReadonlySet<Phase> = new Set(['inferring', 'precommitting', 'awaitingReveal', 'committing'])
-/** Finished tasks are kept a while so a re-gossiped task is not mined twice. */
+/** Finished tasks kept in memory; older ones are looked up in the journal. */
 const FINISHED_TASKS_KEPT = 1_000
 
 /**
  * The miner's work loop: takes tasks for a loaded model when assigned (parallel) or when it
- * has a free slot (competing), runs inference, hands the result to the oracle, precommits on
- * gossip and on chain, waits for the chain's reveal phase, then commits (reveals).
+ * has a free slot (competing), and drives each through its state machine (`minerTask.ts`):
+ * inference streamed to the oracle, precommit on gossip and chain, the reveal when the chain
+ * says every slot precommitted, commit. Each step is journaled before its effects run, so a
+ * restart resumes precommitted work (salt and all) instead of forgetting it. Chain state comes
+ * from the chain actor's watcher, never from polling.
  */
 export function miningActor (init: MiningActorInit): ActorDefinition<MiningState, MiningMessage | Internal> {
-  const {system} = init
+  const {system, journal, address} = init
   const chain = new ChainClient(system, init.chain)
-  const self = (ctx: {self: ActorRef<any>}): ActorRef<Internal> => ctx.self
+
+  // Outside the actor's state on purpose: the loaded model, live streams, timers and the
+  // counters belong to the process, and survive a crash-restart of this actor (whose state is
+  // rebuilt from the journal).
+  const models = new Set<ModelId>()
+  let inference: ActorRef<InferenceMessage> | undefined
+  /** The oracle stream of each task still inferring (not serialisable, so not in the task). */
+  const streams = new Map<string, Promise<ResultStream | undefined>>()
+  const timers = new Set<NodeJS.Timeout>()
+  const counts = {completed: 0, lost: 0, failed: 0}
 
   return {
     name: 'mining',
-    init: async () => ({modelsReady: new Set(), tasks: new Map(), completed: 0, lost: 0, failed: 0}),
-    receive: (state, msg, ctx) => {
-      const log = ctx.log
-      const finish = (taskId: string, phase: 'done' | 'lost' | 'failed'): void => {
-        const entry = state.tasks.get(taskId)
-        if (entry == null) return
-        entry.phase = phase
-        if (phase === 'done') state.completed++
-        else if (phase === 'lost') state.lost++
-        else state.failed++
-        if (state.tasks.size > FINISHED_TASKS_KEPT) {
-          for (const [id, t] of state.tasks) {
-            if (!ACTIVE.has(t.phase)) { state.tasks.delete(id); break }
-          }
-        }
+    init: async (ctx) => {
+      // Events from now on; what changed on chain while this node was down, the Restarted steps ask for.
+      chain.subscribe(ctx.self)
+      const tasks = new Map<string, MinerTask>()
+      for (const entry of journal.openTasks<MinerTask>('miner')) {
+        tasks.set(entry.taskId, entry.state)
+        // Handled once init is done (messages to a starting actor are stashed, in order).
+        system.tell(self(ctx), {type: '$TaskEvent', taskId: entry.taskId, event: {type: 'Restarted'}})
       }
-      const active = (): number => [...state.tasks.values()].filter(t => ACTIVE.has(t.phase)).length
-      // Only inference takes a slot: a task waiting for the chain's reveal phase costs nothing.
-      const inferring = (): number => [...state.tasks.values()].filter(t => t.phase === 'inferring').length
-
+      if (tasks.size > 0) ctx.log.info({open: tasks.size}, 'resuming journaled tasks')
+      return {tasks}
+    },
+    dispose: () => {
+      for (const timer of timers) clearTimeout(timer)
+      timers.clear()
+    },
+    receive: (state, msg, ctx) => {
       switch (msg.type) {
         case 'ModelReady':
-          state.modelsReady.add(msg.modelId)
-          state.inference = msg.inference
-          log.info({modelId: msg.modelId}, 'mining enabled for model')
+          models.add(msg.modelId)
+          inference = msg.inference
+          ctx.log.info({modelId: msg.modelId}, 'mining enabled for model')
           return state
 
-        case 'TaskReceived': {
-          const task = msg.task
-          const assigned = task.assignees.includes(init.address)
-          // A task is taken once; a re-gossiped task (reassignment) only matters to new assignees.
-          if (state.tasks.has(task.taskId)) return state
-          if (!state.modelsReady.has(task.modelId) || state.inference == null) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return state }
-          if (task.mode === 'parallel' && !assigned) return state
-          if (task.deadline <= Date.now()) { log.debug({taskId: task.taskId}, 'task already past its deadline'); return state }
-          if (task.mode === 'competing' && inferring() >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return state }
-          state.tasks.set(task.taskId, {task, phase: 'inferring'})
-          log.info({taskId: task.taskId, mode: task.mode}, 'task taken')
-          // The stream comes first so the oracle sees tokens as they are generated; without it
-          // the work still counts on chain, the oracle just cannot hear about it early.
-          init.openResultStream(task.oracle, task.taskId).then(
-            stream => { system.tell(self(ctx), {type: '$StreamOpened', taskId: task.taskId, stream}) },
-            (err: Error) => {
-              log.warn({taskId: task.taskId, err: err.message}, 'no stream to the oracle; mining without it')
-              system.tell(self(ctx), {type: '$StreamOpened', taskId: task.taskId})
-            })
+        case 'TaskReceived':
+          receiveTask(state, msg.task, ctx)
           return state
-        }
 
-        case '$StreamOpened': {
-          const entry = state.tasks.get(msg.taskId)
-          const inference = state.inference
-          if (entry == null || inference == null) { msg.stream?.abort(new Error('task dropped')); return state }
-          const {task} = entry
-          const stream = msg.stream
-          entry.stream = stream
-          // The oracle hanging up (its client left) frees this slot at once.
-          stream?.cancelled.addEventListener('abort', () => { system.tell(inference, {type: 'Cancel', jobId: task.taskId}) }, {once: true})
-          system.ask<InferenceMessage, InferenceReply>(inference, replyTo => ({
-            type: 'Run',
-            job: {jobId: task.taskId, prompt: task.prompt, seed: task.seed, params: task.params},
-            replyTo,
-            onToken: stream == null ? undefined : (text: string) => { stream.token(text) }
-          }), ASK_TIMEOUT_MS.inferenceRun).then(
-            reply => { system.tell(self(ctx), {type: '$Inferred', taskId: task.taskId, reply}) },
-            (err: Error) => { system.tell(self(ctx), {type: '$Inferred', taskId: task.taskId, reply: {type: 'Failed', jobId: task.taskId, code: 'ASK_FAILED', error: err.message}}) })
+        case 'ChainEvents':
+          for (const {event} of msg.events) {
+            // Events of every task on chain arrive here; only the ones this miner holds matter.
+            if (!state.tasks.has(event.taskId)) continue
+            const minerEvent = minerEventOf(event, address)
+            if (minerEvent !== undefined) apply(state, event.taskId, minerEvent, ctx)
+          }
           return state
-        }
 
-        case '$Inferred': {
-          const entry = state.tasks.get(msg.taskId)
-          if (entry == null) return state
-          if (msg.reply.type === 'Failed') {
-            log.warn({taskId: msg.taskId, code: msg.reply.code, error: msg.reply.error}, 'inference failed; the oracle will reassign')
-            entry.stream?.abort(new Error(`inference failed: ${msg.reply.code}`))
-            finish(msg.taskId, 'failed')
-            return state
-          }
-          const outcome = msg.reply.outcome
-          if (outcome.finishReason === 'abort') {
-            // Cut short because the oracle cancelled: a partial answer is never committed.
-            log.info({taskId: msg.taskId}, 'task cancelled by the oracle')
-            entry.stream?.abort(new Error('cancelled'))
-            finish(msg.taskId, 'lost')
-            return state
-          }
-          const salt = hexlify(randomBytes(32))
-          const outputHash = outputHashOf(outcome.text)
-          const commitment = commitmentFor(BigInt(msg.taskId), init.address, outputHash, salt)
-          const task = entry.task
-          const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
-          const result: MinerResult = {taskId: task.taskId, miner: init.address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings}
-          entry.result = result
-          entry.phase = 'precommitting'
-          entry.stream?.finish(result)
-            .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'could not deliver result to the oracle') })
-          init.publish(GossipTopic.precommit, {taskId: task.taskId, miner: init.address, commitment, timestamp: Date.now()})
-            .catch((err: Error) => { log.warn({taskId: task.taskId, err: err.message}, 'precommit gossip failed') })
-          sendTx(ctx, msg.taskId, 'precommit', [BigInt(msg.taskId), commitment], '$Precommitted')
+        case '$TaskEvent':
+        case '$Timer':
+          apply(state, msg.taskId, msg.event, ctx)
           return state
-        }
-
-        case '$Precommitted': {
-          const entry = state.tasks.get(msg.taskId)
-          if (entry == null) return state
-          // Tasks are gossiped before their creation is mined: try again once the block is in.
-          if (msg.reply.type === 'Reverted' && msg.reply.errorName === 'UnknownTask' && Date.now() < entry.task.deadline) {
-            setTimeout(() => { sendTx(ctx, msg.taskId, 'precommit', [BigInt(msg.taskId), entry.result?.commitment], '$Precommitted') }, init.pollingIntervalMs)
-            return state
-          }
-          if (msg.reply.type !== 'Mined') {
-            // In competing mode other miners filled the slots first: an expected loss, not an error.
-            const level = msg.reply.type === 'Reverted' && msg.reply.errorName === 'SlotsFull' ? 'info' : 'warn'
-            log[level]({taskId: msg.taskId, reply: msg.reply}, 'precommit not accepted')
-            finish(msg.taskId, 'lost')
-            return state
-          }
-          entry.phase = 'awaitingReveal'
-          system.tell(self(ctx), {type: '$RevealCheck', taskId: msg.taskId})
-          return state
-        }
-
-        case '$RevealCheck': {
-          void chain.read('cognitive', 'taskOf', [BigInt(msg.taskId)]).then(reply => { system.tell(self(ctx), {type: '$TaskState', taskId: msg.taskId, reply}) })
-          return state
-        }
-
-        case '$TaskState': {
-          const entry = state.tasks.get(msg.taskId)
-          if (entry?.phase !== 'awaitingReveal') return state
-          const taskState = msg.reply.type === 'Value' ? Number((msg.reply.value as {state: bigint}).state) : undefined
-          if (taskState === TaskState.Precommitted) {
-            entry.phase = 'committing'
-            sendTx(ctx, msg.taskId, 'commit', [BigInt(msg.taskId), entry.result?.output ?? '', entry.result?.salt], '$Committed')
-            return state
-          }
-          if (taskState != null && taskState >= TaskState.Committed) {
-            log.warn({taskId: msg.taskId, taskState: taskStateName(taskState)}, 'task moved on without our reveal')
-            finish(msg.taskId, 'lost')
-            return state
-          }
-          if (Date.now() > entry.task.deadline) {
-            log.warn({taskId: msg.taskId}, 'reveal phase never opened before the deadline')
-            finish(msg.taskId, 'lost')
-            return state
-          }
-          setTimeout(() => { system.tell(self(ctx), {type: '$RevealCheck', taskId: msg.taskId}) }, init.pollingIntervalMs)
-          return state
-        }
-
-        case '$Committed': {
-          const entry = state.tasks.get(msg.taskId)
-          if (entry == null) return state
-          if (msg.reply.type !== 'Mined') {
-            log.warn({taskId: msg.taskId, reply: msg.reply}, 'commit not accepted')
-            finish(msg.taskId, 'lost')
-            return state
-          }
-          // Only a task with a result gets this far (precommit and commit send it).
-          if (entry.result != null) {
-            init.publish(GossipTopic.commit, {result: entry.result, timestamp: Date.now()})
-              .catch((err: Error) => { log.warn({taskId: msg.taskId, err: err.message}, 'commit gossip failed') })
-          }
-          log.info({taskId: msg.taskId, tx: msg.reply.tx.hash}, 'task committed')
-          finish(msg.taskId, 'done')
-          return state
-        }
 
         case 'GetStatus': {
-          const status: MiningStatus = {modelsReady: [...state.modelsReady], active: active(), completed: state.completed, lost: state.lost, failed: state.failed, freeSlots: Math.max(0, init.slots - inferring())}
+          const held = [...state.tasks.values()]
+          const status: MiningStatus = {
+            modelsReady: [...models],
+            active: held.filter(t => !isFinished(t)).length,
+            ...counts,
+            // Only inference takes a slot: a task waiting on the chain costs nothing.
+            freeSlots: Math.max(0, init.slots - inferring(state))
+          }
           system.tell(msg.replyTo, status)
           return state
         }
@@ -251,7 +127,168 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
     }
   }
 
-  function sendTx (ctx: {self: ActorRef<any>}, taskId: string, method: 'precommit' | 'commit', args: unknown[], replyType: '$Precommitted' | '$Committed'): void {
-    void chain.send({label: `${method} ${taskId}`, contract: 'cognitive', method, args}).then(reply => { system.tell(self(ctx), {type: replyType, taskId, reply}) })
+  function receiveTask (state: MiningState, task: Task, ctx: ActorContext<MiningMessage | Internal>): void {
+    const log = ctx.log
+    // Not our model, or not loaded yet: ignore.
+    if (!models.has(task.modelId) || inference == null) { log.debug({taskId: task.taskId}, 'task for a model not loaded here'); return }
+    // Parallel tasks go to their assignees only (a reassignment to us comes as a re-gossip).
+    if (task.mode === 'parallel' && !task.assignees.includes(address)) return
+    // A task is taken once, also across restarts (the journal remembers finished ones).
+    if (state.tasks.has(task.taskId) || journal.get('miner', task.taskId) !== undefined) return
+    if (task.deadline <= Date.now()) { log.debug({taskId: task.taskId}, 'task already past its deadline'); return }
+    if (task.mode === 'competing' && inferring(state) >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return }
+    const {task: taken, effects} = takeTask(task, address, Date.now())
+    journal.record('miner', task.taskId, {type: 'Taken', task}, taken, true)
+    state.tasks.set(task.taskId, taken)
+    run(task.taskId, taken, effects, ctx)
   }
+
+  /** The one way a task changes: step, journal, then effects. */
+  function apply (state: MiningState, taskId: string, event: MinerTaskEvent, ctx: ActorContext<MiningMessage | Internal>): void {
+    const old = state.tasks.get(taskId)
+    if (old === undefined) return
+    const {task, effects} = step(old, event, Date.now())
+    // An event that changes nothing (duplicate, stale timer, out of phase) is not journaled.
+    if (task !== old) {
+      journal.record('miner', taskId, event, task, !isFinished(task))
+      state.tasks.set(taskId, task)
+      if (!isFinished(old) && isFinished(task)) finished(state, task)
+    }
+    run(taskId, task, effects, ctx)
+  }
+
+  function finished (state: MiningState, task: MinerTask): void {
+    if (task.phase === 'done') counts.completed++
+    else if (task.phase === 'lost') counts.lost++
+    else if (task.phase === 'failed') counts.failed++
+    let finishedHeld = 0
+    for (const t of state.tasks.values()) if (isFinished(t)) finishedHeld++
+    // Oldest first (insertion order); open tasks are never dropped.
+    for (const [id, t] of state.tasks) {
+      if (finishedHeld <= FINISHED_TASKS_KEPT) break
+      if (isFinished(t)) { state.tasks.delete(id); finishedHeld-- }
+    }
+  }
+
+  function run (taskId: string, task: MinerTask, effects: MinerEffect[], ctx: ActorContext<MiningMessage | Internal>): void {
+    for (const effect of effects) runEffect(taskId, task, effect, ctx)
+    // The stream carries tokens and the result only: once past inference, nothing else uses it.
+    if (task.phase !== 'inferring') streams.delete(taskId)
+  }
+
+  function runEffect (taskId: string, task: MinerTask, effect: MinerEffect, ctx: ActorContext<MiningMessage | Internal>): void {
+    const log = ctx.log
+    const tell = (event: MinerTaskEvent): void => { system.tell(self(ctx), {type: '$TaskEvent', taskId, event}) }
+    switch (effect.type) {
+      case 'openStream': {
+        // Without a stream the work still counts on chain; the oracle just cannot hear it early.
+        const opened = init.openResultStream(task.task.oracle, taskId).then(
+          stream => {
+            // The oracle hanging up (its client left) frees this slot at once.
+            stream.cancelled.addEventListener('abort', () => { tell({type: 'Cancelled'}) }, {once: true})
+            return stream
+          },
+          (err: Error) => { log.warn({taskId, err: err.message}, 'no stream to the oracle; mining without it'); return undefined })
+        streams.set(taskId, opened)
+        return
+      }
+      case 'runInference': {
+        const engine = inference
+        if (engine == null) { tell({type: 'InferenceFailed', code: 'NO_MODEL', error: 'no inference actor'}); return }
+        const {prompt, seed, params} = task.task
+        // The stream comes first so the oracle sees tokens as they are generated.
+        void (streams.get(taskId) ?? Promise.resolve(undefined)).then(async stream => {
+          const reply = await system.ask<InferenceMessage, InferenceReply>(engine, replyTo => ({
+            type: 'Run',
+            job: {jobId: taskId, prompt, seed, params},
+            replyTo,
+            onToken: stream == null ? undefined : (text: string) => { stream.token(text) }
+          }), ASK_TIMEOUT_MS.inferenceRun).catch((err: Error): InferenceReply => ({type: 'Failed', jobId: taskId, code: 'ASK_FAILED', error: err.message}))
+          tell(inferenceEvent(taskId, reply))
+        })
+        return
+      }
+      case 'cancelInference':
+        if (inference != null) system.tell(inference, {type: 'Cancel', jobId: taskId})
+        return
+      case 'deliverResult':
+        void streams.get(taskId)?.then(stream => stream?.finish(effect.result))
+          .catch((err: Error) => { log.warn({taskId, err: err.message}, 'could not deliver the result to the oracle') })
+        return
+      case 'abortStream':
+        void streams.get(taskId)?.then(stream => { stream?.abort(new Error(effect.reason)) })
+        return
+      case 'gossipPrecommit':
+        init.publish(GossipTopic.precommit, {taskId, miner: address, commitment: effect.commitment, timestamp: Date.now()})
+          .catch((err: Error) => { log.warn({taskId, err: err.message}, 'precommit gossip failed') })
+        return
+      case 'gossipCommit':
+        init.publish(GossipTopic.commit, {result: effect.result, timestamp: Date.now()})
+          .catch((err: Error) => { log.warn({taskId, err: err.message}, 'commit gossip failed') })
+        return
+      case 'sendPrecommit':
+        void chain.send({label: `precommit ${taskId}`, call: {contract: 'cognitive', functionName: 'precommit', args: [BigInt(taskId), effect.commitment]}, lane: 'user'})
+          .then(reply => { tell(txEvent(reply, 'Precommit')) })
+        return
+      case 'sendCommit':
+        void chain.send({label: `commit ${taskId}`, call: {contract: 'cognitive', functionName: 'commit', args: [BigInt(taskId), effect.output, effect.salt]}, lane: 'user'})
+          .then(reply => { tell(txEvent(reply, 'Commit')) })
+        return
+      case 'readChainState':
+        void chain.read({contract: 'cognitive', functionName: 'taskOf', args: [BigInt(taskId)]}).then(reply => {
+          if (reply.type === 'Failed') { tell({type: 'ChainReadFailed', error: reply.error}); return }
+          const code = Number(reply.value.state)
+          if (!(Object.values(TaskState) as number[]).includes(code)) { tell({type: 'ChainReadFailed', error: `unknown task state ${code}`}); return }
+          tell({type: 'ChainState', state: code as TaskState})
+        })
+        return
+      case 'timer': {
+        const timer = setTimeout(() => {
+          timers.delete(timer)
+          system.tell(self(ctx), {type: '$Timer', taskId, event: effect.event})
+        }, Math.max(0, effect.atMs - Date.now()))
+        timer.unref()
+        timers.add(timer)
+        return
+      }
+      case 'log':
+        log[effect.level]({taskId, ...effect.fields}, effect.msg)
+        return
+      default:
+        assertNever(effect, 'miner effect')
+    }
+  }
+
+  /** The inference reply as a task event; the salt and commitment are made here (the state machine takes no randomness). */
+  function inferenceEvent (taskId: string, reply: InferenceReply): MinerTaskEvent {
+    if (reply.type === 'Failed') return {type: 'InferenceFailed', code: reply.code, error: reply.error}
+    const outcome = reply.outcome
+    // Cut short because the oracle (or we) cancelled: a partial answer is never committed.
+    if (outcome.finishReason === 'abort') return {type: 'Cancelled'}
+    const salt = hexlify(randomBytes(32))
+    const outputHash = outputHashOf(outcome.text)
+    const commitment = commitmentFor(BigInt(taskId), address, outputHash, salt)
+    const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
+    const result: MinerResult = {taskId, miner: address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings}
+    return {type: 'Inferred', result}
+  }
+
+  function inferring (state: MiningState): number {
+    let n = 0
+    for (const t of state.tasks.values()) if (t.phase === 'inferring') n++
+    return n
+  }
+}
+
+function txEvent (reply: SendReply, tx: 'Precommit' | 'Commit'): MinerTaskEvent {
+  switch (reply.type) {
+    case 'Mined': return {type: `${tx}Mined`}
+    case 'Reverted': return {type: `${tx}Rejected`, errorName: reply.errorName}
+    case 'Failed': return {type: `${tx}Failed`, error: `${reply.code}: ${reply.error}`}
+    default: return assertNever(reply, 'send reply')
+  }
+}
+
+function self (ctx: {self: ActorRef<any>}): ActorRef<Internal> {
+  return ctx.self
 }

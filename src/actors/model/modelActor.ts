@@ -29,16 +29,6 @@ interface ModelState {
   controller: AbortController
 }
 
-/** How the ModelRegistry's `modelOf` struct reads through ethers. */
-interface RegistryModel {
-  name: string
-  cid: string
-  sha256Digest: string
-  sizeBytes: bigint
-  quantization: string
-  active: boolean
-}
-
 /**
  * Owns the model store (helia blocks + model files): resolves a model id on chain, seeds a
  * local copy or fetches it over bitswap with progress, and hands out only verified files.
@@ -58,9 +48,9 @@ export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, M
           const signal = state.controller.signal
           const onProgress = (event: {detail: ModelProgress}): void => { system.tell(self, {type: '$Progress', progress: event.detail}) }
           const work = async (): Promise<EnsureReply> => {
-            const read = await chain.read('modelRegistry', 'modelOf', [BigInt(msg.modelId)])
+            const read = await chain.read({contract: 'modelRegistry', functionName: 'modelOf', args: [BigInt(msg.modelId)]})
             if (read.type !== 'Value') return {type: 'Failed', modelId: msg.modelId, code: 'REGISTRY_UNREADABLE', error: read.error}
-            const model = read.value as RegistryModel
+            const model = read.value
             if (!model.active) return {type: 'Failed', modelId: msg.modelId, code: 'MODEL_INACTIVE', error: `model ${msg.modelId} (${model.name}) is deactivated in the registry`}
             const descriptor: ModelDescriptor = {id: msg.modelId, name: model.name, cid: model.cid, sha256: model.sha256Digest, sizeBytes: Number(model.sizeBytes), quantization: model.quantization}
             if (msg.localFile != null) {

@@ -67,7 +67,7 @@ export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, S
           system.tell(self, {type: '$PingTick', modelId: msg.modelId})
           return state
         case '$PingTick':
-          void chain.send({label: 'ping', contract: 'nodeStats', method: 'ping', args: [BigInt(msg.modelId), true]})
+          void chain.send({label: 'ping', call: {contract: 'nodeStats', functionName: 'ping', args: [BigInt(msg.modelId), true]}, lane: 'settlement'})
             .then(reply => { system.tell(self, {type: '$Pinged', reply}) })
           return state
         case '$Pinged':

@@ -19,7 +19,7 @@ import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRuntime> => {
   const {config, system, log} = node
   const mining: ActorRef<MiningMessage> = node.spawn('mining', miningActor({
-    system, address: node.key.address, chain: node.chain, slots: config.inference.sequences, pollingIntervalMs: config.chain.pollingIntervalMs,
+    system, address: node.key.address, chain: node.chain, journal: node.journal, slots: config.inference.sequences,
     publish: async (topic, message) => { await node.gossip.publish(topic, message) },
     openResultStream: async (oracle, taskId) => {
       const peer = node.access.peerIdOf(oracle)

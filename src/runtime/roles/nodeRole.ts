@@ -5,6 +5,7 @@ import type {HeartbeatSample} from '../../actors/stats/statsActor.js'
 import type {Route} from '../../api/httpApi.js'
 import type {AccessCache} from '../../chain/accessCache.js'
 import type {Deployment} from '../../chain/deployment.js'
+import type {TaskJournal} from '../../journal/taskJournal.js'
 import type {GossipNetwork} from '../../protocols/gossipNetwork.js'
 import type {ValidatedGossip} from '../../protocols/gossipValidation.js'
 import type {ModelId} from '../../protocols/modelId.js'
@@ -30,6 +31,8 @@ export interface NodeComponents {
   results: ResultService
   system: ActorSystem
   chain: ActorRef<ChainMessage>
+  /** The node's durable task memory (`<dataDir>/journal.sqlite`); closed after the actors stop. */
+  journal: TaskJournal
   model: ActorRef<ModelMessage>
   /** The configured model, verified on disk (fetched over IPFS or seeded from `model.file`). */
   modelReady: Promise<EnsureReply>

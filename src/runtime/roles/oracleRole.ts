@@ -17,7 +17,7 @@ import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleRuntime> => {
   const {config, system, log, deployment} = node
   const oracle: ActorRef<OracleMessage> = node.spawn('oracle', oracleActor({
-    system, address: node.key.address, chain: node.chain,
+    system, address: node.key.address, chain: node.chain, journal: node.journal,
     publishTask: async (task) => { await node.gossip.publish(GossipTopic.task, task) },
     isAdmittedMiner: (address) => node.access.roleAllowed(address, 'miner'),
     escrowWei: BigInt(config.chain.taskEscrowWei),
@@ -25,7 +25,6 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
     precommitWindowS: config.oracle.precommitWindowS,
     commitWindowS: config.oracle.commitWindowS,
     heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
-    pollingIntervalMs: config.chain.pollingIntervalMs,
     deployBlock: deployment.deployBlock
   }))
 
@@ -40,7 +39,7 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
   node.onStop(async () => { await (await promptTools)?.dispose() })
   const client = new OracleClient({
     system, oracle, chain: node.chain, modelId: config.model.id, model, promptTools, contextSize: config.inference.contextSize,
-    defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000,
+    defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000, signal: node.signal,
     network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: config.chain.rpcUrl, contracts: deployment.contracts, deployBlock: deployment.deployBlock}
   })
 

@@ -1,0 +1,480 @@
+import {commitmentFor} from '../../chain/commitment.js'
+import {TaskState} from '../../chain/enums.js'
+import type {Address} from '../../protocols/address.js'
+import {outputHashOf, type MinerResult, type Task} from '../../protocols/messages.js'
+import type {DecodedEvent} from '../chain/messages.js'
+import type {CompleteReply, TaskRecord, TaskRequest, TxRef} from './messages.js'
+import {tallyResults, type Tally} from './tallyResults.js'
+
+/** The transactions an oracle sends for a task. */
+export type TxIntent =
+  | {kind: 'createTask'}
+  | {kind: 'reassign', from: Address, to: Address}
+  | {kind: 'end'}
+
+/**
+ * One task as its oracle sees it: the API's record plus what the machine needs to decide.
+ * JSON-safe (it is journaled as is): no bigint, Map or Set.
+ */
+export interface OracleTask {
+  record: TaskRecord
+  /** The id the chain derives the task id from (Cognitive.taskIdFor). */
+  requestId: string
+  /** Chain deadlines, in ms (whole seconds on chain). */
+  precommitDeadline: number
+  commitDeadline: number
+  /** The assignees createTask names: resending it after a restart must say the same. */
+  createdWith: Address[]
+  /** Outputs by miner (the record carries only hashes and the answer). */
+  outputs: Record<string, string>
+  /** Miners replaced or refused on this task: never picked again for it. */
+  excluded: Address[]
+  /** createTask: not yet mined, mined, or refused for good. */
+  onChain: 'pending' | 'created' | 'refused'
+  /** Last state the chain reported (watcher or a read); undefined until one arrived. */
+  chainState?: TaskState
+  /** Reassignments decided (and gossiped) but not yet sent: the chain takes them once the task exists there. */
+  reassignQueue: Array<{from: Address, to: Address}>
+  /** A reassign transaction is in flight (they go one at a time, in order). */
+  reassigning: boolean
+  /** The client still waits for a reply. */
+  awaitingReply: boolean
+  /** An `end` transaction or a trail query is in flight. */
+  ending: boolean
+  closing: boolean
+  /** How many times in a row a transaction of this task failed transiently (backoff). */
+  retries: number
+}
+
+export type OracleTaskEvent =
+  | {type: 'CreateMined', tx: TxRef}
+  /** The chain refused createTask (a revert: `TaskExists` after a resend means it is there). */
+  | {type: 'CreateRejected', errorName: string, error: string}
+  /** createTask could not reach the chain (RPC down): tried again until the deadline. */
+  | {type: 'CreateFailed', error: string}
+  /** A miner's result over its authenticated stream. */
+  | {type: 'ResultReceived', result: MinerResult, sender: Address}
+  /** The first token of the answer reached the oracle. */
+  | {type: 'FirstToken'}
+  | {type: 'PrecommitSeen', miner: Address, commitment: string}
+  | {type: 'CommitSeen', miner: Address, outputHash: string}
+  /** `miner` did not deliver in time; `replacement` is the miner the actor picked, if any was ready. */
+  | {type: 'ResultTimeout', miner: Address, replacement?: Address}
+  | {type: 'CompetingTimeout'}
+  | {type: 'ReassignMined', from: Address, to: Address, tx: TxRef}
+  | {type: 'ReassignRejected', from: Address, to: Address, errorName: string, error: string}
+  | {type: 'ReassignFailed', from: Address, to: Address, error: string}
+  | {type: 'ClientGone'}
+  /** The task's state on chain (a TaskStateChanged event, or a read while reconciling). */
+  | {type: 'ChainState', state: TaskState}
+  /** A read while reconciling found no such task on chain. */
+  | {type: 'ChainUnknown'}
+  | {type: 'ChainReadFailed', error: string}
+  /** The phase deadline may have passed: close the task if the chain allows it. */
+  | {type: 'SettleDue'}
+  | {type: 'Resend', tx: TxIntent}
+  | {type: 'EndMined', tx: TxRef}
+  | {type: 'EndRejected', errorName: string, error: string}
+  | {type: 'EndFailed', error: string}
+  /** The chain closed the task (TaskEnded / TaskExpired), whoever sent the `end`. */
+  | {type: 'Closed'}
+  | {type: 'Trail', events: DecodedEvent[]}
+  | {type: 'TrailFailed', error: string}
+  /** The oracle process restarted: the client is gone and the chain is asked where the task is. */
+  | {type: 'Restarted'}
+  /** Ask the chain again where the task stands (after a failed read). */
+  | {type: 'Reconcile'}
+
+export type OracleEffect =
+  | {type: 'reply', reply: CompleteReply}
+  | {type: 'gossip', task: Task}
+  | {type: 'send', tx: TxIntent}
+  | {type: 'timer', atMs: number, event: OracleTaskEvent}
+  /** Close every miner's task stream (their work is no longer wanted). */
+  | {type: 'hangUp'}
+  | {type: 'readChainState'}
+  | {type: 'queryTrail'}
+  | {type: 'log', level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>}
+
+export interface Stepped {
+  task: OracleTask
+  effects: OracleEffect[]
+}
+
+export interface OracleTaskConfig {
+  oracle: Address
+  resultTimeoutMs: number
+  /** How long to wait before asking again for a replacement miner. */
+  retryMs: number
+}
+
+export interface NewTask {
+  taskId: string
+  requestId: string
+  request: TaskRequest
+  /** Parallel mode: the k miners picked; competing mode: none. */
+  assignees: Address[]
+  precommitWindowS: number
+  commitWindowS: number
+}
+
+/** Phases in which nothing more happens to a task. */
+export const FINISHED_PHASES: ReadonlySet<TaskRecord['phase']> = new Set(['ended', 'expired', 'failed'])
+/** Grace after a chain deadline before `end` is sent: block timestamps trail the wall clock a little. */
+const DEADLINE_GRACE_MS = 1_500
+/** Transient transaction failures back off from 1 s, doubling, up to this. */
+const MAX_RETRY_MS = 10_000
+/** createTask is not sent once the precommit deadline is this close: miners could not precommit anyway. */
+const CREATE_CUTOFF_MS = 5_000
+
+export function isOpen (task: OracleTask): boolean {
+  return !FINISHED_PHASES.has(task.record.phase)
+}
+
+/**
+ * A new task: it is gossiped at once (the oracle's signed gossip is its commitment; miners start
+ * before the chain hears of it), createTask goes to the chain beside it, and the result timers
+ * start now.
+ */
+export function createOracleTask (init: NewTask, now: number, config: OracleTaskConfig): Stepped {
+  const {request, taskId} = init
+  const nowS = Math.floor(now / 1000)
+  const record: TaskRecord = {
+    taskId, phase: 'running', mode: request.mode, k: request.redundancy, modelId: request.modelId, prompt: request.prompt,
+    params: request.params, seed: request.seed, assignees: [...init.assignees], reassignments: [], precommits: [], results: [],
+    reveals: [], timings: {requestedAt: now, broadcastAt: now}, txs: [], trail: []
+  }
+  const task: OracleTask = {
+    record, requestId: init.requestId, precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000,
+    createdWith: [...init.assignees], outputs: {}, excluded: [], onChain: 'pending', reassignQueue: [], reassigning: false,
+    awaitingReply: true, ending: false, closing: false, retries: 0
+  }
+  const timers: OracleEffect[] = request.mode === 'parallel'
+    ? init.assignees.map(miner => timer(now + config.resultTimeoutMs, {type: 'ResultTimeout', miner}))
+    : [timer(now + config.resultTimeoutMs, {type: 'CompetingTimeout'})]
+  return {
+    task,
+    effects: [
+      gossip(task, now, config),
+      {type: 'send', tx: {kind: 'createTask'}},
+      ...timers,
+      {type: 'log', level: 'info', msg: 'task gossiped', fields: {taskId, mode: record.mode, k: record.k, assignees: record.assignees}}
+    ]
+  }
+}
+
+/** The oracle's task machine: the only place a task changes. */
+export function step (task: OracleTask, event: OracleTaskEvent, now: number, config: OracleTaskConfig): Stepped {
+  if (!isOpen(task)) return unchanged(task)
+  const draft = structuredClone(task)
+  const effects: OracleEffect[] = []
+  const out: Stepped = {task: draft, effects}
+  // Chain bookkeeping is the same in every open phase.
+  switch (event.type) {
+    case 'CreateMined':
+      if (draft.onChain === 'created') return unchanged(task)
+      draft.onChain = 'created'
+      draft.retries = 0
+      draft.record.timings.createdAt = now
+      draft.record.txs.unshift({...event.tx, label: 'createTask'})
+      nextReassign(draft, effects)
+      return out
+    case 'CreateFailed':
+      if (draft.onChain !== 'pending') return unchanged(task)
+      if (now + CREATE_CUTOFF_MS >= draft.precommitDeadline) return chainRefused(draft, effects, `the chain could not be reached before the task's deadline: ${event.error}`, 'CHAIN_UNAVAILABLE')
+      effects.push(retry(draft, now, {type: 'Resend', tx: {kind: 'createTask'}}), {type: 'log', level: 'warn', msg: 'createTask did not reach the chain; retrying', fields: {taskId: draft.record.taskId, error: event.error}})
+      return out
+    case 'CreateRejected':
+      if (draft.onChain !== 'pending') return unchanged(task)
+      // A resend after a restart finds the first copy already mined.
+      if (event.errorName === 'TaskExists') {
+        draft.onChain = 'created'
+        nextReassign(draft, effects)
+        return out
+      }
+      return chainRefused(draft, effects, `the chain refused the task: ${event.errorName}: ${event.error}`, 'TASK_NOT_CREATED')
+    case 'Resend':
+      if (event.tx.kind === 'createTask' && draft.onChain !== 'pending') return unchanged(task)
+      if (event.tx.kind === 'end' && (draft.record.phase !== 'settling' || draft.ending)) return unchanged(task)
+      if (event.tx.kind === 'end') draft.ending = true
+      effects.push({type: 'send', tx: event.tx})
+      return out
+    case 'ReassignMined':
+      draft.reassigning = false
+      draft.retries = 0
+      draft.record.txs.push({...event.tx, label: `reassign ${event.from} → ${event.to}`})
+      nextReassign(draft, effects)
+      return out
+    case 'ReassignRejected':
+      // The chain keeps the old miner in the slot (e.g. a reveal already started); the off-chain
+      // answer still counts the replacement's result.
+      draft.reassigning = false
+      effects.push({type: 'log', level: 'warn', msg: 'reassign refused by the chain', fields: {taskId: draft.record.taskId, from: event.from, to: event.to, error: `${event.errorName}: ${event.error}`}})
+      nextReassign(draft, effects)
+      return out
+    case 'ReassignFailed':
+      draft.reassigning = false
+      draft.reassignQueue.unshift({from: event.from, to: event.to})
+      effects.push(retry(draft, now, {type: 'Resend', tx: {kind: 'reassign', from: event.from, to: event.to}}))
+      return out
+    case 'FirstToken':
+      if (draft.record.timings.firstTokenAt != null) return unchanged(task)
+      draft.record.timings.firstTokenAt = now
+      return out
+    case 'PrecommitSeen':
+      if (draft.record.precommits.some(p => p.miner === event.miner)) return unchanged(task)
+      draft.record.precommits.push({miner: event.miner, commitment: event.commitment, at: now})
+      return out
+    case 'CommitSeen':
+      if (draft.record.reveals.some(r => r.miner === event.miner)) return unchanged(task)
+      draft.record.reveals.push({miner: event.miner, outputHash: event.outputHash, at: now})
+      return out
+    case 'ChainState':
+      if (draft.chainState === event.state) return unchanged(task)
+      draft.chainState = event.state
+      if (draft.onChain === 'pending') {
+        draft.onChain = 'created'
+        nextReassign(draft, effects)
+      }
+      if (event.state === TaskState.Ended || event.state === TaskState.Expired) return closed(draft, effects)
+      if (draft.record.phase === 'settling') maybeEnd(draft, now, effects)
+      return out
+    case 'Closed':
+      return closed(draft, effects)
+    default:
+      break
+  }
+  const next = draft.record.phase === 'running' ? running(draft, event, now, config, out) : settling(draft, event, now, out)
+  return next ?? unchanged(task)
+}
+
+/** Working: results come in, late miners are replaced, the first agreeing k results answer. */
+/** Each phase returns the stepped task, or null when the event changes nothing in this phase. */
+function running (task: OracleTask, event: OracleTaskEvent, now: number, config: OracleTaskConfig, out: Stepped): Stepped | null {
+  const {record} = task
+  const effects = out.effects
+  switch (event.type) {
+    case 'ResultReceived': {
+      const {result, sender: miner} = event
+      const log = (msg: string): Stepped => ({task: out.task, effects: [{type: 'log', level: 'warn', msg, fields: {taskId: record.taskId, miner}}]})
+      // The stream's peer is authenticated; a result naming another miner is forged.
+      if (result.miner !== miner) return log('result names another miner than its sender; ignored')
+      if (record.mode === 'parallel' && !record.assignees.includes(miner)) return log('result from a miner not assigned; ignored')
+      if (task.outputs[miner] != null) return null
+      if (outputHashOf(result.output) !== result.outputHash || commitmentFor(BigInt(record.taskId), result.miner, result.outputHash, result.salt) !== result.commitment) {
+        return log('result does not match its own hash or commitment; ignored')
+      }
+      const precommit = record.precommits.find(p => p.miner === miner)
+      if (precommit != null && precommit.commitment !== result.commitment) return log('result contradicts the miner\'s gossiped precommit; ignored')
+      if (record.mode === 'competing' && Object.keys(task.outputs).length >= record.k) return null
+      task.outputs[miner] = result.output
+      record.results.push({miner, outputHash: result.outputHash, tokens: result.tokens, receivedAt: now})
+      record.timings.firstResultAt ??= now
+      if (record.mode === 'competing' && !record.assignees.includes(miner)) record.assignees.push(miner)
+      const relevant = record.mode === 'parallel' ? record.results.filter(r => record.assignees.includes(r.miner)) : record.results
+      const tally = tallyResults(relevant, record.k)
+      if (tally.status !== 'pending') answer(task, tally, now, effects)
+      return out
+    }
+    case 'ResultTimeout': {
+      const {miner, replacement} = event
+      if (task.outputs[miner] != null || !record.assignees.includes(miner)) return null
+      if (now > task.precommitDeadline) return fail(task, now, effects, 504, 'MINERS_MISSED_DEADLINE', `miner ${miner} did not deliver before the precommit deadline and no replacement was found`)
+      if (replacement == null || record.assignees.includes(replacement) || task.excluded.includes(replacement)) {
+        effects.push(timer(now + config.retryMs, {type: 'ResultTimeout', miner}),
+          {type: 'log', level: 'warn', msg: 'miner is late and no replacement is ready yet; waiting', fields: {taskId: record.taskId, miner}})
+        return out
+      }
+      // Decided now and gossiped at once: the new miner starts before the chain hears of it.
+      task.excluded.push(miner)
+      record.assignees = record.assignees.map(a => a === miner ? replacement : a)
+      record.reassignments.push({from: miner, to: replacement, reason: 'result timeout'})
+      task.reassignQueue.push({from: miner, to: replacement})
+      nextReassign(task, effects)
+      effects.push(gossip(task, now, config), timer(now + config.resultTimeoutMs, {type: 'ResultTimeout', miner: replacement}),
+        {type: 'log', level: 'warn', msg: 'miner missed its deadline; reassigned', fields: {taskId: record.taskId, from: miner, to: replacement}})
+      return out
+    }
+    case 'CompetingTimeout': {
+      if (record.results.length > 0) {
+        // Fewer than k competitors answered in time: answer with what agrees so far.
+        answer(task, tallyResults(record.results, record.results.length), now, effects)
+      } else if (now > task.precommitDeadline) {
+        return fail(task, now, effects, 504, 'MINERS_MISSED_DEADLINE', 'no miner delivered a result before the precommit deadline')
+      } else {
+        effects.push(timer(now + config.resultTimeoutMs, {type: 'CompetingTimeout'}))
+      }
+      return out
+    }
+    case 'ClientGone':
+      effects.push({type: 'log', level: 'info', msg: 'client gone: cancelling the task on its miners', fields: {taskId: record.taskId}})
+      return fail(task, now, effects, 499, 'CLIENT_GONE', 'cancelled: the client disconnected')
+    case 'Restarted':
+      task.awaitingReply = false
+      record.phase = 'settling'
+      record.error = 'the oracle restarted before the task was answered'
+      effects.push({type: 'readChainState'})
+      return out
+    default:
+      return null
+  }
+}
+
+/** Answered or failed: the chain settles it (end at Committed, or once the phase deadline passed). */
+function settling (task: OracleTask, event: OracleTaskEvent, now: number, out: Stepped): Stepped | null {
+  const effects = out.effects
+  switch (event.type) {
+    case 'SettleDue':
+      maybeEnd(task, now, effects)
+      return out
+    case 'EndMined':
+      task.retries = 0
+      task.record.txs.push({...event.tx, label: 'end'})
+      return closed(task, effects)
+    case 'EndRejected':
+      task.ending = false
+      // Someone else (a sweeper) closed it first, or it was never created: the trail tells.
+      if (event.errorName === 'WrongState') return closed(task, effects)
+      if (event.errorName === 'UnknownTask') return notOnChain(task, now, effects)
+      effects.push(timer(now + MAX_RETRY_MS, {type: 'SettleDue'}), {type: 'log', level: 'warn', msg: 'end refused; trying again later', fields: {taskId: task.record.taskId, error: `${event.errorName}: ${event.error}`}})
+      return out
+    case 'EndFailed':
+      task.ending = false
+      effects.push(retry(task, now, {type: 'Resend', tx: {kind: 'end'}}))
+      return out
+    case 'Trail': {
+      task.record.trail = event.events
+      task.record.phase = event.events.some(e => e.name === 'TaskEnded') ? 'ended' : 'expired'
+      task.record.timings.settledAt = now
+      effects.push({type: 'log', level: 'info', msg: 'task settled', fields: {taskId: task.record.taskId, phase: task.record.phase, events: event.events.length}})
+      return out
+    }
+    case 'TrailFailed':
+      task.record.phase = 'ended'
+      task.record.error = `trail unavailable: ${event.error}`
+      task.record.timings.settledAt = now
+      return out
+    case 'Restarted':
+    case 'Reconcile':
+      task.ending = false
+      task.closing = false
+      effects.push({type: 'readChainState'})
+      return out
+    case 'ChainUnknown':
+      return notOnChain(task, now, effects)
+    case 'ChainReadFailed':
+      effects.push(timer(now + MAX_RETRY_MS, {type: 'Reconcile'}))
+      return out
+    default:
+      return null
+  }
+}
+
+function answer (task: OracleTask, tally: Tally, now: number, effects: OracleEffect[]): void {
+  if (tally.status === 'pending') return
+  const {record} = task
+  const winner = tally.outputHash == null ? undefined : tally.agreeing[0]
+  record.answer = winner == null ? undefined : task.outputs[winner]
+  record.agreement = {status: tally.status, agreeing: tally.agreeing, dissenting: tally.dissenting}
+  record.phase = 'settling'
+  record.timings.answeredAt = now
+  effects.push(
+    {type: 'log', level: 'info', msg: 'answered', fields: {taskId: record.taskId, agreement: tally.status, ms: now - record.timings.requestedAt}},
+    ...replyOnce(task, {type: 'Answered', record: structuredClone(record)}))
+  maybeEnd(task, now, effects)
+}
+
+function fail (task: OracleTask, now: number, effects: OracleEffect[], status: number, code: string, error: string): Stepped {
+  task.record.phase = 'settling'
+  task.record.error = error
+  effects.push(...replyOnce(task, {type: 'Rejected', status, code, error, record: structuredClone(task.record)}), {type: 'hangUp'})
+  maybeEnd(task, now, effects)
+  return {task, effects}
+}
+
+/** Nothing exists on chain to settle: the task ends here (answered or not). */
+function chainRefused (task: OracleTask, effects: OracleEffect[], error: string, code: string): Stepped {
+  task.onChain = 'refused'
+  task.record.error = error
+  effects.push({type: 'log', level: 'warn', msg: 'task not on chain', fields: {taskId: task.record.taskId, error}})
+  if (task.record.phase === 'running') effects.push(...replyOnce(task, {type: 'Rejected', status: 503, code, error, record: structuredClone({...task.record, phase: 'failed' as const})}), {type: 'hangUp'})
+  task.record.phase = 'failed'
+  return {task, effects}
+}
+
+/** The chain does not know the task: create it again while miners could still precommit, else give up. */
+function notOnChain (task: OracleTask, now: number, effects: OracleEffect[]): Stepped {
+  if (task.onChain === 'created') {
+    // It was mined once: only a chain reset forgets it. Nothing left to settle.
+    return chainRefused(task, effects, 'the chain no longer knows this task', 'TASK_NOT_CREATED')
+  }
+  if (now + CREATE_CUTOFF_MS >= task.precommitDeadline) return chainRefused(task, effects, 'the task never reached the chain before its deadline', 'TASK_NOT_CREATED')
+  task.onChain = 'pending'
+  effects.push({type: 'send', tx: {kind: 'createTask'}})
+  return {task, effects}
+}
+
+/** Sends `end` once the chain allows it, else sets a timer for the moment it will. */
+function maybeEnd (task: OracleTask, now: number, effects: OracleEffect[]): void {
+  if (task.ending || task.closing || task.onChain === 'refused') return
+  const state = task.chainState ?? TaskState.Created
+  const deadline = state < TaskState.Precommitted ? task.precommitDeadline : task.commitDeadline
+  if (task.onChain === 'created' && (state === TaskState.Committed || now > deadline + DEADLINE_GRACE_MS)) {
+    task.ending = true
+    effects.push({type: 'send', tx: {kind: 'end'}})
+    return
+  }
+  effects.push(timer(Math.max(now, deadline) + DEADLINE_GRACE_MS + 1, {type: 'SettleDue'}))
+}
+
+function closed (task: OracleTask, effects: OracleEffect[]): Stepped {
+  if (task.closing) return {task, effects}
+  task.closing = true
+  task.onChain = 'created'
+  if (task.record.phase === 'running') {
+    task.record.phase = 'settling'
+    task.record.error ??= 'the task was closed on chain before it was answered'
+    effects.push(...replyOnce(task, {type: 'Rejected', status: 504, code: 'TASK_CLOSED', error: task.record.error, record: structuredClone(task.record)}), {type: 'hangUp'})
+  }
+  effects.push({type: 'queryTrail'})
+  return {task, effects}
+}
+
+function nextReassign (task: OracleTask, effects: OracleEffect[]): void {
+  if (task.onChain !== 'created' || task.reassigning) return
+  const next = task.reassignQueue.shift()
+  if (next == null) return
+  task.reassigning = true
+  effects.push({type: 'send', tx: {kind: 'reassign', from: next.from, to: next.to}})
+}
+
+function replyOnce (task: OracleTask, reply: CompleteReply): OracleEffect[] {
+  if (!task.awaitingReply) return []
+  task.awaitingReply = false
+  return [{type: 'reply', reply}]
+}
+
+function retry (task: OracleTask, now: number, event: OracleTaskEvent): OracleEffect {
+  const delay = Math.min(MAX_RETRY_MS, 1_000 * 2 ** task.retries)
+  task.retries++
+  return timer(now + delay, event)
+}
+
+function timer (atMs: number, event: OracleTaskEvent): OracleEffect {
+  return {type: 'timer', atMs, event}
+}
+
+function gossip (task: OracleTask, now: number, config: OracleTaskConfig): OracleEffect {
+  const r = task.record
+  return {
+    type: 'gossip',
+    task: {
+      taskId: r.taskId, modelId: r.modelId, prompt: r.prompt, params: r.params, seed: r.seed, mode: r.mode, k: r.k,
+      assignees: r.mode === 'parallel' ? r.assignees : [], deadline: task.commitDeadline, oracle: config.oracle, createdAt: Math.min(now, r.timings.requestedAt)
+    }
+  }
+}
+
+function unchanged (task: OracleTask): Stepped {
+  return {task, effects: []}
+}

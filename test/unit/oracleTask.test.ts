@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+import {commitmentFor} from '../../src/chain/commitment.js'
+import {TaskState} from '../../src/chain/enums.js'
+import {createOracleTask, step, type OracleEffect, type OracleTask, type OracleTaskConfig, type OracleTaskEvent} from '../../src/actors/oracle/oracleTask.js'
+import type {TaskRequest} from '../../src/actors/oracle/messages.js'
+import type {Address} from '../../src/protocols/address.js'
+import {greedy, outputHashOf, type MinerResult} from '../../src/protocols/messages.js'
+import {toModelId} from '../../src/protocols/modelId.js'
+import {fakeAddress as addr} from '../support/fakeAddress.js'
+
+const T0 = 1_700_000_000_000
+const CONFIG: OracleTaskConfig = {oracle: addr(0x0), resultTimeoutMs: 8_000, retryMs: 2_000}
+const A = addr(0xa)
+const B = addr(0xb)
+const C = addr(0xc)
+const TASK_ID = '12345'
+const TX = {label: 'tx', hash: '0x' + '11'.repeat(32), blockNumber: 7}
+
+function request (mode: TaskRequest['mode'], k: number): TaskRequest {
+  return {prompt: 'Once upon a time', modelId: toModelId(1), params: greedy(16), seed: 1, mode, redundancy: k}
+}
+
+function start (mode: TaskRequest['mode'] = 'parallel', assignees: Address[] = [A, B]): {task: OracleTask, effects: OracleEffect[]} {
+  return createOracleTask({taskId: TASK_ID, requestId: '0x' + '22'.repeat(32), request: request(mode, mode === 'parallel' ? assignees.length : 2), assignees: mode === 'parallel' ? assignees : [], precommitWindowS: 120, commitWindowS: 240}, T0, CONFIG)
+}
+
+function result (miner: Address, output: string, salt = '0x' + '33'.repeat(32)): MinerResult {
+  const outputHash = outputHashOf(output)
+  return {taskId: TASK_ID, miner, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), miner, outputHash, salt), tokens: 3, timings: {promptMs: 1, generateMs: 2}}
+}
+
+/** Runs events in order from `task`; returns the last task and every effect produced. */
+function run (task: OracleTask, events: OracleTaskEvent[], now = T0 + 1_000): {task: OracleTask, effects: OracleEffect[]} {
+  const effects: OracleEffect[] = []
+  for (const event of events) {
+    const next = step(task, event, now, CONFIG)
+    task = next.task
+    effects.push(...next.effects)
+  }
+  return {task, effects}
+}
+
+const types = (effects: OracleEffect[]): string[] => effects.filter(e => e.type !== 'log').map(e => e.type === 'send' ? `send:${e.tx.kind}` : e.type)
+const replies = (effects: OracleEffect[]) => effects.flatMap(e => e.type === 'reply' ? [e.reply] : [])
+/** The error code of the first reply, if it is a rejection. */
+const rejection = (effects: OracleEffect[]): string | undefined => {
+  const [reply] = replies(effects)
+  return reply?.type === 'Rejected' ? reply.code : undefined
+}
+
+describe('oracle task machine: running', () => {
+  it('gossips at once, sends createTask beside it and arms one result timer per assignee', () => {
+    const {task, effects} = start()
+    assert.equal(task.record.phase, 'running')
+    assert.deepEqual(types(effects), ['gossip', 'send:createTask', 'timer', 'timer'])
+    const gossip = effects.find(e => e.type === 'gossip')
+    assert.deepEqual(gossip?.type === 'gossip' ? gossip.task.assignees : [], [A, B])
+  })
+
+  it('answers once the k results agree, before the chain has even mined createTask', () => {
+    const {task, effects} = run(start().task, [
+      {type: 'ResultReceived', result: result(A, 'same'), sender: A},
+      {type: 'ResultReceived', result: result(B, 'same'), sender: B}
+    ])
+    assert.equal(task.record.phase, 'settling')
+    assert.equal(task.record.answer, 'same')
+    const [reply] = replies(effects)
+    assert.equal(reply?.type, 'Answered')
+    assert.equal(task.record.agreement?.status, 'agreed')
+    // Not on chain yet: end waits for the deadline timer, nothing is sent.
+    assert.deepEqual(types(effects), ['reply', 'timer'])
+  })
+
+  it('ignores forged, unassigned, self-contradicting and duplicate results', () => {
+    const forged = run(start().task, [{type: 'ResultReceived', result: result(A, 'x'), sender: B}])
+    assert.equal(forged.task.record.results.length, 0)
+    const stranger = run(start().task, [{type: 'ResultReceived', result: result(C, 'x'), sender: C}])
+    assert.equal(stranger.task.record.results.length, 0)
+    const lying = run(start().task, [{type: 'ResultReceived', result: {...result(A, 'x'), output: 'y'}, sender: A}])
+    assert.equal(lying.task.record.results.length, 0)
+    const precommitted = run(start().task, [{type: 'PrecommitSeen', miner: A, commitment: '0x' + '44'.repeat(32)}, {type: 'ResultReceived', result: result(A, 'x'), sender: A}])
+    assert.equal(precommitted.task.record.results.length, 0, 'a result contradicting the gossiped precommit is ignored')
+    const once = run(start().task, [{type: 'ResultReceived', result: result(A, 'x'), sender: A}])
+    const twice = step(once.task, {type: 'ResultReceived', result: result(A, 'x'), sender: A}, T0 + 2_000, CONFIG)
+    assert.equal(twice.task, once.task, 'a duplicate result changes nothing')
+    assert.deepEqual(twice.effects, [])
+  })
+
+  it('reassigns a late miner at once (re-gossip names the new miner) and sends reassign only once the task is on chain', () => {
+    const late = run(start().task, [{type: 'ResultTimeout', miner: A, replacement: C}])
+    assert.deepEqual(late.task.record.assignees, [C, B])
+    assert.deepEqual(types(late.effects), ['gossip', 'timer'], 'no reassign tx before createTask is mined')
+    const gossip = late.effects.find(e => e.type === 'gossip')
+    assert.deepEqual(gossip?.type === 'gossip' ? gossip.task.assignees : [], [C, B])
+    const mined = run(late.task, [{type: 'CreateMined', tx: TX}])
+    assert.deepEqual(types(mined.effects), ['send:reassign'])
+    // The replaced miner's result no longer counts; the new one's does.
+    const answered = run(mined.task, [
+      {type: 'ResultReceived', result: result(A, 'same'), sender: A},
+      {type: 'ResultReceived', result: result(B, 'same'), sender: B},
+      {type: 'ResultReceived', result: result(C, 'same'), sender: C}
+    ])
+    assert.equal(answered.task.record.phase, 'settling')
+    assert.deepEqual(answered.task.record.agreement?.agreeing.sort(), [B, C].sort())
+  })
+
+  it('waits for a replacement when none is ready, and fails with 504 past the precommit deadline', () => {
+    const waiting = run(start().task, [{type: 'ResultTimeout', miner: A}])
+    assert.deepEqual(types(waiting.effects), ['timer'])
+    assert.equal(waiting.task.record.phase, 'running')
+    const late = run(start().task, [{type: 'ResultTimeout', miner: A}], T0 + 121_000)
+    assert.equal(late.task.record.phase, 'settling')
+    assert.equal(rejection(late.effects), 'MINERS_MISSED_DEADLINE')
+  })
+
+  it('client gone: replies CLIENT_GONE to the asker, hangs up on the miners, settles on chain later', () => {
+    const gone = run(start().task, [{type: 'CreateMined', tx: TX}, {type: 'ClientGone'}])
+    assert.equal(rejection(gone.effects), 'CLIENT_GONE')
+    assert.deepEqual(types(gone.effects), ['reply', 'hangUp', 'timer'])
+    assert.equal(gone.task.record.phase, 'settling')
+    const again = step(gone.task, {type: 'ClientGone'}, T0 + 2_000, CONFIG)
+    assert.equal(again.task, gone.task)
+  })
+
+  it('competing: answers with what agrees when the timeout comes before k results', () => {
+    const {task, effects} = run(start('competing').task, [{type: 'ResultReceived', result: result(C, 'solo'), sender: C}, {type: 'CompetingTimeout'}])
+    assert.equal(task.record.phase, 'settling')
+    assert.deepEqual(task.record.assignees, [C])
+    assert.equal(replies(effects)[0]?.type, 'Answered')
+  })
+
+  it('a chain outage delays createTask (retry with backoff), never the answer; near the deadline it gives up with CHAIN_UNAVAILABLE', () => {
+    const down = run(start().task, [{type: 'CreateFailed', error: 'ECONNREFUSED'}, {type: 'CreateFailed', error: 'ECONNREFUSED'}])
+    const timers = down.effects.flatMap(e => e.type === 'timer' ? [e.atMs - (T0 + 1_000)] : [])
+    assert.deepEqual(timers, [1_000, 2_000])
+    const answered = run(down.task, [
+      {type: 'ResultReceived', result: result(A, 'ok'), sender: A},
+      {type: 'ResultReceived', result: result(B, 'ok'), sender: B}
+    ])
+    assert.equal(replies(answered.effects)[0]?.type, 'Answered')
+    const resend = run(answered.task, [{type: 'Resend', tx: {kind: 'createTask'}}])
+    assert.deepEqual(types(resend.effects), ['send:createTask'])
+    const tooLate = run(start().task, [{type: 'CreateFailed', error: 'ECONNREFUSED'}], T0 + 118_000)
+    assert.equal(tooLate.task.record.phase, 'failed')
+    assert.equal(rejection(tooLate.effects), 'CHAIN_UNAVAILABLE')
+  })
+
+  it('a refused createTask fails the task with TASK_NOT_CREATED; TaskExists (a resend) counts as created', () => {
+    const refused = run(start().task, [{type: 'CreateRejected', errorName: 'InactiveModel', error: 'no'}])
+    assert.equal(refused.task.record.phase, 'failed')
+    assert.equal(rejection(refused.effects), 'TASK_NOT_CREATED')
+    const exists = run(start().task, [{type: 'CreateRejected', errorName: 'TaskExists', error: 'dup'}])
+    assert.equal(exists.task.onChain, 'created')
+    assert.equal(exists.task.record.phase, 'running')
+  })
+})
+
+describe('oracle task machine: settling', () => {
+  const answered = (): OracleTask => run(start().task, [
+    {type: 'CreateMined', tx: TX},
+    {type: 'ResultReceived', result: result(A, 'same'), sender: A},
+    {type: 'ResultReceived', result: result(B, 'same'), sender: B}
+  ]).task
+
+  it('sends end when the chain reports Committed, once', () => {
+    const {task, effects} = run(answered(), [{type: 'ChainState', state: TaskState.Precommitted}, {type: 'ChainState', state: TaskState.Committed}, {type: 'ChainState', state: TaskState.Committed}])
+    assert.deepEqual(types(effects).filter(t => t === 'send:end'), ['send:end'])
+    assert.equal(task.ending, true)
+  })
+
+  it('sends end at the phase deadline when the miners never finish', () => {
+    const early = run(answered(), [{type: 'SettleDue'}], T0 + 60_000)
+    assert.deepEqual(types(early.effects), ['timer'])
+    const due = run(answered(), [{type: 'SettleDue'}], T0 + 125_000)
+    assert.deepEqual(types(due.effects), ['send:end'])
+  })
+
+  it('end mined → trail → ended; someone else closed it first (WrongState) → trail too', () => {
+    const ending = run(answered(), [{type: 'ChainState', state: TaskState.Committed}]).task
+    const mined = run(ending, [{type: 'EndMined', tx: TX}])
+    assert.deepEqual(types(mined.effects), ['queryTrail'])
+    const done = run(mined.task, [{type: 'Trail', events: [{contract: 'cognitive', name: 'TaskEnded', args: {}, txHash: TX.hash, blockNumber: 9, logIndex: 0}]}])
+    assert.equal(done.task.record.phase, 'ended')
+    const after = step(done.task, {type: 'ChainState', state: TaskState.Ended}, T0, CONFIG)
+    assert.equal(after.task, done.task, 'a finished task ignores every event')
+    const raced = run(ending, [{type: 'EndRejected', errorName: 'WrongState', error: 'closed'}])
+    assert.deepEqual(types(raced.effects), ['queryTrail'])
+  })
+
+  it('a transient end failure is retried with backoff', () => {
+    const ending = run(answered(), [{type: 'ChainState', state: TaskState.Committed}]).task
+    const failed = run(ending, [{type: 'EndFailed', error: 'timeout'}])
+    assert.deepEqual(types(failed.effects), ['timer'])
+    const resent = run(failed.task, [{type: 'Resend', tx: {kind: 'end'}}])
+    assert.deepEqual(types(resent.effects), ['send:end'])
+  })
+})
+
+describe('oracle task machine: restart', () => {
+  it('a running task becomes settling (its client is gone) and asks the chain where it stands', () => {
+    const {task, effects} = run(start().task, [{type: 'Restarted'}])
+    assert.equal(task.record.phase, 'settling')
+    assert.equal(task.awaitingReply, false)
+    assert.deepEqual(types(effects), ['readChainState'])
+  })
+
+  it('unknown on chain: createTask is sent again while miners could still precommit, else the task fails', () => {
+    const restarted = run(start().task, [{type: 'Restarted'}]).task
+    assert.deepEqual(types(run(restarted, [{type: 'ChainUnknown'}]).effects), ['send:createTask'])
+    const late = run(restarted, [{type: 'ChainUnknown'}], T0 + 119_000)
+    assert.equal(late.task.record.phase, 'failed')
+  })
+
+  it('already closed on chain: the trail is fetched; Committed: end is sent', () => {
+    const restarted = run(start().task, [{type: 'CreateMined', tx: TX}, {type: 'Restarted'}]).task
+    assert.deepEqual(types(run(restarted, [{type: 'ChainState', state: TaskState.Expired}]).effects), ['queryTrail'])
+    assert.deepEqual(types(run(restarted, [{type: 'ChainState', state: TaskState.Committed}]).effects), ['send:end'])
+  })
+
+  it('the journaled form is the task: a JSON round trip changes nothing', () => {
+    const {task} = run(start().task, [{type: 'ResultTimeout', miner: A, replacement: C}, {type: 'ResultReceived', result: result(B, 'x'), sender: B}])
+    assert.deepEqual(JSON.parse(JSON.stringify(task)), task)
+  })
+})
