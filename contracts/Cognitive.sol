@@ -34,12 +34,15 @@ enum SlotState {
 /// Parallel: the oracle names k miners at creation (state Assigned). Competing: the first k
 /// active, ready miners take the slots by precommitting (Created -> Assigned once all slots
 /// are held). Precommit is `keccak256(abi.encode(taskId, miner, keccak256(bytes(output)), salt))`;
-/// reveals (`commit`) open only once every slot has precommitted, so nobody can copy a revealed
-/// answer into their own precommit.
+/// reveals (`commit`) open once every slot has precommitted, so nobody can copy a revealed
+/// answer into their own precommit. When a slot stays unprecommitted (a miner died and no
+/// replacement came, or too few competitors), the miners that did precommit may still reveal
+/// once the precommit deadline passed: nobody can precommit any more, so nothing can be copied,
+/// and honest work is paid though another miner failed.
 ///
 /// Closing (`end`): the task's oracle may end a Committed task at once; anyone may close a task
-/// once the deadline of its current phase passed (precommitDeadline while Created/Assigned,
-/// commitDeadline afterwards), so escrow never stays locked when the oracle disappears. The
+/// once the deadline of its current phase passed (precommitDeadline while nobody precommitted,
+/// commitDeadline once anyone did), so escrow never stays locked when the oracle disappears. The
 /// escrow goes in equal parts to the miners whose output hash is the strict majority of the
 /// reveals (the remainder wei to the first of them); without such a majority it goes back to the
 /// oracle. Without any reveal the task becomes Expired, else Ended.
@@ -275,7 +278,10 @@ contract Cognitive {
         if (index == 0) revert NotAssigned(taskId, msg.sender);
         Slot storage slot = _slots[taskId][index - 1];
         if (slot.state == SlotState.Committed) revert AlreadyCommitted(taskId, msg.sender);
-        if (task.state != TaskState.Precommitted) revert WrongState(TaskState.Precommitted, task.state);
+        TaskState state = task.state;
+        bool lateReveal = (state == TaskState.Created || state == TaskState.Assigned)
+            && block.timestamp > task.precommitDeadline && slot.state == SlotState.Precommitted;
+        if (state != TaskState.Precommitted && !lateReveal) revert WrongState(TaskState.Precommitted, state);
         if (block.timestamp > task.commitDeadline) revert DeadlinePassed(task.commitDeadline);
         bytes32 outputHash = keccak256(bytes(output));
         if (commitmentOf(taskId, msg.sender, outputHash, salt) != slot.commitment) {
@@ -287,7 +293,11 @@ contract Cognitive {
         task.reveals += 1;
         emit TaskCommitted(taskId, msg.sender, output, outputHash);
         nodeStats.increment(msg.sender, Counter.Committed);
-        if (task.reveals == task.k) _setState(taskId, task, TaskState.Committed);
+        // Every precommitted slot revealed: all k (the normal case), or all that could once the
+        // precommit deadline closed the others.
+        if (task.reveals == task.k || (lateReveal && task.reveals == task.precommits)) {
+            _setState(taskId, task, TaskState.Committed);
+        }
     }
 
     // ---------------------------------------------------------------- settlement
@@ -298,7 +308,7 @@ contract Cognitive {
         if (state == TaskState.Ended || state == TaskState.Expired || state == TaskState.None) {
             revert WrongState(TaskState.Committed, state);
         }
-        uint64 deadline = state == TaskState.Created || state == TaskState.Assigned
+        uint64 deadline = (state == TaskState.Created || state == TaskState.Assigned) && task.precommits == 0
             ? task.precommitDeadline
             : task.commitDeadline;
         bool early = block.timestamp <= deadline;

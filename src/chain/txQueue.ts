@@ -1,5 +1,5 @@
 import {isError, Transaction, type Interface, type JsonRpcProvider, type TransactionLike, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
-import {appendFile, mkdir} from 'node:fs/promises'
+import {appendFile, mkdir, readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {CortensorError} from '../util/cortensorError.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
@@ -17,6 +17,8 @@ export type TxErrorCode =
   | 'TX_NONCE_CONFLICT'
   | 'TX_ABORTED'
   | 'TX_REJECTED'
+  /** Sent before the process died, and the node no longer knows it (replaced or evicted). */
+  | 'TX_DROPPED'
 
 export class TxError extends CortensorError<{
   code: TxErrorCode
@@ -159,6 +161,43 @@ export class TxQueue {
   /** Forgets the local nonce so the next send asks the node (after `evm_revert`, or a tx sent outside this queue). */
   forgetNonce (): void {
     this.nextNonce = undefined
+  }
+
+  /**
+   * Finds what became of the transactions the journal shows sent but never settled (the process
+   * died waiting for them) and journals it: the receipt once mined, `TX_DROPPED` when the node no
+   * longer knows the hash. Run once at start, beside new sends.
+   */
+  async recover (signal?: AbortSignal): Promise<number> {
+    if (this.journalPath === undefined) return 0
+    const text = await readFile(this.journalPath, 'utf8').catch(() => '')
+    const open = new Map<string, string>()
+    for (const line of text.split('\n')) {
+      if (line.length === 0) continue
+      let entry: {label?: string, event?: string, hash?: string, from?: string}
+      try {
+        entry = JSON.parse(line) as typeof entry
+      } catch {
+        continue // a line cut short by the crash
+      }
+      if (entry.hash == null || entry.from !== this.address) continue
+      if (entry.event === 'sent') open.set(entry.hash, entry.label ?? 'unknown')
+      else if (entry.event === 'receipt' || entry.event === 'failed') open.delete(entry.hash)
+    }
+    await Promise.all([...open].map(async ([hash, label]) => {
+      try {
+        if (await this.withRetry(label, signal, async () => await this.provider.getTransaction(hash)) === null) {
+          await this.journal(label, {event: 'failed', code: 'TX_DROPPED', error: `${label}: ${hash} is unknown to the node`, hash})
+          return
+        }
+        await this.waitForReceipt(label, hash, signal)
+      } catch (err) {
+        // A revert or a timeout is journaled by waitForReceipt; nobody waits on the outcome.
+        this.log.debug({label, hash, err: (err as Error).message}, 'recovered transaction did not succeed')
+      }
+    }))
+    if (open.size > 0) this.log.info({transactions: open.size}, 'settled transactions sent before a restart')
+    return open.size
   }
 
   async chainId (): Promise<number> {

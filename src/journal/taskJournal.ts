@@ -25,6 +25,8 @@ export interface ChainTaskRow {
   commitDeadline: number
   /** The chain's TaskState code. */
   state: number
+  /** Precommits seen: once there is one, the task stays open for (late) reveals until the commit deadline. */
+  precommits: number
 }
 
 const SCHEMA = `
@@ -51,7 +53,8 @@ const SCHEMA = `
     oracle TEXT NOT NULL,
     precommit_deadline INTEGER NOT NULL,
     commit_deadline INTEGER NOT NULL,
-    state INTEGER NOT NULL
+    state INTEGER NOT NULL,
+    precommits INTEGER NOT NULL
   );
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
@@ -138,9 +141,9 @@ export class TaskJournal {
 
   /** Tasks of any oracle that the chain shows open, as the sweeper last saw them. */
   chainTasks (): ChainTaskRow[] {
-    return this.db.prepare('SELECT task_id, oracle, precommit_deadline, commit_deadline, state FROM chain_tasks').all().map(row => ({
+    return this.db.prepare('SELECT task_id, oracle, precommit_deadline, commit_deadline, state, precommits FROM chain_tasks').all().map(row => ({
       taskId: String(row.task_id), oracle: String(row.oracle), precommitDeadline: Number(row.precommit_deadline),
-      commitDeadline: Number(row.commit_deadline), state: Number(row.state)
+      commitDeadline: Number(row.commit_deadline), state: Number(row.state), precommits: Number(row.precommits)
     }))
   }
 
@@ -149,11 +152,12 @@ export class TaskJournal {
    * `toBlock`, atomically: after a restart the watch resumes right after the last batch applied.
    */
   applyChainBatch (checkpointKey: string, toBlock: number, upserts: readonly ChainTaskRow[], removes: readonly string[]): void {
-    const upsert = this.db.prepare(`INSERT INTO chain_tasks (task_id, oracle, precommit_deadline, commit_deadline, state) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (task_id) DO UPDATE SET oracle = excluded.oracle, precommit_deadline = excluded.precommit_deadline, commit_deadline = excluded.commit_deadline, state = excluded.state`)
+    const upsert = this.db.prepare(`INSERT INTO chain_tasks (task_id, oracle, precommit_deadline, commit_deadline, state, precommits) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (task_id) DO UPDATE SET oracle = excluded.oracle, precommit_deadline = excluded.precommit_deadline,
+        commit_deadline = excluded.commit_deadline, state = excluded.state, precommits = excluded.precommits`)
     const remove = this.db.prepare('DELETE FROM chain_tasks WHERE task_id = ?')
     this.transaction(() => {
-      for (const row of upserts) upsert.run(row.taskId, row.oracle, row.precommitDeadline, row.commitDeadline, row.state)
+      for (const row of upserts) upsert.run(row.taskId, row.oracle, row.precommitDeadline, row.commitDeadline, row.state, row.precommits)
       for (const taskId of removes) remove.run(taskId)
       this.setMeta(checkpointKey, String(toBlock))
     })

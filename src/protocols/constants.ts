@@ -10,7 +10,8 @@ export const PROTOCOL_PREFIX = '/cortensor'
  */
 export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
   heartbeat: 1,
-  task: 1,
+  /** 2: the task carries its precommit deadline (miners reveal late once it passed). */
+  task: 2,
   precommit: 1,
   /** 2: the reveal carries the whole miner result (with its commitment). */
   commit: 2

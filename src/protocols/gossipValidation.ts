@@ -159,8 +159,8 @@ export class GossipValidator {
   private validateTask (task: Task, {address}: ValidatedGossip): void {
     // REJECT: an oracle publishes only its own tasks.
     if (task.oracle !== address) reject('SIGNER_MISMATCH')
-    // REJECT: a deadline before creation is self-contradictory.
-    if (task.deadline <= task.createdAt) reject('TASK_DEADLINE_INVALID')
+    // REJECT: deadlines before creation, or a reveal deadline before the precommit one, are self-contradictory.
+    if (task.precommitDeadline <= task.createdAt || task.deadline <= task.precommitDeadline) reject('TASK_DEADLINE_INVALID')
     // REJECT: parallel mode names exactly k distinct miners; competing mode leaves the slots open.
     const distinct = new Set(task.assignees).size
     if (task.mode === 'parallel' ? (task.assignees.length !== task.k || distinct !== task.k) : task.assignees.length !== 0) {

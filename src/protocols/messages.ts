@@ -59,6 +59,9 @@ export const taskSchema = object({
   k: uint({min: 1, max: MAX_TASK_REDUNDANCY}),
   /** Parallel mode: exactly k miners. Competing mode: empty (any ready miner may compete). */
   assignees: array(address, {maxLength: MAX_TASK_REDUNDANCY}),
+  /** The chain's precommit deadline: past it, a miner that precommitted may reveal though slots stayed empty. */
+  precommitDeadline: unixMs,
+  /** The chain's commit deadline: no work on the task counts after it. */
   deadline: unixMs,
   oracle: address,
   createdAt: unixMs

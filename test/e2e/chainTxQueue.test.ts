@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {createServer, connect, type Server, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -164,6 +164,23 @@ describe('TxQueue against anvil', () => {
     await (await wallet.sendTransaction({to: wallet.address, value: 1n})).wait()
     const receipt = await queue.send('after the intruder', () => ({to: wallet.address, value: 1n}))
     assert.equal(receipt.status, 1)
+  })
+
+  it('after a crash, journals what became of transactions sent but never settled: a receipt, or TX_DROPPED', async () => {
+    const journalPath = join(dir, 'crashed.jsonl')
+    const wallet = devnetWallet('miner', 0, provider)
+    // The last run sent one transaction that was mined and one the node never kept, then died.
+    const mined = await (await wallet.sendTransaction({to: wallet.address, value: 1n})).wait()
+    const lost = '0x' + 'ee'.repeat(32)
+    const from = wallet.address.toLowerCase()
+    const sent = (label: string, hash: string, nonce: number): string => JSON.stringify({ts: new Date().toISOString(), from, label, event: 'sent', nonce, hash})
+    await writeFile(journalPath, [sent('mined before the crash', mined!.hash, 1), sent('dropped', lost, 2), '{"cut short'].join('\n') + '\n')
+
+    const queue = new TxQueue({wallet, provider, journalPath})
+    assert.equal(await queue.recover(), 2)
+    const lines = (await readFile(journalPath, 'utf8')).trim().split('\n').slice(3).map((l) => JSON.parse(l) as {label: string, event: string, code?: string})
+    assert.deepEqual(lines.map(l => [l.label, l.event, l.code]).sort(), [['dropped', 'failed', 'TX_DROPPED'], ['mined before the crash', 'receipt', undefined]])
+    assert.equal(await queue.recover(), 0, 'a second start finds nothing left open')
   })
 
   it('stops before signing when its signal is aborted', async () => {

@@ -227,10 +227,9 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await reverts(send(oracle(), 'cognitive', 'createTask', args({})), 'InactiveModel')
   })
 
-  it('a task nobody reveals expires after its deadline: anyone closes it, the oracle is refunded, assignees are recorded expired', async () => {
+  it('a task nobody precommits expires after its precommit deadline: anyone closes it, the oracle is refunded, assignees are recorded expired', async () => {
     const escrow = 5n * 10n ** 14n
     const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow, {precommit: 100, commit: 200})
-    await precommit(taskId, 0, 'A')
     await reverts(send(outsider, 'cognitive', 'end', [taskId]), 'NotTaskOracle')
     await reverts(send(oracle(), 'cognitive', 'end', [taskId]), 'DeadlineNotPassed')
     await provider.send('evm_increaseTime', [101])
@@ -243,6 +242,28 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     assert.equal(await stateOf(taskId), TaskState.Expired)
     assert.equal(await balance(oracle().wallet.address), oracleBefore + escrow)
     for (const i of [0, 1, 2]) assert.equal((await stats(i)).expired, 1n)
+  })
+
+  it('a miner that precommitted is paid though another never did: it reveals once the precommit deadline passed', async () => {
+    const escrow = 600n
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow, {precommit: 100, commit: 200})
+    await precommit(taskId, 0, 'A')
+    await precommit(taskId, 1, 'A')
+    // Before the precommit deadline a reveal could be copied by the miner still to precommit.
+    await reverts(commit(taskId, 0, 'A'), 'WrongState')
+    await provider.send('evm_increaseTime', [101])
+    await provider.send('evm_mine', [])
+    // Past it, only the precommitted slots may reveal, and nobody may close the task before they could.
+    await reverts(send(outsider, 'cognitive', 'end', [taskId]), 'NotTaskOracle')
+    await reverts(send(oracle(), 'cognitive', 'end', [taskId]), 'DeadlineNotPassed')
+    await reverts(commit(taskId, 2, 'A'), 'WrongState')
+    await commit(taskId, 0, 'A')
+    assert.deepEqual(stateChanges(await commit(taskId, 1, 'A')), [TaskState.Committed], 'every precommitted slot revealed')
+    const end = events(await send(oracle(), 'cognitive', 'end', [taskId]), 'cognitive', 'TaskEnded')[0]!.args
+    assert.deepEqual([...end.winners], [addr(0), addr(1)])
+    assert.equal(end.payoutEach, 300n)
+    assert.equal((await stats(0)).agreed, 1n)
+    assert.equal((await stats(2)).expired, 1n)
   })
 
   it('after the commit deadline the majority of the reveals is paid and silent miners are expired', async () => {

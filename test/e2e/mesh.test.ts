@@ -135,6 +135,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       mode: 'parallel',
       k: 2,
       assignees: [miners[0]!.key.address, miners[1]!.key.address],
+      precommitDeadline: now + 30_000,
       deadline: now + 60_000,
       oracle: oracle.key.address,
       createdAt: now
@@ -167,7 +168,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     const now = Date.now()
     await rogue.gossip.publish(GossipTopic.task, {
       taskId: '666', modelId: toModelId(1), prompt: 'obey', params: {maxTokens: 1, temperature: 0, topK: 1, topP: 1}, seed: 1,
-      mode: 'competing', k: 1, assignees: [], deadline: now + 60_000, oracle: rogue.key.address, createdAt: now
+      mode: 'competing', k: 1, assignees: [], precommitDeadline: now + 30_000, deadline: now + 60_000, oracle: rogue.key.address, createdAt: now
     })
     await waitFor('every other node to reject the task', () => others(rogue).every(n => rejections(n, GossipTopic.task, 'SIGNER_NOT_ALLOWED') === 1))
     await waitFor('every other node to score the rogue miner below zero', () => others(rogue).every(n => scoreOf(n, rogue.key.peerId) < 0))

@@ -25,6 +25,7 @@ const MINERS = 7
 const RESULT_TIMEOUT_MS = 8_000
 const PRECOMMIT_WINDOW_S = 40
 const COMMIT_WINDOW_S = 60
+const FREEZE_MS = 30_000
 /** No client may wait longer than this: a reassignment or two, never a hang. */
 const CLIENT_TIMEOUT_MS = 60_000
 /** Every task is closable once its commit window passed (the precommit window outlasts the 30 s chain freeze); the oracle or its sweeper closes it soon after. */
@@ -91,7 +92,16 @@ async function assertEveryTxHasReceipt (nodes: readonly DevnetNode[]): Promise<v
 }
 
 function describeFailures (results: readonly LoadResult[]): string {
-  return results.filter(r => r.status !== 200).map(r => `#${r.index}: ${r.status} ${r.code ?? ''}`).join(', ')
+  return results.filter(r => r.status !== 200).map(r => `#${r.index}: ${r.status} ${r.code ?? ''} after ${r.endedAt - r.startedAt} ms`).join(', ')
+}
+
+/**
+ * Every request answered, or refused with a reason within 2 × the result timeout (the oracle
+ * holds a request that long for a free miner before it says none is free).
+ */
+function assertAnsweredOrRefused (results: readonly LoadResult[]): void {
+  const bad = results.filter(r => r.status !== 200 && (r.code == null || r.endedAt - r.startedAt > 2 * RESULT_TIMEOUT_MS))
+  assert.deepEqual(bad.map(r => r.index), [], `requests neither answered nor refused in time: ${describeFailures(bad)}`)
 }
 
 describe(`faults: 1 oracle + ${MINERS} miners under load`, {timeout: 1_200_000}, () => {
@@ -113,7 +123,8 @@ describe(`faults: 1 oracle + ${MINERS} miners under load`, {timeout: 1_200_000},
   after(async () => {
     provider?.destroy()
     await devnet?.stop()
-    if (dir != null) await rm(dir, {recursive: true, force: true})
+    // KEEP_DEVNET=1 keeps the nodes' logs and journals for a look after a failure.
+    if (dir != null && process.env.KEEP_DEVNET == null) await rm(dir, {recursive: true, force: true})
   })
 
   it('kill -9 of 3 miners during 100 requests: every request answered, every task closed, no healthy miner punished', async (t) => {
@@ -128,8 +139,8 @@ describe(`faults: 1 oracle + ${MINERS} miners under load`, {timeout: 1_200_000},
         await devnet.kill(victim)
       }
     })
-    t.diagnostic(`with 3 kills: ${JSON.stringify(loadSummary(results))}`)
-    assert.deepEqual(results.filter(r => r.status !== 200).map(r => r.index), [], `every request answered; failures: ${describeFailures(results)}`)
+    t.diagnostic(`with 3 kills: ${JSON.stringify(loadSummary(results))}; refused: ${describeFailures(results)}`)
+    assertAnsweredOrRefused(results)
     await allClosed()
     await assertClosedOnce()
     await assertHealthyMinersClean()
@@ -142,20 +153,19 @@ describe(`faults: 1 oracle + ${MINERS} miners under load`, {timeout: 1_200_000},
     assert.deepEqual(results.filter(r => r.status !== 200).map(r => r.index), [], describeFailures(results))
   })
 
-  it('chain frozen 30 s: answers keep coming during the outage, and everything settles afterwards', async (t) => {
+  it(`chain frozen ${FREEZE_MS / 1000} s: answers keep coming during the outage, and everything settles afterwards`, async (t) => {
     process.kill(devnet.anvil.pid, 'SIGSTOP')
-    const frozenAt = Date.now()
-    let thawedAt = Infinity
-    const thaw = setTimeout(() => { process.kill(devnet.anvil.pid, 'SIGCONT'); thawedAt = Date.now() }, 30_000)
+    const thawAt = Date.now() + FREEZE_MS
     try {
       const results = await runLoad(devnet, mixedRequests(20), {concurrency: 4, timeoutMs: CLIENT_TIMEOUT_MS})
-      const duringOutage = results.filter(r => r.status === 200 && r.endedAt < Math.min(thawedAt, frozenAt + 30_000))
+      const duringOutage = results.filter(r => r.status === 200 && r.endedAt < thawAt)
       t.diagnostic(`chain frozen: ${duringOutage.length}/20 answered during the outage; ${JSON.stringify(loadSummary(results))}`)
       assert.deepEqual(results.filter(r => r.status !== 200).map(r => r.index), [], describeFailures(results))
       assert.ok(duringOutage.length >= 15, `only ${duringOutage.length} of 20 answers came while the chain was frozen`)
+      // The outage lasts its full length whatever the load did.
+      await new Promise(resolve => setTimeout(resolve, Math.max(0, thawAt - Date.now())))
     } finally {
-      clearTimeout(thaw)
-      if (thawedAt === Infinity) process.kill(devnet.anvil.pid, 'SIGCONT')
+      process.kill(devnet.anvil.pid, 'SIGCONT')
     }
     await allClosed()
     await assertClosedOnce()

@@ -4,7 +4,7 @@ import {commitmentFor} from '../../src/chain/commitment.js'
 import {TaskState} from '../../src/chain/enums.js'
 import type {TaskEvent} from '../../src/chain/taskEvents.js'
 import {
-  minerEventOf, retryDelayMs, RETRY_BACKOFF_MS, step, takeTask,
+  LATE_REVEAL_GRACE_MS, minerEventOf, retryDelayMs, RETRY_BACKOFF_MS, step, takeTask,
   type MinerEffect, type MinerStep, type MinerTask, type MinerTaskEvent, type MinerTaskPhase
 } from '../../src/actors/mining/minerTask.js'
 import type {Address} from '../../src/protocols/address.js'
@@ -13,6 +13,7 @@ import {toModelId} from '../../src/protocols/modelId.js'
 import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const T0 = 1_700_000_000_000
+const PRECOMMIT_DEADLINE = T0 + 30_000
 const DEADLINE = T0 + 60_000
 const US = addr(0xa)
 const OTHER = addr(0xb)
@@ -23,7 +24,7 @@ const NOW = T0 + 1_000
 function gossipTask (mode: Task['mode'] = 'parallel', deadline = DEADLINE): Task {
   return {
     taskId: TASK_ID, modelId: toModelId(1), prompt: 'Once upon a time', params: greedy(16), seed: 7, mode,
-    k: 2, assignees: mode === 'parallel' ? [US, OTHER] : [], deadline, oracle: ORACLE, createdAt: T0
+    k: 2, assignees: mode === 'parallel' ? [US, OTHER] : [], precommitDeadline: PRECOMMIT_DEADLINE, deadline, oracle: ORACLE, createdAt: T0
   }
 }
 
@@ -89,7 +90,7 @@ describe('miner task: the happy path', () => {
 
     s = step(s.task, {type: 'PrecommitMined'}, NOW)
     assert.equal(s.task.phase, 'awaitingReveal')
-    assert.deepEqual(types(s.effects), [])
+    assert.deepEqual(timers(s.effects).map(t => [t.atMs, t.event.type]), [[PRECOMMIT_DEADLINE + LATE_REVEAL_GRACE_MS, 'RevealDue']], 'the late reveal is armed')
 
     s = step(s.task, {type: 'ChainState', state: TaskState.Precommitted}, NOW)
     assert.equal(s.task.phase, 'committing')
@@ -189,10 +190,13 @@ describe('miner task: phase × event', () => {
     {from: 'inferring', event: {type: 'TaskCreatedOnChain'}, to: 'inferring', effects: []},
     {from: 'inferring', event: {type: 'PrecommitMined'}, to: 'inferring', effects: []},
     // precommitting
-    {from: 'precommitting', event: {type: 'PrecommitMined'}, to: 'awaitingReveal', effects: []},
-    {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'AlreadyPrecommitted'}, to: 'awaitingReveal', effects: ['readChainState']},
+    {from: 'precommitting', event: {type: 'PrecommitMined'}, to: 'awaitingReveal', effects: ['timer']},
+    {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'AlreadyPrecommitted'}, to: 'awaitingReveal', effects: ['readChainState', 'timer']},
+    {from: 'precommitting', event: {type: 'RevealDue'}, to: 'precommitting', effects: []},
     {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'SlotsFull'}, mode: 'competing', to: 'lost', effects: []},
-    {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'NotAssigned'}, to: 'lost', effects: []},
+    // Gossip names us before the oracle's reassign tx is mined: wait for it (the task gossip lists us).
+    {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'NotAssigned'}, to: 'precommitting', effects: ['timer']},
+    {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'NotAssigned'}, mode: 'competing', to: 'lost', effects: []},
     {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'DeadlinePassed'}, to: 'lost', effects: []},
     {from: 'precommitting', event: {type: 'PrecommitRejected', errorName: 'WrongState'}, to: 'lost', effects: []},
     {from: 'precommitting', event: {type: 'PrecommitFailed', error: 'timeout'}, to: 'precommitting', effects: ['timer']},
@@ -206,6 +210,8 @@ describe('miner task: phase × event', () => {
     {from: 'precommitting', event: {type: 'CommitMined'}, to: 'precommitting', effects: []},
     // awaitingReveal
     {from: 'awaitingReveal', event: {type: 'ChainState', state: TaskState.Precommitted}, to: 'committing', effects: ['sendCommit']},
+    // Past the precommit deadline a precommitted miner reveals though another slot stayed empty.
+    {from: 'awaitingReveal', event: {type: 'RevealDue'}, to: 'committing', effects: ['sendCommit']},
     {from: 'awaitingReveal', event: {type: 'ChainState', state: TaskState.Assigned}, to: 'awaitingReveal', effects: []},
     {from: 'awaitingReveal', event: {type: 'ChainState', state: TaskState.Ended}, to: 'lost', effects: []},
     {from: 'awaitingReveal', event: {type: 'ChainState', state: TaskState.Expired}, to: 'lost', effects: []},
@@ -304,12 +310,23 @@ describe('miner task: the deadline', () => {
   })
 })
 
+describe('miner task: reassigned to us', () => {
+  it('a precommit refused NotAssigned waits for the reassignment to land, then goes at once', () => {
+    const waiting = run(inPhase('precommitting'), [{type: 'PrecommitRejected', errorName: 'NotAssigned'}])
+    assert.equal(waiting.task.phase === 'precommitting' && waiting.task.tx.status, 'awaitingTask')
+    const landed = step(waiting.task, {type: 'Reassigned', from: OTHER, to: US}, NOW)
+    assert.deepEqual(types(landed.effects), ['sendPrecommit'])
+    const unrelated = step(waiting.task, {type: 'Reassigned', from: OTHER, to: addr(0xc)}, NOW)
+    assert.equal(unrelated.task, waiting.task)
+  })
+})
+
 describe('miner task: restart', () => {
   const expected: {[P in MinerTaskPhase]: {to: MinerTaskPhase, effects: string[]}} = {
     // The work died with the process; the oracle reassigns.
     inferring: {to: 'failed', effects: ['cancelInference', 'abortStream']},
     precommitting: {to: 'precommitting', effects: ['sendPrecommit', 'timer']},
-    awaitingReveal: {to: 'awaitingReveal', effects: ['readChainState', 'timer']},
+    awaitingReveal: {to: 'awaitingReveal', effects: ['readChainState', 'timer', 'timer']},
     committing: {to: 'committing', effects: ['sendCommit', 'timer']},
     done: {to: 'done', effects: []},
     lost: {to: 'lost', effects: []},
@@ -322,8 +339,9 @@ describe('miner task: restart', () => {
       const {task, effects} = step(journaled, {type: 'Restarted'}, NOW)
       assert.equal(task.phase, expected[phase].to)
       assert.deepEqual(types(effects), expected[phase].effects)
-      // The deadline timer is gone with the process: armed again.
-      for (const timer of timers(effects)) assert.deepEqual([timer.atMs, timer.event], [DEADLINE, {type: 'DeadlinePassed'}])
+      // The timers are gone with the process: armed again (awaiting the reveal, the late reveal too).
+      const armed = phase === 'awaitingReveal' ? [[DEADLINE, 'DeadlinePassed'], [PRECOMMIT_DEADLINE + LATE_REVEAL_GRACE_MS, 'RevealDue']] : [[DEADLINE, 'DeadlinePassed']]
+      if (timers(effects).length > 0) assert.deepEqual(timers(effects).map(t => [t.atMs, t.event.type]), armed)
     })
   }
 
@@ -334,7 +352,7 @@ describe('miner task: restart', () => {
       {type: 'ChainState', state: TaskState.Precommitted}
     ])
     assert.equal(task.phase, 'committing')
-    assert.deepEqual(types(effects), ['sendPrecommit', 'timer', 'readChainState', 'sendCommit'])
+    assert.deepEqual(types(effects), ['sendPrecommit', 'timer', 'readChainState', 'timer', 'sendCommit'])
   })
 
   it('a commit mined before the restart ends as done', () => {

@@ -212,6 +212,18 @@ describe('oracle task machine: restart', () => {
     assert.equal(late.task.record.phase, 'failed')
   })
 
+  it('a settling task whose end died with the process sends it again, though the chain state is what the journal last heard', () => {
+    const committed = run(start().task, [
+      {type: 'CreateMined', tx: TX},
+      {type: 'ResultReceived', result: result(A, 'same'), sender: A},
+      {type: 'ResultReceived', result: result(B, 'same'), sender: B},
+      {type: 'ChainState', state: TaskState.Committed}
+    ]).task
+    assert.equal(committed.ending, true)
+    const {effects} = run(committed, [{type: 'Restarted'}, {type: 'ChainState', state: TaskState.Committed}])
+    assert.deepEqual(types(effects), ['readChainState', 'send:end'])
+  })
+
   it('already closed on chain: the trail is fetched; Committed: end is sent', () => {
     const restarted = run(start().task, [{type: 'CreateMined', tx: TX}, {type: 'Restarted'}]).task
     assert.deepEqual(types(run(restarted, [{type: 'ChainState', state: TaskState.Expired}]).effects), ['queryTrail'])

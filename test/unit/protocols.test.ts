@@ -50,6 +50,7 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
       mode: 'parallel',
       k: 2,
       assignees: [miner.address, miner2.address],
+      precommitDeadline: NOW + 30_000,
       deadline: NOW + 60_000,
       oracle: oracle.address,
       createdAt: NOW
@@ -103,7 +104,7 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
     // commit is at 2: its reveal carries the whole miner result.
-    const versions: {[K in GossipTopic]: number} = {heartbeat: 1, task: 1, precommit: 1, commit: 2}
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 1, task: 2, precommit: 1, commit: 2}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
       assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)
@@ -220,6 +221,7 @@ describe('gossip validation', () => {
     expectVerdict(() => validate(GossipTopic.task, {...task, mode: 'competing'}, oracle), GossipAction.REJECT, 'TASK_ASSIGNEES_INVALID')
     validate(GossipTopic.task, {...task, mode: 'competing', assignees: []}, oracle)
     expectVerdict(() => validate(GossipTopic.task, {...task, deadline: task.createdAt}, oracle), GossipAction.REJECT, 'TASK_DEADLINE_INVALID')
+    expectVerdict(() => validate(GossipTopic.task, {...task, precommitDeadline: task.deadline}, oracle), GossipAction.REJECT, 'TASK_DEADLINE_INVALID')
     expectVerdict(() => validate(GossipTopic.commit, {...SAMPLES.commit.payload, result: {...SAMPLES.commit.payload.result, output: 'something else'}}, miner), GossipAction.REJECT, 'OUTPUT_HASH_MISMATCH')
   })
 
@@ -227,8 +229,8 @@ describe('gossip validation', () => {
     const hb = SAMPLES.heartbeat.payload
     expectVerdict(() => validate(GossipTopic.heartbeat, {...hb, timestamp: NOW - HEARTBEAT_MAX_AGE_MS - 1}, miner), GossipAction.IGNORE, 'STALE')
     expectVerdict(() => validate(GossipTopic.heartbeat, {...hb, timestamp: NOW + MAX_CLOCK_SKEW_MS + 1}, miner), GossipAction.IGNORE, 'FUTURE')
-    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, createdAt: NOW - 120_000, deadline: NOW - 1}, oracle), GossipAction.IGNORE, 'STALE')
-    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, createdAt: NOW + 10_000, deadline: NOW + 70_000}, oracle), GossipAction.IGNORE, 'FUTURE')
+    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, createdAt: NOW - 120_000, precommitDeadline: NOW - 60_000, deadline: NOW - 1}, oracle), GossipAction.IGNORE, 'STALE')
+    expectVerdict(() => validate(GossipTopic.task, {...SAMPLES.task.payload, createdAt: NOW + 10_000, precommitDeadline: NOW + 40_000, deadline: NOW + 70_000}, oracle), GossipAction.IGNORE, 'FUTURE')
     expectVerdict(() => validate(GossipTopic.precommit, {...SAMPLES.precommit.payload, timestamp: 0}, miner), GossipAction.IGNORE, 'STALE')
   })
 

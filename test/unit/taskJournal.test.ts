@@ -31,7 +31,7 @@ describe('task journal', () => {
 
   it('applies a chain batch and its checkpoint together', () => {
     const journal = TaskJournal.open(':memory:')
-    const row = {taskId: '9', oracle: '0xabc', precommitDeadline: 100, commitDeadline: 200, state: 1}
+    const row = {taskId: '9', oracle: '0xabc', precommitDeadline: 100, commitDeadline: 200, state: 1, precommits: 0}
     journal.applyChainBatch('watch', 41, [row, {...row, taskId: '10'}], [])
     journal.applyChainBatch('watch', 42, [{...row, state: 3}], ['10'])
     assert.deepEqual(journal.chainTasks(), [{...row, state: 3}])

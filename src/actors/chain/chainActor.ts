@@ -55,6 +55,9 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
     init: async (ctx) => {
       const {provider, wallet} = init.connect()
       const queue = new TxQueue({wallet, provider, logger: ctx.log, journalPath: init.journalPath})
+      const controller = new AbortController()
+      // What was in flight when the process last died gets its receipt (or its drop) journaled.
+      void queue.recover(controller.signal).catch((err: Error) => { ctx.log.warn({err: err.message}, 'could not recover the transactions of the last run') })
       const watcher = new ChainWatcher({
         provider,
         address: deployment.contracts.cognitive,
@@ -70,7 +73,7 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
       })
       watcher.start()
       ctx.log.info({address: wallet.address, chainId: deployment.chainId, watchFrom: cursor.next}, 'chain connected')
-      return {provider, queue, writers: connectContracts(deployment, wallet), readers: connectContracts(deployment, provider), watcher, controller: new AbortController()}
+      return {provider, queue, writers: connectContracts(deployment, wallet), readers: connectContracts(deployment, provider), watcher, controller}
     },
     receive: (state, msg, ctx) => {
       switch (msg.type) {

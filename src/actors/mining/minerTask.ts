@@ -10,7 +10,7 @@ import {assertNever} from '../../util/assertNever.js'
  * carries out the effects it returns. The state is plain JSON (the journal stores it after
  * every step), so a restarted miner still knows its salt and finishes what it precommitted.
  *
- *   inferring ─Inferred→ precommitting ─PrecommitMined→ awaitingReveal ─ChainState(Precommitted)→ committing ─CommitMined→ done
+ *   inferring ─Inferred→ precommitting ─PrecommitMined→ awaitingReveal ─ChainState(Precommitted) or RevealDue→ committing ─CommitMined→ done
  *   any non-terminal ─(slot taken, reassigned away, oracle cancelled, task closed, deadline)→ lost
  *   inferring ─(InferenceFailed, Restarted)→ failed
  */
@@ -97,6 +97,11 @@ export type MinerTaskEvent =
   | {type: 'RetryDue', phase: RetryingPhase, attempt: number}
   /** The timer at the task's deadline. */
   | {type: 'DeadlinePassed'}
+  /**
+   * The timer just after the precommit deadline: a precommitted miner may then reveal even though
+   * other slots never precommitted (the contract's late reveal), so our work is paid.
+   */
+  | {type: 'RevealDue'}
   /** The node (or the mining actor) restarted with this task open in its journal. */
   | {type: 'Restarted'}
 
@@ -133,6 +138,8 @@ export interface MinerStep {
 export const RETRY_BACKOFF_MS = {initial: 1_000, max: 10_000} as const
 /** The last retry lands at least this long before the deadline, so its tx can still be mined. */
 const RETRY_DEADLINE_MARGIN_MS = 500
+/** After the precommit deadline, a reveal waits this long: the next block's timestamp must be past it. */
+export const LATE_REVEAL_GRACE_MS = 2_000
 
 /** Delay before the retry that follows attempt `attempt` (1-based). */
 export function retryDelayMs (attempt: number): number {
@@ -248,6 +255,7 @@ function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
     case 'CommitRejected':
     case 'CommitFailed':
     case 'RetryDue':
+    case 'RevealDue':
       return ignore(task, event)
     default:
       return assertNever(event, 'miner task event')
@@ -266,6 +274,10 @@ function precommitting (task: Of<'precommitting'>, event: MinerTaskEvent, now: n
       if (task.tx.status !== 'inFlight') return ignore(task, event)
       // The oracle gossips a task before its createTask is mined (even through a chain outage).
       if (event.errorName === 'UnknownTask') return retry(task, 'awaitingTask', now, 'task not on chain yet; precommit waits for it')
+      // Likewise a reassignment: the gossip naming us may outrun the oracle's reassign tx.
+      if (event.errorName === 'NotAssigned' && task.task.mode === 'parallel' && task.task.assignees.includes(task.miner)) {
+        return retry(task, 'awaitingTask', now, 'our assignment is not on chain yet; precommit waits for it')
+      }
       // Our earlier attempt made it (its reply was lost, or the node restarted after sending).
       if (event.errorName === 'AlreadyPrecommitted') return precommitted(task, true)
       // Other competing miners filled the slots first: expected, not an error.
@@ -289,7 +301,9 @@ function precommitting (task: Of<'precommitting'>, event: MinerTaskEvent, now: n
       return revealOpen === task.revealOpen ? ignore(task, event) : {task: {...task, revealOpen}, effects: []}
     }
     case 'Reassigned':
-      return event.from === task.miner ? reassignedAway(task, event.to) : ignore(task, event)
+      if (event.from === task.miner) return reassignedAway(task, event.to)
+      // The reassignment to us is on chain now: the precommit waiting for it goes.
+      return event.to === task.miner && task.tx.status === 'awaitingTask' ? send(task.tx.attempt + 1) : ignore(task, event)
     case 'DeadlinePassed':
       // The precommit deadline comes first: a precommit mined now could not be revealed.
       return {task: lost(task, 'deadline', 'deadline passed before the precommit was mined'), effects: [log('warn', 'deadline passed while precommitting')]}
@@ -302,6 +316,8 @@ function precommitting (task: Of<'precommitting'>, event: MinerTaskEvent, now: n
     case 'CommitMined':
     case 'CommitRejected':
     case 'CommitFailed':
+    // Our precommit is not mined yet: the late reveal is armed once it is.
+    case 'RevealDue':
       return ignore(task, event)
     default:
       return assertNever(event, 'miner task event')
@@ -313,7 +329,7 @@ function precommitted (task: Of<'precommitting'>, check: boolean): MinerStep {
   if (task.revealOpen) return startCommit(task)
   return {
     task: {...held(task), phase: 'awaitingReveal', result: task.result, read: check ? {status: 'inFlight', attempt: 1} : {status: 'idle', attempt: 0}},
-    effects: [...(check ? [{type: 'readChainState'} as const] : []), log('info', 'precommit mined; awaiting the reveal phase')]
+    effects: [...(check ? [{type: 'readChainState'} as const] : []), revealTimer(task.task), log('info', 'precommit mined; awaiting the reveal phase')]
   }
 }
 
@@ -334,12 +350,16 @@ function awaitingReveal (task: Of<'awaitingReveal'>, event: MinerTaskEvent, now:
       return isDue(task.read, 'awaitingReveal', event) ? readState(task, task.read.attempt + 1) : ignore(task, event)
     case 'Reassigned':
       return event.from === task.miner ? reassignedAway(task, event.to) : ignore(task, event)
+    case 'RevealDue':
+      // Past the precommit deadline every precommitted slot may reveal; the chain refuses
+      // (WrongState) if ours somehow may not, and we wait again.
+      return startCommit(task)
     case 'DeadlinePassed':
       return {task: lost(task, 'deadline', 'the reveal phase never opened before the deadline'), effects: [log('warn', 'deadline passed awaiting the reveal')]}
     case 'Restarted': {
       // The state change may have been delivered while we were down: ask once.
       const next = readState(task, task.read.attempt + 1)
-      return {task: next.task, effects: [...next.effects, deadlineTimer(task.task), log('info', 'restarted; reading the task state')]}
+      return {task: next.task, effects: [...next.effects, deadlineTimer(task.task), revealTimer(task.task), log('info', 'restarted; reading the task state')]}
     }
     case 'Inferred':
     case 'InferenceFailed':
@@ -415,6 +435,7 @@ function committing (task: Of<'committing'>, event: MinerTaskEvent, now: number)
     case 'PrecommitFailed':
     case 'TaskCreatedOnChain':
     case 'ChainReadFailed':
+    case 'RevealDue':
       return ignore(task, event)
     default:
       return assertNever(event, 'miner task event')
@@ -472,6 +493,10 @@ function held (task: MinerTask): Held {
 
 function lost (task: MinerTask, reason: LostReason, detail: string): MinerTask {
   return {...held(task), phase: 'lost', reason, detail}
+}
+
+function revealTimer (task: Task): MinerEffect {
+  return {type: 'timer', atMs: task.precommitDeadline + LATE_REVEAL_GRACE_MS, event: {type: 'RevealDue'}}
 }
 
 function deadlineTimer (task: Task): MinerEffect {

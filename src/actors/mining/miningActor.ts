@@ -41,6 +41,8 @@ interface MiningState {
 
 /** Finished tasks kept in memory; older ones are looked up in the journal. */
 const FINISHED_TASKS_KEPT = 1_000
+/** Competing tasks are taken while fewer than this many runs per inference slot are under way. */
+const COMPETING_BACKLOG = 2
 
 /**
  * The miner's work loop: takes tasks for a loaded model when assigned (parallel) or when it
@@ -136,7 +138,9 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
     // A task is taken once, also across restarts (the journal remembers finished ones).
     if (state.tasks.has(task.taskId) || journal.get('miner', task.taskId) !== undefined) return
     if (task.deadline <= Date.now()) { log.debug({taskId: task.taskId}, 'task already past its deadline'); return }
-    if (task.mode === 'competing' && inferring(state) >= init.slots) { log.debug({taskId: task.taskId}, 'no free slot to compete'); return }
+    // A busy miner still competes while its queue is short: a competing task nobody takes is
+    // never offered again, and the first k precommits win whoever started first.
+    if (task.mode === 'competing' && inferring(state) >= init.slots * COMPETING_BACKLOG) { log.debug({taskId: task.taskId}, 'queue full: not competing'); return }
     const {task: taken, effects} = takeTask(task, address, Date.now())
     journal.record('miner', task.taskId, {type: 'Taken', task}, taken, true)
     state.tasks.set(task.taskId, taken)

@@ -14,7 +14,7 @@ import type {ChainEventsMessage, ChainMessage, SendReply} from '../chain/message
 import type {CompleteReply, OracleMessage, TaskRecord} from './messages.js'
 import {createOracleTask, isOpen, step, type OracleEffect, type OracleTask, type OracleTaskConfig, type OracleTaskEvent, type TxIntent} from './oracleTask.js'
 import {pruneTasks} from './pruneTasks.js'
-import {eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
+import {capableMiners, eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {applyTaskEvents, dueForSweep} from './sweeper.js'
 
 export interface OracleActorInit {
@@ -40,6 +40,10 @@ export const ORACLE_WATCH_CHECKPOINT = 'watch:oracle'
 const TASKS_KEPT = 10_000
 /** How often expired tasks of any oracle are looked for. */
 const SWEEP_INTERVAL_MS = 5_000
+/** Requests waiting for free miners are looked at this often (and on every miner heartbeat). */
+const STAFF_RETRY_MS = 200
+/** Requests held while every miner is busy; beyond this a request is refused at once. */
+const MAX_WAITING = 1_024
 
 /** What only the live process has for a task: the waiting client, its token sink, open streams. */
 interface Live {
@@ -51,9 +55,13 @@ interface Live {
   streams: Map<Address, AbortController>
 }
 
+type CompleteMessage = Extract<OracleMessage, {type: 'Complete'}>
+
 type Internal =
   /** An event for a task's machine, from a timer or an effect's reply. */
   | {type: '$Step', taskId: string, event: OracleTaskEvent}
+  /** Try again to staff the requests waiting for free miners. */
+  | {type: '$Staff'}
   | {type: '$SweepTick'}
   | {type: '$Swept', taskId: string, reply: SendReply}
 
@@ -66,6 +74,9 @@ interface OracleState {
   chainTasks: Map<string, ChainTaskRow>
   sweeping: Set<string>
   sweepTimer?: NodeJS.Timeout
+  /** Requests no k miners were free for yet, oldest first, with when they arrived. */
+  waiting: Array<{msg: CompleteMessage, since: number}>
+  staffTimer?: NodeJS.Timeout
 }
 
 /**
@@ -84,7 +95,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
     name: 'oracle',
     init: async (ctx) => {
       const self = ctx.self as ActorRef<Internal | ChainEventsMessage>
-      const state: OracleState = {miners: new Map(), tasks: new Map(), live: new Map(), recentAssignments: new Map(), chainTasks: new Map(), sweeping: new Set()}
+      const state: OracleState = {miners: new Map(), tasks: new Map(), live: new Map(), recentAssignments: new Map(), chainTasks: new Map(), sweeping: new Set(), waiting: []}
       for (const row of journal.chainTasks()) state.chainTasks.set(row.taskId, row)
       for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, {record: task.record, task})
       const open = journal.openTasks<OracleTask>('oracle')
@@ -176,6 +187,55 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         })
       }
 
+      /** Starts the request as a task if k miners can take it now; false when they cannot (yet). */
+      const start = (request: CompleteMessage): boolean => {
+        const {request: r} = request
+        const k = r.redundancy
+        let assignees: Address[] = []
+        if (r.mode === 'parallel') {
+          const picked = selectMiners(selection(r.modelId, k))
+          if (picked == null) return false
+          assignees = picked
+        } else if (eligibleMiners(selection(r.modelId, k)).length < k) {
+          return false
+        }
+        noteAssigned(assignees)
+        // The id is ours before the block: the task is gossiped at once and miners start
+        // while createTask waits for the chain.
+        const requestId = hexlify(randomBytes(32))
+        const taskId = String(taskIdFor(init.address, requestId))
+        const {task, effects} = createOracleTask({taskId, requestId, request: r, assignees, precommitWindowS: init.precommitWindowS, commitWindowS: init.commitWindowS}, Date.now(), config)
+        journal.record('oracle', taskId, {type: 'Requested', request: r, assignees, requestId}, task, true)
+        state.tasks.set(taskId, {record: task.record, task})
+        state.live.set(taskId, {replyTo: request.replyTo, onToken: request.onToken, streams: new Map()})
+        pruneTasks(state.tasks, TASKS_KEPT)
+        request.signal?.addEventListener('abort', () => { system.tell(self, {type: '$Step', taskId, event: {type: 'ClientGone'}}) }, {once: true})
+        run(task, effects)
+        return true
+      }
+
+      /** Starts waiting requests in order while miners can take them; refuses those waited too long. */
+      const staff = (): void => {
+        const now = Date.now()
+        while (state.waiting.length > 0) {
+          const {msg: request, since} = state.waiting[0] as {msg: CompleteMessage, since: number}
+          const {mode, redundancy: k, modelId} = request.request
+          if (request.signal?.aborted === true) {
+            system.tell(request.replyTo, {type: 'Rejected', status: 499, code: 'CLIENT_GONE', error: 'cancelled: the client disconnected while waiting for miners'})
+          } else if (!start(request)) {
+            if (now - since < init.resultTimeoutMs) break
+            const available = eligibleMiners(selection(modelId, k)).length
+            system.tell(request.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${mode} mode needs ${k} free miners for model ${modelId}; ${available} free after waiting ${now - since} ms`})
+          }
+          state.waiting.shift()
+        }
+        if (state.waiting.length > 0) scheduleStaffing()
+      }
+
+      const scheduleStaffing = (): void => {
+        state.staffTimer ??= setTimeout(() => { system.tell(self, {type: '$Staff'}) }, STAFF_RETRY_MS).unref()
+      }
+
       switch (msg.type) {
         case 'HeartbeatSeen': {
           const hb: Heartbeat = msg.heartbeat
@@ -184,38 +244,34 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
             address: hb.address, peerId: hb.peerId, modelsReady: hb.modelsReady,
             freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, determinismClass: hb.determinismClass, seenAt: Date.now()
           })
+          if (state.waiting.length > 0) staff()
           return state
         }
 
         case 'Complete': {
-          const {request} = msg
-          const k = request.redundancy
-          let assignees: Address[] = []
-          if (request.mode === 'parallel') {
-            const picked = selectMiners(selection(request.modelId, k))
-            if (picked == null) {
-              system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `parallel mode needs ${k} ready miners for model ${request.modelId}; ${eligibleMiners(selection(request.modelId, k)).length} available`})
-              return state
-            }
-            assignees = picked
-          } else if (eligibleMiners(selection(request.modelId, k)).length < k) {
-            system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `competing mode needs at least ${k} ready miners for model ${request.modelId}; ${eligibleMiners(selection(request.modelId, k)).length} available`})
+          if (state.waiting.length === 0 && start(msg)) return state
+          const {mode, redundancy: k, modelId} = msg.request
+          const capable = capableMiners(selection(modelId, k)).length
+          if (capable < k) {
+            // Waiting cannot help: not enough miners serve the model at all.
+            system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${mode} mode needs ${k} ready miners for model ${modelId}; ${capable} available`})
             return state
           }
-          noteAssigned(assignees)
-          // The id is ours before the block: the task is gossiped at once and miners start
-          // while createTask waits for the chain.
-          const requestId = hexlify(randomBytes(32))
-          const taskId = String(taskIdFor(init.address, requestId))
-          const {task, effects} = createOracleTask({taskId, requestId, request, assignees, precommitWindowS: init.precommitWindowS, commitWindowS: init.commitWindowS}, Date.now(), config)
-          journal.record('oracle', taskId, {type: 'Requested', request, assignees, requestId}, task, true)
-          state.tasks.set(taskId, {record: task.record, task})
-          state.live.set(taskId, {replyTo: msg.replyTo, onToken: msg.onToken, streams: new Map()})
-          pruneTasks(state.tasks, TASKS_KEPT)
-          msg.signal?.addEventListener('abort', () => { system.tell(self, {type: '$Step', taskId, event: {type: 'ClientGone'}}) }, {once: true})
-          run(task, effects)
+          if (state.waiting.length >= MAX_WAITING) {
+            system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${state.waiting.length} requests already wait for free miners`})
+            return state
+          }
+          // Every miner is busy: hold the request a while rather than refuse it (miners free up
+          // within a task's time), in arrival order.
+          state.waiting.push({msg, since: Date.now()})
+          scheduleStaffing()
           return state
         }
+
+        case '$Staff':
+          state.staffTimer = undefined
+          staff()
+          return state
 
         case '$Step': {
           const event = msg.event
@@ -273,6 +329,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           for (const {event} of msg.events) {
             if (!state.tasks.has(event.taskId)) continue
             if (event.type === 'TaskStateChanged') apply(event.taskId, {type: 'ChainState', state: event.state})
+            else if (event.type === 'TaskPrecommitted') apply(event.taskId, {type: 'PrecommitSeen', miner: event.miner, commitment: event.commitment})
             else if (event.type === 'TaskEnded' || event.type === 'TaskExpired') apply(event.taskId, {type: 'Closed'})
           }
           return state
@@ -322,6 +379,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
     },
     dispose: async (state) => {
       clearInterval(state.sweepTimer)
+      clearTimeout(state.staffTimer)
+      for (const {msg} of state.waiting.splice(0)) system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NODE_STOPPING', error: 'the oracle is stopping'})
     },
     failMessage: (msg, error) => {
       if (msg.type === 'Complete') system.tell(msg.replyTo, {type: 'Rejected', status: 500, code: 'ORACLE_CRASHED', error: error.message})

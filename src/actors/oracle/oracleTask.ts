@@ -311,6 +311,7 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       return fail(task, now, effects, 499, 'CLIENT_GONE', 'cancelled: the client disconnected')
     case 'Restarted':
       task.awaitingReply = false
+      delete task.chainState
       record.phase = 'settling'
       record.error = 'the oracle restarted before the task was answered'
       effects.push({type: 'readChainState'})
@@ -356,8 +357,11 @@ function settling (task: OracleTask, event: OracleTaskEvent, now: number, out: S
       return out
     case 'Restarted':
     case 'Reconcile':
+      // Whatever was in flight died with the process, and the state read must count even when
+      // it says what the journal last heard.
       task.ending = false
       task.closing = false
+      delete task.chainState
       effects.push({type: 'readChainState'})
       return out
     case 'ChainUnknown':
@@ -418,7 +422,8 @@ function notOnChain (task: OracleTask, now: number, effects: OracleEffect[]): St
 function maybeEnd (task: OracleTask, now: number, effects: OracleEffect[]): void {
   if (task.ending || task.closing || task.onChain === 'refused') return
   const state = task.chainState ?? TaskState.Created
-  const deadline = state < TaskState.Precommitted ? task.precommitDeadline : task.commitDeadline
+  // Once anyone precommitted, the contract keeps the task open for (late) reveals until the commit deadline.
+  const deadline = state < TaskState.Precommitted && task.record.precommits.length === 0 ? task.precommitDeadline : task.commitDeadline
   if (task.onChain === 'created' && (state === TaskState.Committed || now > deadline + DEADLINE_GRACE_MS)) {
     task.ending = true
     effects.push({type: 'send', tx: {kind: 'end'}})
@@ -470,7 +475,8 @@ function gossip (task: OracleTask, now: number, config: OracleTaskConfig): Oracl
     type: 'gossip',
     task: {
       taskId: r.taskId, modelId: r.modelId, prompt: r.prompt, params: r.params, seed: r.seed, mode: r.mode, k: r.k,
-      assignees: r.mode === 'parallel' ? r.assignees : [], deadline: task.commitDeadline, oracle: config.oracle, createdAt: Math.min(now, r.timings.requestedAt)
+      assignees: r.mode === 'parallel' ? r.assignees : [], precommitDeadline: task.precommitDeadline, deadline: task.commitDeadline,
+      oracle: config.oracle, createdAt: Math.min(now, r.timings.requestedAt)
     }
   }
 }

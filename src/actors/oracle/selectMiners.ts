@@ -27,17 +27,22 @@ export interface SelectionInput {
   recentAssignments: ReadonlyMap<Address, number>
 }
 
-/** The miners able to take a task now, best first. */
-export function eligibleMiners (input: SelectionInput): MinerView[] {
-  const eligible: MinerView[] = []
+/** Live, admitted miners serving the model, busy or not: whether waiting for a free one can help. */
+export function capableMiners (input: SelectionInput): MinerView[] {
+  const capable: MinerView[] = []
   for (const miner of input.miners) {
     if (input.exclude?.has(miner.address) === true) continue
     if (input.now - miner.seenAt > input.maxHeartbeatAgeMs) continue
     if (!miner.modelsReady.includes(input.modelId)) continue
-    if (miner.freeSlots <= 0) continue
     if (!input.isAdmitted(miner.address)) continue
-    eligible.push(miner)
+    capable.push(miner)
   }
+  return capable
+}
+
+/** The miners able to take a task now, best first. */
+export function eligibleMiners (input: SelectionInput): MinerView[] {
+  const eligible = capableMiners(input).filter(m => m.freeSlots > 0)
   const load = (m: MinerView): number => input.recentAssignments.get(m.address) ?? 0
   return eligible.sort((a, b) => load(a) - load(b) || b.freeSlots - a.freeSlots || b.tokensPerSecond - a.tokensPerSecond || a.address.localeCompare(b.address))
 }

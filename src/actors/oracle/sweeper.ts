@@ -23,7 +23,7 @@ export function applyTaskEvents (index: Map<string, ChainTaskRow>, events: reado
   for (const {event} of events) {
     switch (event.type) {
       case 'TaskCreated':
-        index.set(event.taskId, {taskId: event.taskId, oracle: event.oracle, precommitDeadline: event.precommitDeadline, commitDeadline: event.commitDeadline, state: TaskState.Created})
+        index.set(event.taskId, {taskId: event.taskId, oracle: event.oracle, precommitDeadline: event.precommitDeadline, commitDeadline: event.commitDeadline, state: TaskState.Created, precommits: 0})
         changed.add(event.taskId)
         removed.delete(event.taskId)
         break
@@ -38,6 +38,14 @@ export function applyTaskEvents (index: Map<string, ChainTaskRow>, events: reado
           row.state = event.state
           changed.add(event.taskId)
         }
+        break
+      }
+      case 'TaskPrecommitted': {
+        // A reassignment may take a precommit back; counting it anyway only makes the sweeper wait longer.
+        const row = index.get(event.taskId)
+        if (row == null) break
+        row.precommits++
+        changed.add(event.taskId)
         break
       }
       case 'TaskEnded':
@@ -58,7 +66,8 @@ export function dueForSweep (index: ReadonlyMap<string, ChainTaskRow>, nowMs: nu
   const due: string[] = []
   for (const row of index.values()) {
     if (skip(row.taskId)) continue
-    const deadlineS = row.state < TaskState.Precommitted ? row.precommitDeadline : row.commitDeadline
+    // Once anyone precommitted, the contract keeps the task open for (late) reveals until the commit deadline.
+    const deadlineS = row.state < TaskState.Precommitted && row.precommits === 0 ? row.precommitDeadline : row.commitDeadline
     const grace = row.oracle === self ? OWN_GRACE_MS : FOREIGN_GRACE_MS
     if (nowMs > deadlineS * 1000 + grace) due.push(row.taskId)
   }
