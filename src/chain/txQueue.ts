@@ -1,4 +1,4 @@
-import {isError, Transaction, type Interface, type JsonRpcProvider, type TransactionLike, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
+import {isError, Transaction, type Interface, type JsonRpcProvider, type TransactionReceipt, type TransactionRequest, type Wallet} from 'ethers'
 import {appendFile, mkdir, readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {CortensorError} from '../util/cortensorError.js'
@@ -87,7 +87,18 @@ interface QueuedSend {
   signal: AbortSignal | undefined
   submitted: (hash: string) => void
   failed: (err: unknown) => void
+  /** Its request with gas limit and fees, worked out ahead of its turn (everything but the nonce). */
+  prepared?: Promise<TransactionRequest>
 }
+
+/**
+ * Sends whose gas estimate and fees are fetched while earlier ones are being signed and
+ * broadcast: only nonce, signature and broadcast are serial, so a burst is not paced by two RPC
+ * round trips per transaction. Each estimate sees the chain as it is then, like a serial one
+ * sees it without this queue's pending transactions; the state machines only send a dependent
+ * transaction once what it depends on is mined.
+ */
+const PREPARE_AHEAD = 8
 
 const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
 
@@ -216,8 +227,9 @@ export class TxQueue {
     this.pumping = true
     try {
       for (let next = this.nextQueued(); next !== undefined; next = this.nextQueued()) {
+        this.prepareAhead()
         try {
-          next.submitted(await this.submit(next.label, next.populate, next.signal))
+          next.submitted(await this.submit(next.label, next.populate, next.signal, next.prepared))
         } catch (err) {
           next.failed(err)
         }
@@ -234,14 +246,27 @@ export class TxQueue {
     return this.lanes.user.shift() ?? this.lanes.settlement.shift()
   }
 
-  private async submit (label: string, populate: PopulateTx, signal?: AbortSignal): Promise<string> {
+  /** Starts estimating the sends next in line (in submission order). */
+  private prepareAhead (): void {
+    for (const item of [...this.lanes.user, ...this.lanes.settlement].slice(0, PREPARE_AHEAD)) {
+      if (item.prepared != null || item.signal?.aborted === true) continue
+      item.prepared = (async () => await this.withRetry(item.label, item.signal, async () => await this.estimate(await item.populate())))()
+      // Awaited (and its error surfaced) when the send's turn comes.
+      item.prepared.catch(() => {})
+    }
+  }
+
+  private async submit (label: string, populate: PopulateTx, signal?: AbortSignal, prepared?: Promise<TransactionRequest>): Promise<string> {
     await this.journal(label, {event: 'intent'})
     try {
       for (let nonceAttempt = 0; ; nonceAttempt++) {
         this.checkAborted(label, signal)
-        const request = await populate()
+        // A retry after a nonce conflict estimates afresh: the chain moved under the first one.
+        const request = prepared != null && nonceAttempt === 0
+          ? await prepared
+          : await this.withRetry(label, signal, async () => await this.estimate(await populate()))
         const nonce = this.nextNonce ?? await this.withRetry(label, signal, async () => await this.provider.getTransactionCount(this.address, 'pending'))
-        const populated = await this.withRetry(label, signal, async () => await this.populate(request, nonce))
+        const populated = await this.wallet.populateTransaction({...request, nonce})
         this.checkAborted(label, signal)
         const raw = await this.wallet.signTransaction(populated)
         const hash = Transaction.from(raw).hash!
@@ -276,11 +301,11 @@ export class TxQueue {
    * neither depends on the other, so they go out together: one RPC round trip less before every
    * broadcast (the time a user waits for a task to be gossiped).
    */
-  private async populate (request: TransactionRequest, nonce: number): Promise<TransactionLike<string>> {
+  private async estimate (request: TransactionRequest): Promise<TransactionRequest> {
     const [gasLimit, fees] = await Promise.all([
       // The estimate is taken against today's state; another account's transaction landing
       // first can send ours down a costlier path (the last reveal also closes the phase).
-      request.gasLimit ?? this.wallet.estimateGas({...request, nonce}).then(gas => gas * GAS_HEADROOM_PERCENT / 100n),
+      request.gasLimit ?? this.wallet.estimateGas(request).then(gas => gas * GAS_HEADROOM_PERCENT / 100n),
       request.maxFeePerGas != null || request.gasPrice != null ? undefined : this.provider.getFeeData()
     ])
     const pricing = fees == null
@@ -288,7 +313,7 @@ export class TxQueue {
       : fees.maxFeePerGas != null && fees.maxPriorityFeePerGas != null
         ? {maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas}
         : {gasPrice: fees.gasPrice}
-    return await this.wallet.populateTransaction({...request, nonce, gasLimit, ...pricing})
+    return {...request, gasLimit, ...pricing}
   }
 
   /**
