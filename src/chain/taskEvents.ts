@@ -7,10 +7,11 @@ import {TASK_MODE_CODE, TaskState} from './enums.js'
  * The Cognitive events the task state machines (oracle, miner) act on, as one closed domain
  * union: ids and amounts as decimal strings, addresses in their one form, modes by name,
  * deadlines in unix seconds. Events the machines do not need (PayoutDeferred, Withdrawn) and
- * payloads they do not read (the task's input, a commit's output) are left out.
+ * payloads they do not read (a commit's output) are left out.
  */
 export type TaskEvent =
-  | {type: 'TaskCreated', taskId: string, oracle: Address, modelId: string, mode: TaskMode, k: number, precommitDeadline: number, commitDeadline: number, escrow: string}
+  /** With the prompt (`input`), the sampling params as hex bytes (UTF-8 JSON) and the seed: enough to run the task from the chain alone. */
+  | {type: 'TaskCreated', taskId: string, oracle: Address, modelId: string, mode: TaskMode, k: number, input: string, params: string, seed: number, precommitDeadline: number, commitDeadline: number, escrow: string}
   | {type: 'TaskStateChanged', taskId: string, state: TaskState}
   | {type: 'MinerAssigned', taskId: string, miner: Address, slot: number}
   | {type: 'MinerReassigned', taskId: string, from: Address, to: Address}
@@ -51,7 +52,7 @@ export function toTaskEvent (decoded: DecodedEvent): TaskEvent | undefined {
       if (mode === undefined) return undefined
       return {
         type: 'TaskCreated', taskId: dec(a.taskId), oracle: addr(a.oracle), modelId: dec(a.modelId), mode, k: num(a.k),
-        precommitDeadline: num(a.precommitDeadline), commitDeadline: num(a.commitDeadline), escrow: dec(a.escrow)
+        input: String(a.input), params: hex(a.params), seed: num(a.seed), precommitDeadline: num(a.precommitDeadline), commitDeadline: num(a.commitDeadline), escrow: dec(a.escrow)
       }
     }
     case 'TaskStateChanged': {

@@ -34,6 +34,7 @@ export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
  * `result`: a miner's tokens and result for one task, straight to the task's oracle.
  */
 export const STREAM_PROTOCOL_VERSION = {
-  result: '1.0.0'
+  /** 1.1.0: the oracle cancels with a frame; a stream that only breaks no longer cancels. */
+  result: '1.1.0'
 } as const
 export type StreamProtocol = keyof typeof STREAM_PROTOCOL_VERSION

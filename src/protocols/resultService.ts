@@ -13,13 +13,18 @@ import {streamProtocolId} from './topic.js'
 
 /**
  * One stream per task and miner: `open` names the task, `token` frames carry the text as it is
- * generated, `result` closes it; the oracle answers with an ack. The oracle aborting the
- * stream tells the miner to stop (the client went away).
+ * generated, `result` closes it; the oracle answers with an ack. The oracle tells the miner to
+ * stop (the client went away) with a `cancel` frame. A stream that merely breaks (the oracle
+ * crashed, the connection dropped) is not a cancel: the miner finishes the work, which the
+ * chain still pays.
  */
 const openFrameSchema = object({kind: oneOf(['open'] as const), taskId})
 const tokenFrameSchema = object({kind: oneOf(['token'] as const), text: string({maxLength: 16_384})})
 const resultFrameSchema = object({kind: oneOf(['result'] as const), result: minerResultSchema})
+const cancelFrameSchema = object({kind: oneOf(['cancel'] as const), reason: string({maxLength: 1_000})})
 const ackSchema = object({status: oneOf(['accepted', 'refused'] as const), reason: string({maxLength: 1_000})})
+/** How long the oracle waits for its cancel frame to leave before it drops the stream. */
+const CANCEL_WRITE_TIMEOUT_MS = 1_000
 
 export const RESULT_SERVICE_DEFAULTS = {
   maxFrameBytes: 256 * 1024,
@@ -59,11 +64,11 @@ export interface ResultHandler {
 
 /** The miner's side of one task stream. */
 export interface ResultStream {
-  /** Queues a token frame; never throws (a broken stream shows in `cancelled`). */
+  /** Queues a token frame; never throws (a broken stream drops later tokens). */
   token: (text: string) => void
   /** Sends the result and waits for the oracle's verdict. */
   finish: (result: MinerResult, options?: AbortOptions) => Promise<void>
-  /** Aborted when the oracle closes the stream before the result: stop working on the task. */
+  /** Aborted when the oracle cancels the task (its client left): stop working on it. */
   cancelled: AbortSignal
   abort: (err: Error) => void
 }
@@ -125,24 +130,26 @@ export class ResultService implements Startable {
     const signal = withCallerSignal(AbortSignal.timeout(streamTimeoutMs), options.signal)
     const lp = lpStream(stream, {maxDataLength: maxFrameBytes})
     const cancelled = new AbortController()
+    /** Set once the stream broke: tokens stop, the work goes on. */
+    let broken = false
     // Frames leave in order, one write at a time.
     let writes: Promise<void> = lp.write(packWire(openFrameSchema.parse({kind: 'open', taskId}, 'open')), {signal})
-    // The oracle writes nothing but the final ack: a read that ends first means it hung up.
-    let finishing = false
+    // The oracle writes nothing but a cancel or the final ack.
     const ack = readFrame(lp, signal)
-    ack.catch((err: Error) => {
-      if (!finishing) cancelled.abort(new ResultExchangeError({code: 'STREAM_CANCELLED', reason: err.message}, `oracle closed the stream of task ${taskId}`))
-    })
-    writes.catch((err: Error) => { cancelled.abort(err) })
+    ack.then((frame) => {
+      if ((frame as {kind?: unknown})?.kind !== 'cancel') return
+      const {reason} = cancelFrameSchema.parse(frame, 'cancel')
+      cancelled.abort(new ResultExchangeError({code: 'STREAM_CANCELLED', reason}, `oracle cancelled task ${taskId}: ${reason}`))
+    }, () => { broken = true })
+    writes.catch(() => { broken = true })
     return {
       cancelled: cancelled.signal,
       token: (text) => {
-        if (cancelled.signal.aborted || text === '') return
+        if (cancelled.signal.aborted || broken || text === '') return
         writes = writes.then(async () => { await lp.write(packWire({kind: 'token', text}), {signal}) })
-        writes.catch((err: Error) => { cancelled.abort(err) })
+        writes.catch(() => { broken = true })
       },
       finish: async (result, finishOptions = {}) => {
-        finishing = true
         const finishSignal = withCallerSignal(signal, finishOptions.signal)
         let verdict
         try {
@@ -157,7 +164,7 @@ export class ResultService implements Startable {
         if (verdict.status === 'refused') throw new ResultExchangeError({code: 'RESULT_REFUSED', reason: verdict.reason}, `oracle refused the result: ${verdict.reason}`)
       },
       abort: (err) => {
-        finishing = true
+        broken = true
         stream.abort(err)
       }
     }
@@ -170,12 +177,14 @@ export class ResultService implements Startable {
     const peer = connection.remotePeer.toString()
     // The sender's address comes from the authenticated connection's peer key.
     const sender = addressFromPeerId(connection.remotePeer)
+    let cancel: AbortSignal = new AbortController().signal
     try {
       if (sender == null || !access.roleAllowed(sender, 'miner')) {
         throw new ResultExchangeError({code: 'RESULT_REFUSED', reason: 'not an admitted miner'}, `peer ${peer} (${sender ?? 'no address'}) is not an admitted miner`)
       }
       const open = openFrameSchema.parse(await readFrame(lp, AbortSignal.timeout(openTimeoutMs)), 'open')
       const sink = handler.onOpen(open.taskId, sender)
+      cancel = sink.cancelled
       const signal = AbortSignal.any([sink.cancelled, AbortSignal.timeout(streamTimeoutMs)])
       for (;;) {
         const frame = await readFrame(lp, signal) as {kind?: unknown}
@@ -195,6 +204,14 @@ export class ResultService implements Startable {
       }
     } catch (err) {
       logger.debug({err, peer}, 'result stream ended early')
+      if (cancel.aborted) {
+        // Told, not just dropped: the miner stops only on this frame.
+        const reason = cancel.reason instanceof Error ? cancel.reason.message : 'cancelled by the oracle'
+        await lp.write(packWire(cancelFrameSchema.parse({kind: 'cancel', reason: reason.slice(0, 1_000)}, 'cancel')), {signal: AbortSignal.timeout(CANCEL_WRITE_TIMEOUT_MS)})
+          .then(async () => { await stream.close({signal: AbortSignal.timeout(CANCEL_WRITE_TIMEOUT_MS)}) })
+          .catch((closeErr: Error) => { stream.abort(closeErr) })
+        return
+      }
       stream.abort(err as Error)
     }
   }

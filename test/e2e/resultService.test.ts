@@ -103,7 +103,18 @@ describe('result service: one private stream per task from miner to oracle', () 
     assert.equal((stream.cancelled.reason as {code?: string}).code, 'STREAM_CANCELLED')
   })
 
+  it('a stream that breaks (the oracle crashed) is not a cancel: the miner keeps working, and only the delivery fails', async () => {
+    const stream = await open('12')
+    await waitFor('the stream to open at the oracle', () => opened.some(o => o.taskId === '12'), {timeoutMs: 5_000, intervalMs: 10})
+    await miner.libp2p.hangUp(oracle.libp2p.peerId)
+    await new Promise(resolve => setTimeout(resolve, 200))
+    stream.token('still working')
+    assert.equal(stream.cancelled.aborted, false, 'a dropped connection is not the oracle saying stop')
+    await assert.rejects(stream.finish(resultFor('12', 'done anyway')), {code: 'RESULT_UNDELIVERABLE'})
+    await miner.libp2p.dial(multiaddr(dialAddresses(oracle)[0] as string))
+  })
+
   it('names the protocol from the network id, as every node builds it', () => {
-    assert.equal(oracleResults.protocol, `/cortensor/${NETWORK}/result/1.0.0`)
+    assert.equal(oracleResults.protocol, `/cortensor/${NETWORK}/result/1.1.0`)
   })
 })

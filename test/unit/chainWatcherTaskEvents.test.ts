@@ -16,7 +16,7 @@ const HASH = '0x' + 'ab'.repeat(32)
 const CASES: {[K in TaskEventType]: [DecodedEvent, Extract<TaskEvent, {type: K}>]} = {
   TaskCreated: [
     decoded('TaskCreated', {taskId: '12', oracle: A, modelId: '3', mode: '1', k: '2', input: 'hi', params: '0x', seed: '9', escrow: '1000', precommitDeadline: '100', commitDeadline: '200'}),
-    {type: 'TaskCreated', taskId: '12', oracle: A, modelId: '3', mode: 'competing', k: 2, precommitDeadline: 100, commitDeadline: 200, escrow: '1000'}
+    {type: 'TaskCreated', taskId: '12', oracle: A, modelId: '3', mode: 'competing', k: 2, input: 'hi', params: '0x', seed: 9, precommitDeadline: 100, commitDeadline: 200, escrow: '1000'}
   ],
   TaskStateChanged: [decoded('TaskStateChanged', {taskId: '12', state: '3'}), {type: 'TaskStateChanged', taskId: '12', state: TaskState.Precommitted}],
   MinerAssigned: [decoded('MinerAssigned', {taskId: '12', miner: A, slot: '1'}), {type: 'MinerAssigned', taskId: '12', miner: A, slot: 1}],

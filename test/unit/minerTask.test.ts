@@ -393,7 +393,7 @@ describe('miner task: the journal', () => {
 describe('miner task: chain events', () => {
   const at = (event: TaskEvent): MinerTaskEvent | undefined => minerEventOf(event, US)
   it('maps the watcher events a miner acts on', () => {
-    assert.deepEqual(at({type: 'TaskCreated', taskId: TASK_ID, oracle: ORACLE, modelId: '1', mode: 'parallel', k: 2, precommitDeadline: 1, commitDeadline: 2, escrow: '0'}), {type: 'TaskCreatedOnChain'})
+    assert.deepEqual(at({type: 'TaskCreated', taskId: TASK_ID, oracle: ORACLE, modelId: '1', mode: 'parallel', k: 2, input: 'hi', params: '0x7b7d', seed: 1, precommitDeadline: 1, commitDeadline: 2, escrow: '0'}), {type: 'TaskCreatedOnChain'})
     assert.deepEqual(at({type: 'TaskStateChanged', taskId: TASK_ID, state: TaskState.Precommitted}), {type: 'ChainState', state: TaskState.Precommitted})
     assert.deepEqual(at({type: 'MinerReassigned', taskId: TASK_ID, from: US, to: OTHER}), {type: 'Reassigned', from: US, to: OTHER})
     assert.deepEqual(at({type: 'TaskEnded', taskId: TASK_ID, winners: [], payoutEach: '0', refund: '0'}), {type: 'ChainState', state: TaskState.Ended})

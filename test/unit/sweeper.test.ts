@@ -10,7 +10,7 @@ const SELF = addr(0x1)
 const OTHER = addr(0x2)
 let block = 0
 const watched = (event: TaskEvent): WatchedEvent => ({event, blockNumber: ++block, txHash: '0x00', logIndex: 0})
-const created = (taskId: string, oracle = SELF): WatchedEvent => watched({type: 'TaskCreated', taskId, oracle, modelId: '1', mode: 'parallel', k: 1, precommitDeadline: 100, commitDeadline: 200, escrow: '1'})
+const created = (taskId: string, oracle = SELF): WatchedEvent => watched({type: 'TaskCreated', taskId, oracle, modelId: '1', mode: 'parallel', k: 1, input: 'hi', params: '0x7b7d', seed: 1, precommitDeadline: 100, commitDeadline: 200, escrow: '1'})
 
 describe('sweeper', () => {
   it('indexes tasks of every oracle from creation to close, and reports what to persist', () => {

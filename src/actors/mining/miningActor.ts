@@ -15,6 +15,8 @@ import type {ChainMessage, SendReply} from '../chain/messages.js'
 import type {InferenceMessage, InferenceReply} from '../inference/messages.js'
 import type {MiningMessage, MiningStatus} from './messages.js'
 import {isFinished, minerEventOf, step, takeTask, type MinerEffect, type MinerTask, type MinerTaskEvent} from './minerTask.js'
+import {taskFromChain} from './taskFromChain.js'
+import type {TaskEvent} from '../../chain/taskEvents.js'
 
 export interface MiningActorInit {
   system: ActorSystem
@@ -43,6 +45,8 @@ interface MiningState {
 const FINISHED_TASKS_KEPT = 1_000
 /** Competing tasks are taken while fewer than this many runs per inference slot are under way. */
 const COMPETING_BACKLOG = 2
+/** TaskCreated events kept to take an assignment from the chain (its MinerAssigned follows in the same block). */
+const CREATED_KEPT = 1_000
 
 /**
  * The miner's work loop: takes tasks for a loaded model when assigned (parallel) or when it
@@ -65,6 +69,11 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
   const streams = new Map<string, Promise<ResultStream | undefined>>()
   const timers = new Set<NodeJS.Timeout>()
   const counts = {completed: 0, lost: 0, failed: 0}
+  const recentlyCreated = new Map<string, Extract<TaskEvent, {type: 'TaskCreated'}>>()
+  const rememberCreated = (event: Extract<TaskEvent, {type: 'TaskCreated'}>): void => {
+    recentlyCreated.set(event.taskId, event)
+    if (recentlyCreated.size > CREATED_KEPT) recentlyCreated.delete(recentlyCreated.keys().next().value as string)
+  }
 
   return {
     name: 'mining',
@@ -98,6 +107,16 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
 
         case 'ChainEvents':
           for (const {event} of msg.events) {
+            if (event.type === 'TaskCreated') rememberCreated(event)
+            // Assigned to us on chain without the gossip (lost with a crashed oracle): take it from the chain.
+            if (event.type === 'MinerAssigned' && event.miner === address && !state.tasks.has(event.taskId)) {
+              const created = recentlyCreated.get(event.taskId)
+              const task = created == null ? undefined : taskFromChain(created, address, Date.now())
+              if (task != null) {
+                ctx.log.info({taskId: event.taskId}, 'assigned on chain before (or without) its gossip: taking it from the chain')
+                receiveTask(state, task, ctx)
+              }
+            }
             // Events of every task on chain arrive here; only the ones this miner holds matter.
             if (!state.tasks.has(event.taskId)) continue
             const minerEvent = minerEventOf(event, address)
