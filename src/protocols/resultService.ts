@@ -137,8 +137,12 @@ export class ResultService implements Startable {
     // The oracle writes nothing but a cancel or the final ack.
     const ack = readFrame(lp, signal)
     ack.then((frame) => {
-      if ((frame as {kind?: unknown})?.kind !== 'cancel') return
-      const {reason} = cancelFrameSchema.parse(frame, 'cancel')
+      if ((frame as {kind?: unknown} | null)?.kind !== 'cancel') return
+      // A cancel is a cancel even when its reason is malformed; nothing here may throw.
+      let reason = 'cancelled by the oracle'
+      try {
+        reason = cancelFrameSchema.parse(frame, 'cancel').reason
+      } catch {}
       cancelled.abort(new ResultExchangeError({code: 'STREAM_CANCELLED', reason}, `oracle cancelled task ${taskId}: ${reason}`))
     }, () => { broken = true })
     writes.catch(() => { broken = true })

@@ -122,7 +122,7 @@ describe('chain watcher (chain actor) against anvil', () => {
 
     await waitFor('the task events', () => ofTask(taskId).length >= 4)
     assert.deepEqual(ofTask(taskId), [
-      {type: 'TaskCreated', taskId, oracle: toAddress(net.oracles[0]!.wallet.address), modelId: net.modelId!.toString(), mode: 'parallel', k: 2, precommitDeadline: now + 600, commitDeadline: now + 1200, escrow: '1000'},
+      {type: 'TaskCreated', taskId, oracle: toAddress(net.oracles[0]!.wallet.address), modelId: net.modelId!.toString(), mode: 'parallel', k: 2, input: 'Once upon a time', params: '0x7b7d', seed: 42, precommitDeadline: now + 600, commitDeadline: now + 1200, escrow: '1000'},
       {type: 'MinerAssigned', taskId, miner: miners[0], slot: 0},
       {type: 'MinerAssigned', taskId, miner: miners[1], slot: 1},
       {type: 'TaskStateChanged', taskId, state: TaskState.Assigned}

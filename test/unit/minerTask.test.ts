@@ -224,7 +224,8 @@ describe('miner task: phase × event', () => {
     // committing
     {from: 'committing', event: {type: 'CommitMined'}, to: 'done', effects: ['gossipCommit']},
     {from: 'committing', event: {type: 'CommitRejected', errorName: 'AlreadyCommitted'}, to: 'done', effects: ['gossipCommit']},
-    {from: 'committing', event: {type: 'CommitRejected', errorName: 'WrongState'}, to: 'awaitingReveal', effects: ['readChainState']},
+    // Not open (yet): wait again, and try the late reveal again shortly (the chain may lack a block past the deadline).
+    {from: 'committing', event: {type: 'CommitRejected', errorName: 'WrongState'}, to: 'awaitingReveal', effects: ['readChainState', 'timer']},
     {from: 'committing', event: {type: 'CommitRejected', errorName: 'CommitmentMismatch'}, to: 'lost', effects: []},
     {from: 'committing', event: {type: 'CommitRejected', errorName: 'DeadlinePassed'}, to: 'lost', effects: []},
     {from: 'committing', event: {type: 'CommitFailed', error: 'ECONNRESET'}, to: 'committing', effects: ['timer']},

@@ -105,6 +105,30 @@ describe('oracle task machine: running', () => {
     assert.deepEqual(answered.task.record.agreement?.agreeing.sort(), [B, C].sort())
   })
 
+  it('never replaces a miner that precommitted (only its stream failed): its reveal brings the result', () => {
+    const r = result(A, 'same')
+    const late = run(start().task, [
+      {type: 'CreateMined', tx: TX},
+      {type: 'PrecommitSeen', miner: A, commitment: r.commitment},
+      {type: 'ResultReceived', result: result(B, 'same'), sender: B},
+      {type: 'ResultTimeout', miner: A, replacement: C}
+    ])
+    assert.deepEqual(late.task.record.assignees, [A, B], 'not reassigned')
+    assert.deepEqual(types(late.effects), ['timer'])
+    const revealed = run(late.task, [{type: 'CommitSeen', result: r}])
+    assert.equal(revealed.task.record.phase, 'settling')
+    assert.equal(replies(revealed.effects)[0]?.type, 'Answered')
+  })
+
+  it('a reassign that did not reach the chain is sent again once, in its turn', () => {
+    const reassigning = run(start().task, [{type: 'ResultTimeout', miner: A, replacement: C}, {type: 'CreateMined', tx: TX}])
+    assert.deepEqual(types(reassigning.effects).filter(t => t === 'send:reassign'), ['send:reassign'])
+    const failed = run(reassigning.task, [{type: 'ReassignFailed', from: A, to: C, error: 'timeout'}])
+    assert.deepEqual(types(failed.effects), ['timer'])
+    const again = run(failed.task, [{type: 'Resend', tx: {kind: 'reassign', from: A, to: C}}, {type: 'Resend', tx: {kind: 'reassign', from: A, to: C}}])
+    assert.deepEqual(types(again.effects), ['send:reassign'], 'one copy in flight at a time')
+  })
+
   it('waits for a replacement when none is ready, and fails with 504 past the precommit deadline', () => {
     const waiting = run(start().task, [{type: 'ResultTimeout', miner: A}])
     assert.deepEqual(types(waiting.effects), ['timer'])

@@ -5,6 +5,7 @@ import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../ch
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
 import {assertNever} from '../../util/assertNever.js'
+import {sleep} from '../../util/sleep.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import type {ChainEventsMessage, ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
 
@@ -22,6 +23,9 @@ export interface ChainActorInit {
   /** How often the watcher polls for new blocks; the provider's `pollingInterval` when undefined. */
   pollingIntervalMs?: number
 }
+
+/** How long a stopping chain actor lets queued sends go out before it aborts them. */
+const DRAIN_GRACE_MS = 2_000
 
 /** Internal messages: the watcher's verdict that the RPC is gone (a crash: the provider is rebuilt). */
 type Internal = {type: '$WatchFailed', error: Error}
@@ -82,7 +86,7 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
           const method = state.writers[call.contract].getFunction(call.functionName)
           const overrides = msg.value == null ? {} : {value: msg.value}
           state.queue.send(msg.label, async () => await method.populateTransaction(...call.args, overrides),
-            {lane: msg.lane, signal: state.controller.signal, onBroadcast: msg.onBroadcast}).then(
+            {lane: msg.lane, signal: msg.signal == null ? state.controller.signal : AbortSignal.any([state.controller.signal, msg.signal]), onBroadcast: msg.onBroadcast}).then(
             (receipt: TransactionReceipt) => {
               system.tell<SendReply>(msg.replyTo, {type: 'Mined', tx: {label: msg.label, hash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, events: decodeLogs(receipt.logs)}})
             },
@@ -125,7 +129,9 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
     },
     dispose: async (state) => {
       state.watcher.stop()
-      await state.queue.drained().catch(() => {})
+      // Queued sends get a moment to go out; a crash restart (RPC down) must not wait for
+      // every one of them to exhaust its retries.
+      await Promise.race([state.queue.drained().catch(() => {}), sleep(DRAIN_GRACE_MS)])
       state.controller.abort(new Error('chain actor stopping'))
       state.provider.destroy()
     },

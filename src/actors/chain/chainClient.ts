@@ -5,6 +5,8 @@ import type {ContractName} from '../../chain/contractNames.js'
 import type {TxLane} from '../../chain/txQueue.js'
 import type {ChainEventsMessage, ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
 
+const SEND_ABORT_MARGIN_MS = 2_000
+
 /** One state-changing call as `ChainClient.send` takes it. */
 export interface ChainSend {
   /** Names the transaction in logs and the tx journal (`ping`, `createTask 12`). */
@@ -25,7 +27,10 @@ export class ChainClient {
 
   async send (send: ChainSend): Promise<SendReply> {
     try {
-      return await this.system.ask<ChainMessage, SendReply>(this.chain, replyTo => ({type: 'Send', ...send, replyTo}), ASK_TIMEOUT_MS.chainSend)
+      // Given up a little before the ask, so the chain actor still answers (TX_ABORTED) and the
+      // caller's retry does not find the first copy still queued.
+      const signal = AbortSignal.timeout(ASK_TIMEOUT_MS.chainSend - SEND_ABORT_MARGIN_MS)
+      return await this.system.ask<ChainMessage, SendReply>(this.chain, replyTo => ({type: 'Send', ...send, replyTo, signal}), ASK_TIMEOUT_MS.chainSend)
     } catch (err) {
       return {type: 'Failed', label: send.label, code: 'ASK_FAILED', error: (err as Error).message}
     }

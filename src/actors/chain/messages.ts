@@ -41,7 +41,8 @@ export type ChainMessage =
    * A state-changing call from this node's wallet; queued, nonce-managed, retried, journaled.
    * A `user` call (someone waits on it) is submitted before every `settlement` call still queued.
    */
-  | {type: 'Send', label: string, call: ChainWrite, value?: bigint, lane: TxLane, replyTo: ActorRef<SendReply>, onBroadcast?: (hash: string) => void}
+  /** `signal`: the sender stopped waiting; a send not yet broadcast is dropped (TX_ABORTED) rather than left to pile up under retries. */
+  | {type: 'Send', label: string, call: ChainWrite, value?: bigint, lane: TxLane, replyTo: ActorRef<SendReply>, onBroadcast?: (hash: string) => void, signal?: AbortSignal}
   /** A view/pure call; the reply's value has the shape `ReadResult` gives the call. */
   | {type: 'Read', call: ChainRead, replyTo: ActorRef<ReadReply>}
   /** Events of one contract whose first indexed argument equals `key` (e.g. a task id). */

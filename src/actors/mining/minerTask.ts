@@ -140,6 +140,8 @@ export const RETRY_BACKOFF_MS = {initial: 1_000, max: 10_000} as const
 const RETRY_DEADLINE_MARGIN_MS = 500
 /** After the precommit deadline, a reveal waits this long: the next block's timestamp must be past it. */
 export const LATE_REVEAL_GRACE_MS = 2_000
+/** A late reveal the chain refused (no block past the deadline yet) is tried again this often. */
+const LATE_REVEAL_RETRY_MS = 2_000
 
 /** Delay before the retry that follows attempt `attempt` (1-based). */
 export function retryDelayMs (attempt: number): number {
@@ -403,9 +405,16 @@ function committing (task: Of<'committing'>, event: MinerTaskEvent, now: number)
       // Not in the reveal phase after all: a reassignment reopened precommits (or the RPC node
       // lags the watcher). Back to waiting; the read tells which.
       if (event.errorName === 'WrongState') {
+        // Past the precommit deadline the chain may just not have a block that late yet: try
+        // the late reveal again shortly, until the deadline.
+        const again = Math.max(now + LATE_REVEAL_RETRY_MS, task.task.precommitDeadline + LATE_REVEAL_GRACE_MS)
         return {
           task: {...held(task), phase: 'awaitingReveal', result: task.result, read: {status: 'inFlight', attempt: 1}},
-          effects: [{type: 'readChainState'}, log('info', 'commit refused: reveal phase not open; waiting again')]
+          effects: [
+            {type: 'readChainState'},
+            ...(again < task.task.deadline - RETRY_DEADLINE_MARGIN_MS ? [{type: 'timer', atMs: again, event: {type: 'RevealDue'}} as const] : []),
+            log('info', 'commit refused: reveal phase not open; waiting again')
+          ]
         }
       }
       return {task: lost(task, 'rejected', event.errorName), effects: [log('warn', 'commit refused', {errorName: event.errorName})]}

@@ -99,6 +99,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       for (const row of journal.chainTasks()) state.chainTasks.set(row.taskId, row)
       for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, {record: task.record, task})
       const open = journal.openTasks<OracleTask>('oracle')
+      // However old: an open task is carried to its end.
+      for (const {taskId, state: task} of open) state.tasks.set(taskId, {record: task.record, task})
       if (open.length > 0) ctx.log.info({tasks: open.length}, 'resuming open tasks from the journal')
       // Carried on through the normal path, so each resumption is journaled like any step.
       for (const {taskId} of open) system.tell(self, {type: '$Step', taskId, event: {type: 'Restarted'}})
@@ -297,7 +299,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           return state
 
         case 'CommitSeen':
-          apply(msg.commit.result.taskId, {type: 'CommitSeen', miner: msg.commit.result.miner, outputHash: msg.commit.result.outputHash})
+          apply(msg.commit.result.taskId, {type: 'CommitSeen', result: msg.commit.result})
           return state
 
         case 'StreamOpened': {

@@ -57,7 +57,8 @@ export type OracleTaskEvent =
   /** The first token of the answer reached the oracle. */
   | {type: 'FirstToken'}
   | {type: 'PrecommitSeen', miner: Address, commitment: string}
-  | {type: 'CommitSeen', miner: Address, outputHash: string}
+  /** A miner's reveal (gossiped once its commit is mined): its whole result, checked by the gossip validator against the signer. */
+  | {type: 'CommitSeen', result: MinerResult}
   /** `miner` did not deliver in time; `replacement` is the miner the actor picked, if any was ready. */
   | {type: 'ResultTimeout', miner: Address, replacement?: Address}
   | {type: 'CompetingTimeout'}
@@ -194,6 +195,11 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
       }
       return chainRefused(draft, effects, `the chain refused the task: ${event.errorName}: ${event.error}`, 'TASK_NOT_CREATED')
     case 'Resend':
+      // Reassignments go one at a time from their queue, where a failed one went back.
+      if (event.tx.kind === 'reassign') {
+        nextReassign(draft, effects)
+        return effects.length === 0 ? unchanged(task) : out
+      }
       if (event.tx.kind === 'createTask' && draft.onChain !== 'pending') return unchanged(task)
       if (event.tx.kind === 'end' && (draft.record.phase !== 'settling' || draft.ending)) return unchanged(task)
       if (event.tx.kind === 'end') draft.ending = true
@@ -225,10 +231,14 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
       if (draft.record.precommits.some(p => p.miner === event.miner)) return unchanged(task)
       draft.record.precommits.push({miner: event.miner, commitment: event.commitment, at: now})
       return out
-    case 'CommitSeen':
-      if (draft.record.reveals.some(r => r.miner === event.miner)) return unchanged(task)
-      draft.record.reveals.push({miner: event.miner, outputHash: event.outputHash, at: now})
+    case 'CommitSeen': {
+      const {miner, outputHash} = event.result
+      if (draft.record.reveals.some(r => r.miner === miner)) return unchanged(task)
+      draft.record.reveals.push({miner, outputHash, at: now})
+      // A miner whose stream broke is heard through its reveal: the same result, signed by it.
+      if (draft.record.phase === 'running') return running(draft, {type: 'ResultReceived', result: event.result, sender: miner}, now, config, out) ?? out
       return out
+    }
     case 'ChainState':
       if (draft.chainState === event.state) return unchanged(task)
       draft.chainState = event.state
@@ -279,6 +289,14 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
     case 'ResultTimeout': {
       const {miner, replacement} = event
       if (task.outputs[miner] != null || !record.assignees.includes(miner)) return null
+      // It did the work (its precommit is out) and only its stream failed: replacing it would
+      // void honest work. Its reveal brings the result, late reveals included.
+      if (record.precommits.some(p => p.miner === miner)) {
+        if (now > task.commitDeadline) return fail(task, now, effects, 504, 'MINERS_MISSED_DEADLINE', `miner ${miner} precommitted but never revealed`)
+        effects.push(timer(now + config.resultTimeoutMs, {type: 'ResultTimeout', miner}),
+          {type: 'log', level: 'info', msg: 'miner precommitted without delivering its result; waiting for its reveal', fields: {taskId: record.taskId, miner}})
+        return out
+      }
       if (now > task.precommitDeadline) return fail(task, now, effects, 504, 'MINERS_MISSED_DEADLINE', `miner ${miner} did not deliver before the precommit deadline and no replacement was found`)
       if (replacement == null || record.assignees.includes(replacement) || task.excluded.includes(replacement)) {
         effects.push(timer(now + config.retryMs, {type: 'ResultTimeout', miner}),
