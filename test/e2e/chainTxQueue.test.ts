@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {createServer, connect, type Server, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -13,40 +12,7 @@ import {devnetWallet, fundDevnetAccounts} from '../../src/devnet/devnetKeys.js'
 import {createProvider} from '../../src/chain/provider.js'
 import {AclRole} from '../../src/chain/enums.js'
 import {TxError, TxQueue} from '../../src/chain/txQueue.js'
-
-/** A TCP relay to anvil that can be switched off (connection refused) and on again. */
-class Relay {
-  private server: Server | undefined
-  private readonly sockets = new Set<Socket>()
-  constructor (readonly port: number, private readonly target: number) {}
-
-  async up (): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = connect(this.target, '127.0.0.1')
-      for (const s of [client, upstream]) {
-        this.sockets.add(s)
-        s.on('close', () => this.sockets.delete(s))
-        s.on('error', () => s.destroy())
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve))
-  }
-
-  async down (): Promise<void> {
-    for (const s of this.sockets) s.destroy()
-    await new Promise<void>((resolve) => this.server === undefined ? resolve() : this.server.close(() => resolve()))
-    this.server = undefined
-  }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as {port: number}).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+import {freePort, Relay} from '../support/relay.js'
 
 let anvil: Anvil
 let provider: JsonRpcProvider

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {createServer, connect, type Server, type Socket} from 'node:net'
 import {after, before, describe, it} from 'node:test'
 import {hexlify, randomBytes, toUtf8Bytes, type JsonRpcProvider} from 'ethers'
 import {ActorSystem, type ActorDefinition, type ActorRef, type RestartPolicy} from '../../src/actors/actorSystem.js'
@@ -14,46 +13,13 @@ import {startAnvil, type Anvil} from '../../src/devnet/anvil.js'
 import {setupDevnet, type Devnet} from '../../src/devnet/setupDevnet.js'
 import {toAddress} from '../../src/protocols/address.js'
 import {createSilentLogger} from '../../src/util/logger.js'
+import {freePort, Relay} from '../support/relay.js'
 import {waitFor} from '../support/until.js'
 
 const MODEL = {name: 'stories260K', cid: 'bafkreiexamplemodelcid', sha256: '0x' + 'ab'.repeat(32), sizeBytes: 1_185_376, quantization: 'F32'}
 const POLL_MS = 50
 /** Restarts quickly, and often enough to outlast the outage below. */
 const POLICY: RestartPolicy = {strategy: 'restart', maxRestarts: 10, withinMs: 60_000, backoffMs: {initial: 50, max: 200}}
-
-/** A TCP relay to anvil that can be switched off (connection refused) and on again. */
-class Relay {
-  private server: Server | undefined
-  private readonly sockets = new Set<Socket>()
-  constructor (readonly port: number, private readonly target: number) {}
-
-  async up (): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = connect(this.target, '127.0.0.1')
-      for (const s of [client, upstream]) {
-        this.sockets.add(s)
-        s.on('close', () => this.sockets.delete(s))
-        s.on('error', () => s.destroy())
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve))
-  }
-
-  async down (): Promise<void> {
-    for (const s of this.sockets) s.destroy()
-    await new Promise<void>((resolve) => this.server === undefined ? resolve() : this.server.close(() => resolve()))
-    this.server = undefined
-  }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as {port: number}).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 let anvil: Anvil
 let provider: JsonRpcProvider
