@@ -11,7 +11,7 @@ import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ChainClient} from '../chain/chainClient.js'
 import type {ChainEventsMessage, ChainMessage, SendReply} from '../chain/messages.js'
-import type {CompleteReply, OracleMessage, TaskRecord} from './messages.js'
+import type {CompleteReply, OracleMessage} from './messages.js'
 import {createOracleTask, isOpen, step, type OracleEffect, type OracleTask, type OracleTaskConfig, type OracleTaskEvent, type TxIntent} from './oracleTask.js'
 import {pruneTasks} from './pruneTasks.js'
 import {capableMiners, eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
@@ -67,7 +67,7 @@ type Internal =
 
 interface OracleState {
   miners: Map<Address, MinerView>
-  tasks: Map<string, {record: TaskRecord, task: OracleTask}>
+  tasks: Map<string, OracleTask>
   live: Map<string, Live>
   recentAssignments: Map<Address, number>
   /** Open tasks of every oracle on chain (the sweeper's view). */
@@ -97,10 +97,10 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       const self = ctx.self as ActorRef<Internal | ChainEventsMessage>
       const state: OracleState = {miners: new Map(), tasks: new Map(), live: new Map(), recentAssignments: new Map(), chainTasks: new Map(), sweeping: new Set(), waiting: []}
       for (const row of journal.chainTasks()) state.chainTasks.set(row.taskId, row)
-      for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, {record: task.record, task})
+      for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, task)
       const open = journal.openTasks<OracleTask>('oracle')
       // However old: an open task is carried to its end.
-      for (const {taskId, state: task} of open) state.tasks.set(taskId, {record: task.record, task})
+      for (const {taskId, state: task} of open) state.tasks.set(taskId, task)
       if (open.length > 0) ctx.log.info({tasks: open.length}, 'resuming open tasks from the journal')
       // Carried on through the normal path, so each resumption is journaled like any step.
       for (const {taskId} of open) system.tell(self, {type: '$Step', taskId, event: {type: 'Restarted'}})
@@ -121,12 +121,12 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
       /** The one way a task changes: step, journal, then effects. */
       const apply = (taskId: string, event: OracleTaskEvent): void => {
-        const entry = state.tasks.get(taskId)
-        if (entry == null) return
-        const stepped = step(entry.task, event, Date.now(), config)
-        if (stepped.task === entry.task) return
+        const task = state.tasks.get(taskId)
+        if (task == null) return
+        const stepped = step(task, event, Date.now(), config)
+        if (stepped.task === task) return
         journal.record('oracle', taskId, event, stepped.task, isOpen(stepped.task))
-        state.tasks.set(taskId, {record: stepped.task.record, task: stepped.task})
+        state.tasks.set(taskId, stepped.task)
         run(stepped.task, stepped.effects)
       }
 
@@ -208,7 +208,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         const taskId = String(taskIdFor(init.address, requestId))
         const {task, effects} = createOracleTask({taskId, requestId, request: r, assignees, precommitWindowS: init.precommitWindowS, commitWindowS: init.commitWindowS}, Date.now(), config)
         journal.record('oracle', taskId, {type: 'Requested', request: r, assignees, requestId}, task, true)
-        state.tasks.set(taskId, {record: task.record, task})
+        state.tasks.set(taskId, task)
         state.live.set(taskId, {replyTo: request.replyTo, onToken: request.onToken, streams: new Map()})
         pruneTasks(state.tasks, TASKS_KEPT)
         request.signal?.addEventListener('abort', () => { system.tell(self, {type: '$Step', taskId, event: {type: 'ClientGone'}}) }, {once: true})
@@ -277,7 +277,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
         case '$Step': {
           const event = msg.event
-          const task = state.tasks.get(msg.taskId)?.task
+          const task = state.tasks.get(msg.taskId)
           if (event.type === 'ResultTimeout' && task != null) {
             // The machine decides whether to replace; the actor knows who could take over.
             const exclude = new Set([...task.record.assignees, ...task.excluded])
@@ -303,7 +303,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           return state
 
         case 'StreamOpened': {
-          const task = state.tasks.get(msg.taskId)?.task
+          const task = state.tasks.get(msg.taskId)
           const live = state.live.get(msg.taskId)
           // Unknown, finished or cancelled tasks, and miners not (or no longer) on the task: hang up.
           if (task == null || live == null || task.record.phase !== 'running' || (task.record.mode === 'parallel' && !task.record.assignees.includes(msg.miner))) {
@@ -339,7 +339,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
         case '$SweepTick': {
           const mine = (taskId: string): boolean => {
-            const task = state.tasks.get(taskId)?.task
+            const task = state.tasks.get(taskId)
             return task != null && isOpen(task)
           }
           for (const taskId of dueForSweep(state.chainTasks, Date.now(), init.address, id => mine(id) || state.sweeping.has(id))) {

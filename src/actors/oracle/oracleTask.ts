@@ -156,7 +156,7 @@ export function createOracleTask (init: NewTask, now: number, config: OracleTask
   return {
     task,
     effects: [
-      gossip(task, now, config),
+      gossip(task, config),
       {type: 'send', tx: {kind: 'createTask'}},
       ...timers,
       {type: 'log', level: 'info', msg: 'task gossiped', fields: {taskId, mode: record.mode, k: record.k, assignees: record.assignees}}
@@ -309,7 +309,7 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       record.reassignments.push({from: miner, to: replacement, reason: 'result timeout'})
       task.reassignQueue.push({from: miner, to: replacement})
       nextReassign(task, effects)
-      effects.push(gossip(task, now, config), timer(now + config.resultTimeoutMs, {type: 'ResultTimeout', miner: replacement}),
+      effects.push(gossip(task, config), timer(now + config.resultTimeoutMs, {type: 'ResultTimeout', miner: replacement}),
         {type: 'log', level: 'warn', msg: 'miner missed its deadline; reassigned', fields: {taskId: record.taskId, from: miner, to: replacement}})
       return out
     }
@@ -487,14 +487,14 @@ function timer (atMs: number, event: OracleTaskEvent): OracleEffect {
   return {type: 'timer', atMs, event}
 }
 
-function gossip (task: OracleTask, now: number, config: OracleTaskConfig): OracleEffect {
+function gossip (task: OracleTask, config: OracleTaskConfig): OracleEffect {
   const r = task.record
   return {
     type: 'gossip',
     task: {
       taskId: r.taskId, modelId: r.modelId, prompt: r.prompt, params: r.params, seed: r.seed, mode: r.mode, k: r.k,
       assignees: r.mode === 'parallel' ? r.assignees : [], precommitDeadline: task.precommitDeadline, deadline: task.commitDeadline,
-      oracle: config.oracle, createdAt: Math.min(now, r.timings.requestedAt)
+      oracle: config.oracle, createdAt: r.timings.requestedAt
     }
   }
 }
