@@ -8,6 +8,11 @@ import type {CompleteOptions, CompletionRequest, CompletionResult, LlamaEngineIn
 export interface InferenceEngine {
   /** What was loaded and how; the actor logs it once the engine is open. */
   readonly info: LlamaEngineInfo
+  /**
+   * The class it declares, when not the one its model and backend make: only a stand-in engine
+   * of a test (a rogue miner, a simulated GPU miner) sets it.
+   */
+  readonly determinismClass?: string
   /** Requests generating now. */
   readonly running: number
   /** Requests waiting for the engine. */

@@ -39,6 +39,8 @@ export type FinishReason = 'stop' | 'length' | 'abort'
 
 export interface CompletionResult {
   text: string
+  /** The generated token ids, in order: what a verifier scores (re-tokenizing `text` need not give them back). */
+  tokens: number[]
   /** Tokens the prompt occupies in the context, beginning-of-sequence token included. */
   promptTokens: number
   completionTokens: number
@@ -69,6 +71,8 @@ export interface LlamaEngineInfo {
   contextSize: number
   vocabularySize: number
   hasChatTemplate: boolean
+  /** The end-of-generation token: a verifier checks that an output claimed to have stopped early could stop there. */
+  endOfGenerationToken: number | null
   threads: number
   sequences: number
   /** The compute backend llama.cpp actually got (false: CPU), which with `gpu: true` depends on the binaries installed. */
@@ -158,6 +162,7 @@ export class LlamaEngine implements InferenceEngine {
       contextSize: slots[0]?.context.contextSize ?? 0,
       vocabularySize: metadata.tokenizer.ggml.tokens.length,
       hasChatTemplate: metadata.tokenizer.chat_template !== undefined,
+      endOfGenerationToken: model.tokens.eos,
       threads,
       sequences,
       gpu: llama.gpu
@@ -201,19 +206,27 @@ export class LlamaEngine implements InferenceEngine {
   }
 
   /**
-   * Teacher-forced mean log-probability of `claimedOutput` as a continuation of `prompt`
-   * (DESIGN.md, consensus and verification): an oracle compares a miner's claimed text with
-   * what the model itself finds likely. Queues for a slot like a completion.
+   * Teacher-forced scoring (DESIGN.md, consensus and verification): how likely the model finds
+   * each claimed token after the prompt and the tokens before it, in one evaluation. A verifier
+   * compares a miner's claimed output with what the model itself would produce.
    */
-  async scoreTokens (prompt: string, claimedOutput: string, options: {signal?: AbortSignal} = {}): Promise<TokenScore> {
+  async scoreTokens (prompt: string, claimedOutput: string | readonly number[], options: {signal?: AbortSignal} = {}): Promise<TokenScore> {
     this.assertOpen()
     const promptTokens = this.promptTokens(prompt)
-    const outputTokens = this.model.tokenize(claimedOutput, false, 'trimLeadingSpace')
+    const outputTokens = typeof claimedOutput === 'string' ? this.model.tokenize(claimedOutput, false, 'trimLeadingSpace') : claimedOutput as Token[]
     if (promptTokens.length === 0) throw new InferenceError({code: 'INVALID_REQUEST', reason: 'this model has no beginning-of-sequence token, so the prompt must not be empty'})
     if (outputTokens.length === 0) throw new InferenceError({code: 'INVALID_REQUEST', reason: 'the claimed output is empty: nothing to score'})
+    const vocabulary = this.info.vocabularySize
+    const outside = outputTokens.find(t => !Number.isInteger(t) || t < 0 || t >= vocabulary)
+    if (outside !== undefined) throw new InferenceError({code: 'INVALID_REQUEST', reason: `token ${outside} is not in this model's vocabulary of ${vocabulary}`})
     const total = promptTokens.length + outputTokens.length
     if (total > this.contextSize) throw this.tooLong(total)
     return await this.track(this.withSlot(options.signal, async (slot) => await scoreOnSequence(slot.sequence, promptTokens, outputTokens)))
+  }
+
+  /** The text of generated token ids, exactly as `complete` returns it for them. */
+  detokenize (tokens: readonly number[]): string {
+    return this.model.detokenize(tokens as Token[])
   }
 
   /** Fails queued requests, stops running ones (they end with 'abort'), then frees the native memory. */
@@ -289,21 +302,22 @@ export class LlamaEngine implements InferenceEngine {
     const startedAt = performance.now()
     let firstTokenAt: number | undefined
     let text = ''
-    let completionTokens = 0
+    const tokens: number[] = []
     let chunkTokens: readonly Token[] = []
     const finish = (finishReason: FinishReason, finalText: string): CompletionResult => {
       const durationMs = performance.now() - startedAt
       const result = {
         text: finalText,
+        tokens,
         promptTokens: promptTokens.length,
-        completionTokens,
+        completionTokens: tokens.length,
         finishReason,
         durationMs,
         timeToFirstTokenMs: (firstTokenAt ?? performance.now()) - startedAt,
-        tokensPerSecond: durationMs > 0 ? completionTokens / (durationMs / 1000) : 0,
+        tokensPerSecond: durationMs > 0 ? tokens.length / (durationMs / 1000) : 0,
         queuedMs
       }
-      this.log.debug({promptTokens: result.promptTokens, completionTokens, finishReason, durationMs, queuedMs}, 'completion finished')
+      this.log.debug({promptTokens: result.promptTokens, completionTokens: tokens.length, finishReason, durationMs, queuedMs}, 'completion finished')
       return result
     }
     const hasBos = this.model.tokens.shouldPrependBosToken
@@ -326,7 +340,7 @@ export class LlamaEngine implements InferenceEngine {
         onToken: tokens => { chunkTokens = tokens },
         onTextChunk: chunkText => {
           firstTokenAt ??= performance.now()
-          completionTokens += chunkTokens.length
+          tokens.push(...chunkTokens)
           text += chunkText
           if (onToken === undefined) return
           try {

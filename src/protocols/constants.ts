@@ -9,12 +9,13 @@ export const PROTOCOL_PREFIX = '/cortensor'
  * on different versions then simply do not share the topic instead of rejecting each other.
  */
 export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
-  heartbeat: 1,
+  /** 2: the determinism class names the model file (`<sha256>/<build>/<backend>`). */
+  heartbeat: 2,
   /** 2: the task carries its precommit deadline (miners reveal late once it passed). */
   task: 2,
   precommit: 1,
-  /** 2: the reveal carries the whole miner result (with its commitment). */
-  commit: 2
+  /** 2: the reveal carries the whole miner result (with its commitment). 3: with its token ids and determinism class. */
+  commit: 3
 }
 
 /**
@@ -25,7 +26,8 @@ export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
   heartbeat: 4 * 1024,
   task: 128 * 1024,
   precommit: 1024,
-  commit: 256 * 1024
+  /** Output text plus its token ids (up to ~5 bytes each in msgpack). */
+  commit: 512 * 1024
 }
 
 /**
@@ -34,7 +36,9 @@ export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
  * `result`: a miner's tokens and result for one task, straight to the task's oracle.
  */
 export const STREAM_PROTOCOL_VERSION = {
-  /** 1.1.0: the oracle cancels with a frame; a stream that only breaks no longer cancels. */
-  result: '1.1.0'
+  /** 1.1.0: the oracle cancels with a frame; a stream that only breaks no longer cancels. 1.2.0: token frames and the result carry token ids. */
+  result: '1.2.0',
+  /** An oracle asks a validator to check a miner's claimed output; the validator answers a signed verdict. */
+  verify: '1.0.0'
 } as const
 export type StreamProtocol = keyof typeof STREAM_PROTOCOL_VERSION

@@ -14,8 +14,8 @@ const modelId = convert(string({minLength: 1, maxLength: 78}), toModelId, 'a mod
 /** Milliseconds since the Unix epoch. */
 const unixMs = uint()
 
-/** What a node runs as. */
-export const ROLES = ['oracle', 'miner'] as const
+/** What a node runs as: a validator holds a model and checks miners' outputs for oracles. */
+export const ROLES = ['oracle', 'miner', 'validator'] as const
 export type Role = typeof ROLES[number]
 
 /** Parallel: the oracle assigns k miners. Competing: the first k miners to precommit take the slots. */
@@ -34,8 +34,8 @@ export const heartbeatSchema = object({
   modelsReady: array(modelId, {maxLength: 32}),
   freeSlots: uint({max: 1024}),
   tokensPerSecond: float({min: 0, max: 1e7}),
-  /** Inference build + hardware class, e.g. `llama.cpp-b1234/cpu-x64`: equal classes give byte-identical greedy output. */
-  determinismClass: string({minLength: 1, maxLength: 128}),
+  /** `<model sha256>/<build>/<backend>` (see determinismClass.ts): equal classes give byte-identical greedy output; '' for a node without a model loaded. */
+  determinismClass: string({maxLength: 160}),
   /** Strictly increasing per sender while it runs (start it at the boot time in ms). */
   seq: uint(),
   timestamp: unixMs
@@ -90,8 +90,10 @@ export const minerResultSchema = object({
   outputHash: bytes32,
   /** keccak256(taskId, miner, outputHash, salt): the precommitment it opens. */
   commitment: bytes32,
-  /** Tokens generated. */
-  tokens: uint({max: 1 << 20}),
+  /** The generated token ids: what a verifier scores (`output` must be exactly what they decode to). */
+  tokenIds: array(uint({max: 1 << 24}), {maxLength: 1 << 16}),
+  /** The class the work ran in, declared by the miner (its stream and reveal are authenticated): outputs of one class must match exactly. */
+  determinismClass: string({minLength: 1, maxLength: 160}),
   timings
 })
 

@@ -8,7 +8,7 @@ import type {Address} from './address.js'
 import {packWire, unpackWire} from './codec.js'
 import {minerResultSchema, taskId, type MinerResult} from './messages.js'
 import {addressFromPeerId} from './peerAddress.js'
-import {object, oneOf, string} from './schema.js'
+import {array, object, oneOf, string, uint} from './schema.js'
 import {streamProtocolId} from './topic.js'
 
 /**
@@ -19,7 +19,7 @@ import {streamProtocolId} from './topic.js'
  * chain still pays.
  */
 const openFrameSchema = object({kind: oneOf(['open'] as const), taskId})
-const tokenFrameSchema = object({kind: oneOf(['token'] as const), text: string({maxLength: 16_384})})
+const tokenFrameSchema = object({kind: oneOf(['token'] as const), text: string({maxLength: 16_384}), tokens: array(uint({max: 1 << 24}), {maxLength: 1_024})})
 const resultFrameSchema = object({kind: oneOf(['result'] as const), result: minerResultSchema})
 const cancelFrameSchema = object({kind: oneOf(['cancel'] as const), reason: string({maxLength: 1_000})})
 const ackSchema = object({status: oneOf(['accepted', 'refused'] as const), reason: string({maxLength: 1_000})})
@@ -27,7 +27,8 @@ const ackSchema = object({status: oneOf(['accepted', 'refused'] as const), reaso
 const CANCEL_WRITE_TIMEOUT_MS = 1_000
 
 export const RESULT_SERVICE_DEFAULTS = {
-  maxFrameBytes: 256 * 1024,
+  /** A result frame holds the output text and its token ids. */
+  maxFrameBytes: 1024 * 1024,
   /** How long a whole task stream may last: generation plus the result. */
   streamTimeoutMs: 10 * 60_000,
   /** How long opening a stream (dial + protocol negotiation + the `open` frame) may take. */
@@ -49,9 +50,15 @@ export interface ResultServiceComponents {
 
 export class ResultExchangeError extends CortensorError<{code: 'RESULT_REFUSED' | 'RESULT_UNDELIVERABLE' | 'STREAM_CANCELLED', reason: string}> {}
 
+/** A piece of generated text and the token ids it decodes from, as a miner streams it. */
+export interface StreamedChunk {
+  text: string
+  tokens: number[]
+}
+
 /** What the oracle does with an opened task stream. */
 export interface TaskStreamSink {
-  token: (text: string) => void
+  token: (chunk: StreamedChunk) => void
   /** Aborted by the oracle when nobody wants this task any more: the stream is closed. */
   cancelled: AbortSignal
 }
@@ -65,7 +72,7 @@ export interface ResultHandler {
 /** The miner's side of one task stream. */
 export interface ResultStream {
   /** Queues a token frame; never throws (a broken stream drops later tokens). */
-  token: (text: string) => void
+  token: (chunk: {text: string, tokens: readonly number[]}) => void
   /** Sends the result and waits for the oracle's verdict. */
   finish: (result: MinerResult, options?: AbortOptions) => Promise<void>
   /** Aborted when the oracle cancels the task (its client left): stop working on it. */
@@ -148,9 +155,9 @@ export class ResultService implements Startable {
     writes.catch(() => { broken = true })
     return {
       cancelled: cancelled.signal,
-      token: (text) => {
-        if (cancelled.signal.aborted || broken || text === '') return
-        writes = writes.then(async () => { await lp.write(packWire({kind: 'token', text}), {signal}) })
+      token: ({text, tokens}) => {
+        if (cancelled.signal.aborted || broken || tokens.length === 0) return
+        writes = writes.then(async () => { await lp.write(packWire({kind: 'token', text, tokens}), {signal}) })
         writes.catch(() => { broken = true })
       },
       finish: async (result, finishOptions = {}) => {
@@ -193,7 +200,8 @@ export class ResultService implements Startable {
       for (;;) {
         const frame = await readFrame(lp, signal) as {kind?: unknown}
         if (frame?.kind === 'token') {
-          sink.token(tokenFrameSchema.parse(frame, 'token').text)
+          const {text, tokens} = tokenFrameSchema.parse(frame, 'token')
+          sink.token({text, tokens})
           continue
         }
         const {result} = resultFrameSchema.parse(frame, 'result')

@@ -59,9 +59,20 @@ export interface NodeConfig {
     commitWindowS: number
     defaultRedundancy: number
     defaultMaxTokens: number
+    /**
+     * Who checks miners' outputs before a user sees them: `local` loads the model in this
+     * process, `validators` asks validator nodes over the verify stream, `off` trusts the hash
+     * majority (a colluding majority or a lone k=1 miner then decides what users see).
+     */
+    verifier: OracleVerifier
+    /** Probability that a k=1 or competing result is audited by re-executing it (in the miner's class). */
+    auditRate: number
   }
   logLevel: string
 }
+
+export const ORACLE_VERIFIERS = ['local', 'validators', 'off'] as const
+export type OracleVerifier = typeof ORACLE_VERIFIERS[number]
 
 export const DEFAULTS = {
   networkId: 'devnet',
@@ -72,7 +83,7 @@ export const DEFAULTS = {
   inference: {threads: 1, sequences: 2, contextSize: 512},
   api: {host: '127.0.0.1', port: 8040, tokens: [] as string[]},
   stats: {heartbeatIntervalMs: 2_000, chainPingIntervalMs: 60_000},
-  oracle: {resultTimeoutMs: 8_000, precommitWindowS: 120, commitWindowS: 240, defaultRedundancy: 1, defaultMaxTokens: 64},
+  oracle: {resultTimeoutMs: 8_000, precommitWindowS: 120, commitWindowS: 240, defaultRedundancy: 1, defaultMaxTokens: 64, verifier: 'local', auditRate: 0.1},
   logLevel: 'info'
 } as const
 
@@ -131,6 +142,11 @@ function validateConfig (c: Json): NodeConfig {
     if (typeof v !== 'string' || v.length === 0) fail(path, `must be a non-empty string, got ${show(v)}`)
     return v as string
   }
+  const oneOf = <T extends string>(path: string, allowed: readonly T[]): T => {
+    const v = str(path)
+    if (!(allowed as readonly string[]).includes(v)) fail(path, `must be ${allowed.map(a => `"${a}"`).join(', ')}; got ${show(v)}`)
+    return v as T
+  }
   const optStr = (path: string): string | undefined => getPath(c, path) == null ? undefined : str(path)
   const int = (path: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     let v = getPath(c, path)
@@ -143,6 +159,12 @@ function validateConfig (c: Json): NodeConfig {
     if (typeof v === 'string') v = v.split(',').map(s => s.trim()).filter(s => s.length > 0)
     if (!Array.isArray(v) || v.some(x => typeof x !== 'string')) fail(path, `must be a list of strings, got ${show(v)}`)
     return v as string[]
+  }
+  const ratio = (path: string): number => {
+    let v = getPath(c, path)
+    if (typeof v === 'string' && v.trim() !== '') v = Number(v)
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(path, `must be a number in [0, 1], got ${show(v)}`)
+    return v as number
   }
   const role = str('role') as Role
   if (!ROLES.includes(role)) fail('role', `must be ${ROLES.map(r => `"${r}"`).join(' or ')}, got ${show(role)}`)
@@ -186,7 +208,9 @@ function validateConfig (c: Json): NodeConfig {
       precommitWindowS: int('oracle.precommitWindowS', 5, 86_400),
       commitWindowS: int('oracle.commitWindowS', 10, 172_800),
       defaultRedundancy: int('oracle.defaultRedundancy', 1, 16),
-      defaultMaxTokens: int('oracle.defaultMaxTokens', 1, 4096)
+      defaultMaxTokens: int('oracle.defaultMaxTokens', 1, 4096),
+      verifier: oneOf('oracle.verifier', ORACLE_VERIFIERS),
+      auditRate: ratio('oracle.auditRate')
     },
     logLevel: str('logLevel')
   }

@@ -19,6 +19,7 @@ describe('inference actor under supervision (real model)', () => {
     const ref = system.spawn(inferenceActor({
       system,
       modelPath: SHARED_MODEL_PATH,
+      modelSha256: '270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d',
       openEngine: async (modelPath) => {
         const engine = await LlamaEngine.load({modelPath, threads: 1, contextSize: 256, logger: createSilentLogger()})
         engines.push(engine)

@@ -25,7 +25,7 @@ const results: Array<{result: MinerResult, sender: Address}> = []
 function resultFor (taskId: string, output: string, minerAddr = minerAddress): MinerResult {
   const salt = hexlify(randomBytes(32))
   const outputHash = outputHashOf(output)
-  return {taskId, miner: minerAddr, output, salt, outputHash, commitment: commitmentFor(BigInt(taskId), minerAddr, outputHash, salt), tokens: 3, timings: {promptMs: 1, generateMs: 2}}
+  return {taskId, miner: minerAddr, output, salt, outputHash, commitment: commitmentFor(BigInt(taskId), minerAddr, outputHash, salt), tokenIds: [1, 2, 3], determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`, timings: {promptMs: 1, generateMs: 2}}
 }
 
 async function open (taskId: string): ReturnType<ResultService['open']> {
@@ -44,7 +44,7 @@ describe('result service: one private stream per task from miner to oracle', () 
       onOpen: (taskId, sender): TaskStreamSink => {
         const entry = {taskId, sender, tokens: [] as string[], controller: new AbortController()}
         opened.push(entry)
-        return {token: text => entry.tokens.push(text), cancelled: entry.controller.signal}
+        return {token: chunk => entry.tokens.push(chunk.text), cancelled: entry.controller.signal}
       },
       onResult: (result, sender) => results.push({result, sender})
     })
@@ -77,7 +77,7 @@ describe('result service: one private stream per task from miner to oracle', () 
 
   it('delivers tokens in order, then the result, acknowledged', async () => {
     const stream = await open('7')
-    for (const text of [', there', ' was', ' a']) stream.token(text)
+    for (const [i, text] of [', there', ' was', ' a'].entries()) stream.token({text, tokens: [i + 1]})
     await stream.finish(resultFor('7', ', there was a'))
     assert.equal(opened.length, 1)
     assert.deepEqual(opened[0]?.tokens, [', there', ' was', ' a'])
@@ -108,7 +108,7 @@ describe('result service: one private stream per task from miner to oracle', () 
     await waitFor('the stream to open at the oracle', () => opened.some(o => o.taskId === '12'), {timeoutMs: 5_000, intervalMs: 10})
     await miner.libp2p.hangUp(oracle.libp2p.peerId)
     await new Promise(resolve => setTimeout(resolve, 200))
-    stream.token('still working')
+    stream.token({text: 'still working', tokens: [9]})
     assert.equal(stream.cancelled.aborted, false, 'a dropped connection is not the oracle saying stop')
     await assert.rejects(stream.finish(resultFor('12', 'done anyway')), {code: 'RESULT_UNDELIVERABLE'})
     await miner.libp2p.dial(multiaddr(dialAddresses(oracle)[0] as string))

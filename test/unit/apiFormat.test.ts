@@ -13,7 +13,7 @@ const record: TaskRecord = {
   taskId: '77', phase: 'running', mode: 'parallel', k: 3, modelId: toModelId(1), prompt: 'Once', seed: 1,
   params: {maxTokens: 4, temperature: 0, topK: 0, topP: 1},
   assignees: [addr(0xa), addr(0xb), addr(0xc)], reassignments: [], precommits: [], results: [], reveals: [],
-  answer: ' upon a time', agreement: {status: 'agreed', agreeing: [addr(0xa), addr(0xb), addr(0xc)], dissenting: []},
+  answer: ' upon a time', agreement: {status: 'agreed', agreeing: [addr(0xa), addr(0xb), addr(0xc)], dissenting: [], verified: true, rejected: []},
   timings: {requestedAt: 0}, txs: [{label: 'createTask', hash: '0x01', blockNumber: 5}], trail: []
 }
 

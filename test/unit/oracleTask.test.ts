@@ -10,11 +10,12 @@ import {toModelId} from '../../src/protocols/modelId.js'
 import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const T0 = 1_700_000_000_000
-const CONFIG: OracleTaskConfig = {oracle: addr(0x0), resultTimeoutMs: 8_000, retryMs: 2_000}
+const CONFIG: OracleTaskConfig = {oracle: addr(0x0), resultTimeoutMs: 8_000, retryMs: 2_000, auditRate: 0}
 const A = addr(0xa)
 const B = addr(0xb)
 const C = addr(0xc)
 const TASK_ID = '12345'
+const CLASS_F32 = `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`
 const TX = {label: 'tx', hash: '0x' + '11'.repeat(32), blockNumber: 7}
 
 function request (mode: TaskRequest['mode'], k: number): TaskRequest {
@@ -27,7 +28,7 @@ function start (mode: TaskRequest['mode'] = 'parallel', assignees: Address[] = [
 
 function result (miner: Address, output: string, salt = '0x' + '33'.repeat(32)): MinerResult {
   const outputHash = outputHashOf(output)
-  return {taskId: TASK_ID, miner, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), miner, outputHash, salt), tokens: 3, timings: {promptMs: 1, generateMs: 2}}
+  return {taskId: TASK_ID, miner, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), miner, outputHash, salt), tokenIds: [1, 2, 3], determinismClass: CLASS_F32, timings: {promptMs: 1, generateMs: 2}}
 }
 
 /** Runs events in order from `task`; returns the last task and every effect produced. */
@@ -257,5 +258,75 @@ describe('oracle task machine: restart', () => {
   it('the journaled form is the task: a JSON round trip changes nothing', () => {
     const {task} = run(start().task, [{type: 'ResultTimeout', miner: A, replacement: C}, {type: 'ResultReceived', result: result(B, 'x'), sender: B}])
     assert.deepEqual(JSON.parse(JSON.stringify(task)), task)
+  })
+})
+
+describe('oracle task machine: verified tasks', () => {
+  const VERIFIED: OracleTaskConfig = {...CONFIG, verifierClass: CLASS_F32, auditRate: 0}
+  const CLASS_GPU = `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cuda`
+  const startVerified = (assignees: Address[], config = VERIFIED, mode: TaskRequest['mode'] = 'parallel') =>
+    createOracleTask({taskId: TASK_ID, requestId: '0x' + '22'.repeat(32), request: request(mode, assignees.length), assignees: mode === 'parallel' ? assignees : [], precommitWindowS: 120, commitWindowS: 240}, T0, config)
+  const steps = (task: OracleTask, events: OracleTaskEvent[], config = VERIFIED) => {
+    const effects: OracleEffect[] = []
+    for (const event of events) {
+      const next = step(task, event, T0 + 1_000, config)
+      task = next.task
+      effects.push(...next.effects)
+    }
+    return {task, effects}
+  }
+  const verdict = (accepted: boolean) => ({accepted, method: 'teacher-forced' as const, sameClass: true, reason: accepted ? '' : 'invented', ms: 3})
+  const received = (miner: Address, output: string, cls = CLASS_F32): OracleTaskEvent => ({type: 'ResultReceived', result: {...result(miner, output), determinismClass: cls}, sender: miner})
+  const verifies = (effects: OracleEffect[]) => effects.flatMap(e => e.type === 'verify' ? [e] : [])
+  const settleTx = (effects: OracleEffect[]) => effects.flatMap(e => e.type === 'send' && e.tx.kind === 'end' ? [e.tx] : [])
+
+  it('two colluding liars of k=3 lose: the user gets the honest text and settlement refuses pay to the lie', () => {
+    const {task} = startVerified([A, B, C])
+    const got = steps(task, [received(A, 'lie'), received(B, 'lie'), received(C, 'truth'), {type: 'CreateMined', tx: TX}])
+    assert.equal(verifies(got.effects).length, 2, 'identical claims of one class are checked once')
+    assert.deepEqual(replies(got.effects), [], 'nobody answers before the verdicts')
+    const done = steps(got.task, [{type: 'Verified', miner: A, verdict: verdict(false)}, {type: 'Verified', miner: C, verdict: verdict(true)}, {type: 'ChainState', state: TaskState.Committed}])
+    const [reply] = replies(done.effects)
+    assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'truth')
+    assert.deepEqual(done.task.record.agreement, {status: 'disagreed', agreeing: [C], dissenting: [A, B], verified: true, rejected: [A, B]})
+    assert.deepEqual(settleTx(done.effects), [{kind: 'end', rejected: [outputHashOf('lie')]}])
+  })
+
+  it('k=1: a rejected output is never the answer (502 RESULT_REJECTED), and its hash is refused pay', () => {
+    const {task} = startVerified([A])
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'lie'), {type: 'Verified', miner: A, verdict: verdict(false)}])
+    assert.equal(rejection(got.effects), 'RESULT_REJECTED')
+    assert.equal(got.task.record.answer, undefined)
+    const settled = steps(got.task, [{type: 'ChainState', state: TaskState.Committed}])
+    assert.deepEqual(settleTx(settled.effects), [{kind: 'end', rejected: [outputHashOf('lie')]}])
+  })
+
+  it('honest miners of two classes with different outputs are both accepted and paid', () => {
+    const {task} = startVerified([A, B])
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'gpu text', CLASS_GPU), received(B, 'cpu text'),
+      {type: 'Verified', miner: A, verdict: {...verdict(true), sameClass: false}}, {type: 'Verified', miner: B, verdict: verdict(true)}, {type: 'ChainState', state: TaskState.Committed}])
+    const [reply] = replies(got.effects)
+    assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'cpu text', 'the verifier\'s own class gives the answer')
+    assert.deepEqual(got.task.record.agreement?.agreeing, [B, A])
+    assert.deepEqual(settleTx(got.effects), [{kind: 'end', rejected: []}])
+  })
+
+  it('audits a k=1 result of the verifier\'s class by re-execution at rate 1, never at rate 0', () => {
+    const audited = steps(startVerified([A], {...VERIFIED, auditRate: 1}).task, [received(A, 'x')], {...VERIFIED, auditRate: 1})
+    assert.equal(verifies(audited.effects)[0]?.reexecute, true)
+    const plain = steps(startVerified([A]).task, [received(A, 'x')])
+    assert.equal(verifies(plain.effects)[0]?.reexecute, false)
+    const otherClass = steps(startVerified([A], {...VERIFIED, auditRate: 1}).task, [received(A, 'x', CLASS_GPU)], {...VERIFIED, auditRate: 1})
+    assert.equal(verifies(otherClass.effects)[0]?.reexecute, false, 'another class cannot be re-executed exactly')
+  })
+
+  it('an unavailable verifier is asked again; settlement waits for checks in flight', () => {
+    const {task} = startVerified([A])
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'x'), {type: 'VerifyFailed', miner: A, error: 'down'}])
+    assert.ok(got.effects.some(e => e.type === 'timer' && e.event.type === 'Reverify'))
+    const again = steps(got.task, [{type: 'Reverify', miner: A}])
+    assert.equal(verifies(again.effects).length, 1)
+    const committed = steps(again.task, [{type: 'ChainState', state: TaskState.Committed}])
+    assert.deepEqual(settleTx(committed.effects), [], 'no settlement while the check runs')
   })
 })

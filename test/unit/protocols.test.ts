@@ -70,7 +70,8 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
         salt: SALT,
         outputHash: outputHashOf(OUTPUT),
         commitment: commitmentFor(42n, miner.address, outputHashOf(OUTPUT), SALT),
-        tokens: 12,
+        tokenIds: [5, 17, 301],
+        determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`,
         timings: {promptMs: 1.5, generateMs: 20.25}
       },
       timestamp: NOW

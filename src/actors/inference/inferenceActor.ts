@@ -1,3 +1,4 @@
+import {determinismClass} from '../../inference/determinismClass.js'
 import type {InferenceEngine} from '../../inference/inferenceEngine.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
@@ -6,12 +7,15 @@ import type {InferenceMessage, InferenceReply} from './messages.js'
 export interface InferenceActorInit {
   system: ActorSystem
   modelPath: string
+  /** sha256 of the model file: with the engine's backend, it makes the node's determinism class. */
+  modelSha256: string
   /** Opens the engine: called on start and after every crash (the engine is the resource). */
   openEngine: (modelPath: string) => Promise<InferenceEngine>
 }
 
 interface InferenceState {
   engine: InferenceEngine
+  determinismClass: string
   running: Map<string, AbortController>
   completed: number
   recentTokensPerSecond: number[]
@@ -37,7 +41,7 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
       ctx.log.info({modelPath: init.modelPath}, 'loading model')
       const engine = await init.openEngine(init.modelPath)
       ctx.log.info({info: engine.info}, 'model loaded')
-      return {engine, running: new Map(), completed: 0, recentTokensPerSecond: []}
+      return {engine, determinismClass: engine.determinismClass ?? determinismClass(init.modelSha256, engine.info.gpu), running: new Map(), completed: 0, recentTokensPerSecond: []}
     },
     receive: (state, msg, ctx) => {
       switch (msg.type) {
@@ -52,7 +56,7 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
           state.engine.complete({prompt: job.prompt, seed: job.seed, params: job.params}, {signal: controller.signal, onToken: msg.onToken}).then(result => {
             state.completed++
             state.recentTokensPerSecond = [...state.recentTokensPerSecond, result.tokensPerSecond].slice(-RECENT_WINDOW)
-            system.tell<InferenceReply>(replyTo, {type: 'Completed', jobId: job.jobId, outcome: result})
+            system.tell<InferenceReply>(replyTo, {type: 'Completed', jobId: job.jobId, outcome: {...result, determinismClass: state.determinismClass}})
           }, (err: Error & {code?: string}) => {
             ctx.log.warn({jobId: job.jobId, err}, 'inference failed')
             system.tell<InferenceReply>(replyTo, {type: 'Failed', jobId: job.jobId, code: err.code ?? 'INFERENCE_FAILED', error: err.message})
@@ -76,7 +80,8 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
             running: state.engine.running,
             queued: state.engine.queued,
             completed: state.completed,
-            tokensPerSecond: tps.length === 0 ? 0 : tps.reduce((a, b) => a + b, 0) / tps.length
+            tokensPerSecond: tps.length === 0 ? 0 : tps.reduce((a, b) => a + b, 0) / tps.length,
+            determinismClass: state.determinismClass
           })
           return state
         }

@@ -1,4 +1,5 @@
 import type {CompletionRequest} from '../../inference/llamaEngine.js'
+import type {OnToken} from '../../inference/tokenStream.js'
 import type {ActorRef} from '../actorSystem.js'
 
 /** What a miner asks its inference actor to run: the task's prompt and sampling settings. */
@@ -9,6 +10,9 @@ export interface InferenceJob extends CompletionRequest {
 
 export interface InferenceOutcome {
   text: string
+  tokens: number[]
+  /** The class this engine computes in (see determinismClass.ts). */
+  determinismClass: string
   promptTokens: number
   completionTokens: number
   finishReason: 'stop' | 'length' | 'abort'
@@ -29,9 +33,10 @@ export interface InferenceStatus {
   completed: number
   /** Tokens/s over the recent completions: what the heartbeat advertises. */
   tokensPerSecond: number
+  determinismClass: string
 }
 
 export type InferenceMessage =
-  | {type: 'Run', job: InferenceJob, replyTo: ActorRef<InferenceReply>, onToken?: (text: string) => void}
+  | {type: 'Run', job: InferenceJob, replyTo: ActorRef<InferenceReply>, onToken?: OnToken}
   | {type: 'Cancel', jobId: string}
   | {type: 'GetStatus', replyTo: ActorRef<InferenceStatus>}

@@ -219,7 +219,7 @@ function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
           {type: 'deliverResult', result},
           {type: 'gossipPrecommit', commitment: result.commitment},
           {type: 'sendPrecommit', commitment: result.commitment},
-          log('info', 'inference done; precommitting', {tokens: result.tokens})
+          log('info', 'inference done; precommitting', {tokens: result.tokenIds.length})
         ]
       }
     }

@@ -225,7 +225,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
             type: 'Run',
             job: {jobId: taskId, prompt, seed, params},
             replyTo,
-            onToken: stream == null ? undefined : (text: string) => { stream.token(text) }
+            onToken: stream == null ? undefined : (_text, chunk) => { stream.token(chunk) }
           }), ASK_TIMEOUT_MS.inferenceRun).catch((err: Error): InferenceReply => ({type: 'Failed', jobId: taskId, code: 'ASK_FAILED', error: err.message}))
           tell(inferenceEvent(taskId, reply))
         })
@@ -292,7 +292,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
     const outputHash = outputHashOf(outcome.text)
     const commitment = commitmentFor(BigInt(taskId), address, outputHash, salt)
     const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
-    const result: MinerResult = {taskId, miner: address, output: outcome.text, salt, outputHash, commitment, tokens: outcome.completionTokens, timings}
+    const result: MinerResult = {taskId, miner: address, output: outcome.text, salt, outputHash, commitment, tokenIds: outcome.tokens, determinismClass: outcome.determinismClass, timings}
     return {type: 'Inferred', result}
   }
 

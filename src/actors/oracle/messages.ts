@@ -3,7 +3,18 @@ import type {Commit, Heartbeat, MinerResult, Precommit, SamplingParams, TaskMode
 import type {ModelId} from '../../protocols/modelId.js'
 import type {ActorRef} from '../actorSystem.js'
 import type {DecodedEvent} from '../chain/messages.js'
+import type {StreamedChunk} from '../../protocols/resultService.js'
+import type {VerificationMethod} from '../../verify/verifier.js'
 import type {MinerView} from './selectMiners.js'
+
+/** A verifier's verdict on one miner's output, as the task keeps it. */
+export interface VerdictSummary {
+  accepted: boolean
+  method: VerificationMethod
+  sameClass: boolean
+  reason: string
+  ms: number
+}
 
 /** What a client asks the network for: one task. */
 export interface TaskRequest {
@@ -38,10 +49,15 @@ export interface TaskRecord {
   assignees: Address[]
   reassignments: Array<{from: Address, to: Address, reason: string}>
   precommits: Array<{miner: Address, commitment: string, at: number}>
-  results: Array<{miner: Address, outputHash: string, tokens: number, receivedAt: number}>
+  results: Array<{miner: Address, outputHash: string, tokens: number, determinismClass: string, receivedAt: number, verdict?: VerdictSummary}>
   reveals: Array<{miner: Address, outputHash: string, at: number}>
   answer?: string
-  agreement?: {status: 'agreed' | 'disagreed', agreeing: Address[], dissenting: Address[]}
+  /**
+   * Verified tasks: `agreeing` are the miners whose outputs passed verification (all are paid),
+   * `rejected` those whose outputs failed it or were outvoted within their own class (recorded
+   * on chain as faults). Unverified tasks: the majority by output hash, as before.
+   */
+  agreement?: {status: 'agreed' | 'disagreed', agreeing: Address[], dissenting: Address[], verified: boolean, rejected: Address[]}
   timings: {requestedAt: number, broadcastAt?: number, createdAt?: number, firstTokenAt?: number, firstResultAt?: number, answeredAt?: number, settledAt?: number}
   txs: TxRef[]
   trail: DecodedEvent[]
@@ -65,7 +81,7 @@ export type OracleMessage =
   | {type: 'ResultReceived', result: MinerResult, sender: Address}
   /** A miner opened its task stream; aborting `controller` hangs up on it (cancels its work). */
   | {type: 'StreamOpened', taskId: string, miner: Address, controller: AbortController}
-  | {type: 'TokenReceived', taskId: string, miner: Address, text: string}
+  | {type: 'TokenReceived', taskId: string, miner: Address, chunk: StreamedChunk}
   | {type: 'GetTask', taskId: string, replyTo: ActorRef<TaskRecord | null>}
   | {type: 'ListTasks', replyTo: ActorRef<TaskRecord[]>}
   | {type: 'ListMiners', replyTo: ActorRef<MinerView[]>}

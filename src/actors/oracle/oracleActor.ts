@@ -16,6 +16,8 @@ import {createOracleTask, isOpen, step, type OracleEffect, type OracleTask, type
 import {pruneTasks} from './pruneTasks.js'
 import {capableMiners, eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {applyTaskEvents, dueForSweep} from './sweeper.js'
+import {VerifiedStream} from './verifiedStream.js'
+import type {Claim, Verdict} from '../../verify/verifier.js'
 
 export interface OracleActorInit {
   system: ActorSystem
@@ -32,6 +34,15 @@ export interface OracleActorInit {
   heartbeatIntervalMs: number
   /** Block the contracts were deployed at: where trail queries start. */
   deployBlock: number
+  /**
+   * Checks a miner's claim (in process, or by a validator). Undefined: this oracle verifies
+   * nothing, and tasks answer and settle by hash majority.
+   */
+  verify?: (claim: Claim, options: {reexecute: boolean, partial: boolean}) => Promise<Verdict>
+  /** The verifier's determinism class, once known (its model is loaded). */
+  verifierClass: () => string | undefined
+  /** Probability of a re-execution audit of a k=1 or competing result in the verifier's class. */
+  auditRate: number
 }
 
 /** Journal meta key of the last chain block whose events this oracle applied. */
@@ -49,8 +60,8 @@ const MAX_WAITING = 1_024
 interface Live {
   replyTo?: ActorRef<CompleteReply>
   onToken?: (text: string) => void
-  /** The miner whose tokens the client sees: the first assignee to stream. */
-  lead?: Address
+  /** What the client sees of the miners' streams: majority-agreed, verified text only. */
+  gate?: VerifiedStream
   /** Open task streams by miner: aborting one hangs up on that miner. */
   streams: Map<Address, AbortController>
 }
@@ -89,7 +100,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
   const {system, journal} = init
   const chain = new ChainClient(system, init.chain)
   const maxHeartbeatAgeMs = init.heartbeatIntervalMs * 3
-  const config: OracleTaskConfig = {oracle: init.address, resultTimeoutMs: init.resultTimeoutMs, retryMs: init.heartbeatIntervalMs}
+  // The verifier's class is known once its model loaded; until then nothing is audited.
+  const taskConfig = (): OracleTaskConfig => ({
+    oracle: init.address, resultTimeoutMs: init.resultTimeoutMs, retryMs: init.heartbeatIntervalMs, auditRate: init.auditRate,
+    verifierClass: init.verify == null ? undefined : init.verifierClass() ?? ''
+  })
 
   return {
     name: 'oracle',
@@ -123,7 +138,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       const apply = (taskId: string, event: OracleTaskEvent): void => {
         const task = state.tasks.get(taskId)
         if (task == null) return
-        const stepped = step(task, event, Date.now(), config)
+        const stepped = step(task, event, Date.now(), taskConfig())
         if (stepped.task === task) return
         journal.record('oracle', taskId, event, stepped.task, isOpen(stepped.task))
         state.tasks.set(taskId, stepped.task)
@@ -136,6 +151,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           switch (effect.type) {
             case 'reply': {
               const live = state.live.get(taskId)
+              if (effect.reply.type === 'Answered' && effect.reply.record.answer != null) {
+                if (live?.gate?.finish(effect.reply.record.answer) === false) log.warn({taskId}, 'streamed text does not begin the verified answer; the rest comes with the final event')
+              } else {
+                live?.gate?.close()
+              }
               if (live?.replyTo != null) system.tell(live.replyTo, effect.reply)
               if (live != null) {
                 live.replyTo = undefined
@@ -171,6 +191,14 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
                 system.tell(self, {type: '$Step', taskId, event: reply.type === 'Events' ? {type: 'Trail', events: reply.events} : {type: 'TrailFailed', error: reply.error}})
               })
               break
+            case 'verify': {
+              const verify = init.verify
+              if (verify == null) break
+              verify(effect.claim, {reexecute: effect.reexecute, partial: false}).then(
+                verdict => { system.tell(self, {type: '$Step', taskId, event: {type: 'Verified', miner: effect.miner, verdict: {accepted: verdict.accepted, method: verdict.method, sameClass: verdict.sameClass, reason: verdict.reason, ms: Math.round(verdict.ms)}}}) },
+                (err: Error) => { system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: err.message}}) })
+              break
+            }
             case 'log':
               log[effect.level](effect.fields ?? {}, effect.msg)
               break
@@ -206,10 +234,10 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         // while createTask waits for the chain.
         const requestId = hexlify(randomBytes(32))
         const taskId = String(taskIdFor(init.address, requestId))
-        const {task, effects} = createOracleTask({taskId, requestId, request: r, assignees, precommitWindowS: init.precommitWindowS, commitWindowS: init.commitWindowS}, Date.now(), config)
+        const {task, effects} = createOracleTask({taskId, requestId, request: r, assignees, precommitWindowS: init.precommitWindowS, commitWindowS: init.commitWindowS}, Date.now(), taskConfig())
         journal.record('oracle', taskId, {type: 'Requested', request: r, assignees, requestId}, task, true)
         state.tasks.set(taskId, task)
-        state.live.set(taskId, {replyTo: request.replyTo, onToken: request.onToken, streams: new Map()})
+        state.live.set(taskId, {replyTo: request.replyTo, onToken: request.onToken, streams: new Map(), gate: request.onToken == null ? undefined : streamGate(taskId, task, request.onToken)})
         pruneTasks(state.tasks, TASKS_KEPT)
         request.signal?.addEventListener('abort', () => { system.tell(self, {type: '$Step', taskId, event: {type: 'ClientGone'}}) }, {once: true})
         run(task, effects)
@@ -232,6 +260,22 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           state.waiting.shift()
         }
         if (state.waiting.length > 0) scheduleStaffing()
+      }
+
+      /** The client's view of the miners' streams: each released piece goes to its token sink while it listens. */
+      const streamGate = (taskId: string, task: OracleTask, onToken: (text: string) => void): VerifiedStream => {
+        const {record} = task
+        const verify = init.verify
+        return new VerifiedStream({
+          k: record.k,
+          release: (text) => { if (state.live.get(taskId)?.onToken != null) onToken(text) },
+          check: verify == null ? undefined : async (miner, tokenIds, output) => {
+            const minerClass = state.miners.get(miner)?.determinismClass ?? ''
+            const verdict = await verify({prompt: record.prompt, params: record.params, seed: record.seed, tokenIds, output, determinismClass: minerClass}, {reexecute: false, partial: true})
+            if (!verdict.accepted) log.warn({taskId, miner, reason: verdict.reason}, 'streamed prefix failed verification; streaming stops')
+            return verdict.accepted
+          }
+        })
       }
 
       const scheduleStaffing = (): void => {
@@ -318,10 +362,9 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const live = state.live.get(msg.taskId)
           const record = state.tasks.get(msg.taskId)?.record
           if (live == null || record?.phase !== 'running') return state
+          if (record.mode === 'parallel' && !record.assignees.includes(msg.miner)) return state
           if (record.timings.firstTokenAt == null) apply(msg.taskId, {type: 'FirstToken'})
-          if (live.onToken == null) return state
-          live.lead ??= msg.miner
-          if (live.lead === msg.miner) live.onToken(msg.text)
+          live.gate?.push(msg.miner, msg.chunk)
           return state
         }
 
@@ -408,7 +451,9 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       case 'reassign':
         return {lane: 'user', call: {contract: 'cognitive', functionName: 'reassign', args: [taskId, tx.from, tx.to]}}
       case 'end':
-        return {lane: 'settlement', call: {contract: 'cognitive', functionName: 'end', args: [taskId]}}
+        return tx.rejected == null
+          ? {lane: 'settlement', call: {contract: 'cognitive', functionName: 'end', args: [taskId]}}
+          : {lane: 'settlement', call: {contract: 'cognitive', functionName: 'settle', args: [taskId, tx.rejected]}}
       default:
         return assertNever(tx, 'oracle transaction')
     }

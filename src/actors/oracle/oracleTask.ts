@@ -3,14 +3,18 @@ import {TaskState} from '../../chain/enums.js'
 import type {Address} from '../../protocols/address.js'
 import {outputHashOf, type MinerResult, type Task} from '../../protocols/messages.js'
 import type {DecodedEvent} from '../chain/messages.js'
-import type {CompleteReply, TaskRecord, TaskRequest, TxRef} from './messages.js'
+import {keccak256, toUtf8Bytes} from 'ethers'
+import type {Claim} from '../../verify/verifier.js'
+import type {CompleteReply, TaskRecord, TaskRequest, TxRef, VerdictSummary} from './messages.js'
 import {tallyResults, type Tally} from './tallyResults.js'
+import {decideVerified} from './verifiedConsensus.js'
 
 /** The transactions an oracle sends for a task. */
 export type TxIntent =
   | {kind: 'createTask'}
   | {kind: 'reassign', from: Address, to: Address}
-  | {kind: 'end'}
+  /** `rejected`: a verified task settles (`Cognitive.settle`), refusing pay to these output hashes; without it, `end` (majority by hash). */
+  | {kind: 'end', rejected?: string[]}
 
 /**
  * One task as its oracle sees it: the API's record plus what the machine needs to decide.
@@ -27,6 +31,14 @@ export interface OracleTask {
   createdWith: Address[]
   /** Outputs by miner (the record carries only hashes and the answer). */
   outputs: Record<string, string>
+  /** What each miner's result claims beside its text: token ids and determinism class (what the verifier checks). */
+  claims: Record<string, {tokenIds: number[], determinismClass: string}>
+  /** Outputs are verified before anyone sees them and the task settles by verdict (set at creation from the oracle's config). */
+  verify: boolean
+  /** Verifications in flight, by `outputHash|class` (one check serves every identical claim). */
+  verifying: string[]
+  /** Competing mode: results the answer waits for (k, or fewer once the competing window closed). */
+  quorum: number
   /** Miners replaced or refused on this task: never picked again for it. */
   excluded: Address[]
   /** createTask: not yet mined, mined, or refused for good. */
@@ -85,6 +97,11 @@ export type OracleTaskEvent =
   | {type: 'Restarted'}
   /** Ask the chain again where the task stands (after a failed read). */
   | {type: 'Reconcile'}
+  /** The verifier judged the output of `miner` (and every identical claim of its class). */
+  | {type: 'Verified', miner: Address, verdict: VerdictSummary}
+  /** The verifier could not be asked (unavailable, crashed): asked again after a while. */
+  | {type: 'VerifyFailed', miner: Address, error: string}
+  | {type: 'Reverify', miner: Address}
 
 export type OracleEffect =
   | {type: 'reply', reply: CompleteReply}
@@ -95,6 +112,8 @@ export type OracleEffect =
   | {type: 'hangUp'}
   | {type: 'readChainState'}
   | {type: 'queryTrail'}
+  /** Ask the verifier about `miner`'s claim; `reexecute`: an audit, running the task again in the miner's class. */
+  | {type: 'verify', miner: Address, claim: Claim, reexecute: boolean}
   | {type: 'log', level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>}
 
 export interface Stepped {
@@ -107,6 +126,10 @@ export interface OracleTaskConfig {
   resultTimeoutMs: number
   /** How long to wait before asking again for a replacement miner. */
   retryMs: number
+  /** The verifier's determinism class; undefined when this oracle has no verifier (tasks settle by hash majority, unverified). */
+  verifierClass?: string
+  /** Probability that a k=1 or competing result of the verifier's class is audited by re-execution. */
+  auditRate: number
 }
 
 export interface NewTask {
@@ -147,7 +170,8 @@ export function createOracleTask (init: NewTask, now: number, config: OracleTask
   }
   const task: OracleTask = {
     record, requestId: init.requestId, precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000,
-    createdWith: [...init.assignees], outputs: {}, excluded: [], onChain: 'pending', reassignQueue: [], reassigning: false,
+    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verifierClass != null, verifying: [], quorum: request.redundancy,
+    excluded: [], onChain: 'pending', reassignQueue: [], reassigning: false,
     awaitingReply: true, ending: false, closing: false, retries: 0
   }
   const timers: OracleEffect[] = request.mode === 'parallel'
@@ -203,7 +227,7 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
       if (event.tx.kind === 'createTask' && draft.onChain !== 'pending') return unchanged(task)
       if (event.tx.kind === 'end' && (draft.record.phase !== 'settling' || draft.ending)) return unchanged(task)
       if (event.tx.kind === 'end') draft.ending = true
-      effects.push({type: 'send', tx: event.tx})
+      effects.push({type: 'send', tx: event.tx.kind === 'end' ? endTx(draft) : event.tx})
       return out
     case 'ReassignMined':
       draft.reassigning = false
@@ -237,8 +261,34 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
       draft.record.reveals.push({miner, outputHash, at: now})
       // A miner whose stream broke is heard through its reveal: the same result, signed by it.
       if (draft.record.phase === 'running') return running(draft, {type: 'ResultReceived', result: event.result, sender: miner}, now, config, out) ?? out
+      // Answered already: a verified task still checks it, so that settlement pays only verified work.
+      if (draft.verify && draft.outputs[miner] == null && takeResult(draft, event.result, miner, now) == null) requestVerification(draft, miner, config, effects)
       return out
     }
+    case 'Verified': {
+      const claim = draft.claims[event.miner]
+      if (claim == null) return unchanged(task)
+      const key = verificationKey(draft, event.miner)
+      draft.verifying = draft.verifying.filter(k => k !== key)
+      for (const r of draft.record.results) if (r.verdict == null && verificationKey(draft, r.miner) === key) r.verdict = event.verdict
+      if (!event.verdict.accepted) effects.push({type: 'log', level: 'warn', msg: 'output failed verification', fields: {taskId: draft.record.taskId, miner: event.miner, method: event.verdict.method, reason: event.verdict.reason}})
+      if (draft.record.phase === 'running') decide(draft, now, effects)
+      else if (draft.verifying.length === 0) maybeEnd(draft, now, effects)
+      return out
+    }
+    case 'VerifyFailed':
+      draft.verifying = draft.verifying.filter(k => k !== verificationKey(draft, event.miner))
+      effects.push(timer(now + config.retryMs, {type: 'Reverify', miner: event.miner}),
+        {type: 'log', level: 'warn', msg: 'verifier unavailable; asking again', fields: {taskId: draft.record.taskId, miner: event.miner, error: event.error}})
+      return out
+    case 'Reverify':
+      if (draft.record.results.find(r => r.miner === event.miner)?.verdict != null) return unchanged(task)
+      if (now > draft.commitDeadline) {
+        if (draft.record.phase === 'running') return fail(draft, now, effects, 503, 'VERIFIER_UNAVAILABLE', 'no verifier could check the results before the task\'s deadline')
+        return unchanged(task)
+      }
+      requestVerification(draft, event.miner, config, effects)
+      return out
     case 'ChainState':
       if (draft.chainState === event.state) return unchanged(task)
       draft.chainState = event.state
@@ -254,7 +304,7 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
     default:
       break
   }
-  const next = draft.record.phase === 'running' ? running(draft, event, now, config, out) : settling(draft, event, now, out)
+  const next = draft.record.phase === 'running' ? running(draft, event, now, config, out) : settling(draft, event, now, config, out)
   return next ?? unchanged(task)
 }
 
@@ -277,12 +327,15 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       const precommit = record.precommits.find(p => p.miner === miner)
       if (precommit != null && precommit.commitment !== result.commitment) return log('result contradicts the miner\'s gossiped precommit; ignored')
       if (record.mode === 'competing' && Object.keys(task.outputs).length >= record.k) return null
-      task.outputs[miner] = result.output
-      record.results.push({miner, outputHash: result.outputHash, tokens: result.tokens, receivedAt: now})
-      record.timings.firstResultAt ??= now
+      const refused = takeResult(task, result, miner, now)
+      if (refused != null) return log(refused)
       if (record.mode === 'competing' && !record.assignees.includes(miner)) record.assignees.push(miner)
-      const relevant = record.mode === 'parallel' ? record.results.filter(r => record.assignees.includes(r.miner)) : record.results
-      const tally = tallyResults(relevant, record.k)
+      if (task.verify) {
+        requestVerification(task, miner, config, effects)
+        decide(task, now, effects)
+        return out
+      }
+      const tally = tallyResults(relevantResults(task), record.k)
       if (tally.status !== 'pending') answer(task, tally, now, effects)
       return out
     }
@@ -315,8 +368,10 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
     }
     case 'CompetingTimeout': {
       if (record.results.length > 0) {
-        // Fewer than k competitors answered in time: answer with what agrees so far.
-        answer(task, tallyResults(record.results, record.results.length), now, effects)
+        // Fewer than k competitors answered in time: answer with what agrees (or verifies) so far.
+        task.quorum = record.results.length
+        if (task.verify) decide(task, now, effects)
+        else answer(task, tallyResults(record.results, record.results.length), now, effects)
       } else if (now > task.precommitDeadline) {
         return fail(task, now, effects, 504, 'MINERS_MISSED_DEADLINE', 'no miner delivered a result before the precommit deadline')
       } else {
@@ -333,6 +388,7 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       record.phase = 'settling'
       record.error = 'the oracle restarted before the task was answered'
       effects.push({type: 'readChainState'})
+      reverifyAll(task, config, effects)
       return out
     default:
       return null
@@ -340,7 +396,7 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
 }
 
 /** Answered or failed: the chain settles it (end at Committed, or once the phase deadline passed). */
-function settling (task: OracleTask, event: OracleTaskEvent, now: number, out: Stepped): Stepped | null {
+function settling (task: OracleTask, event: OracleTaskEvent, now: number, config: OracleTaskConfig, out: Stepped): Stepped | null {
   const effects = out.effects
   switch (event.type) {
     case 'SettleDue':
@@ -381,6 +437,7 @@ function settling (task: OracleTask, event: OracleTaskEvent, now: number, out: S
       task.closing = false
       delete task.chainState
       effects.push({type: 'readChainState'})
+      if (event.type === 'Restarted') reverifyAll(task, config, effects)
       return out
     case 'ChainUnknown':
       return notOnChain(task, now, effects)
@@ -397,13 +454,115 @@ function answer (task: OracleTask, tally: Tally, now: number, effects: OracleEff
   const {record} = task
   const winner = tally.outputHash == null ? undefined : tally.agreeing[0]
   record.answer = winner == null ? undefined : task.outputs[winner]
-  record.agreement = {status: tally.status, agreeing: tally.agreeing, dissenting: tally.dissenting}
+  record.agreement = {status: tally.status, agreeing: tally.agreeing, dissenting: tally.dissenting, verified: false, rejected: []}
   record.phase = 'settling'
   record.timings.answeredAt = now
   effects.push(
     {type: 'log', level: 'info', msg: 'answered', fields: {taskId: record.taskId, agreement: tally.status, ms: now - record.timings.requestedAt}},
     ...replyOnce(task, {type: 'Answered', record: structuredClone(record)}))
   maybeEnd(task, now, effects)
+}
+
+/** Stores a result (integrity already checked by the caller); returns why it was refused, or null. */
+function takeResult (task: OracleTask, result: MinerResult, miner: Address, now: number): string | null {
+  if (result.tokenIds.length === 0 && result.output !== '') return 'result has text but no token ids; ignored'
+  task.outputs[miner] = result.output
+  task.claims[miner] = {tokenIds: result.tokenIds, determinismClass: result.determinismClass}
+  task.record.results.push({miner, outputHash: result.outputHash, tokens: result.tokenIds.length, determinismClass: result.determinismClass, receivedAt: now})
+  task.record.timings.firstResultAt ??= now
+  return null
+}
+
+function relevantResults (task: OracleTask): TaskRecord['results'] {
+  const {record} = task
+  return record.mode === 'parallel' ? record.results.filter(r => record.assignees.includes(r.miner)) : record.results
+}
+
+function verificationKey (task: OracleTask, miner: Address): string {
+  const result = task.record.results.find(r => r.miner === miner)
+  return `${result?.outputHash ?? ''}|${result?.determinismClass ?? ''}`
+}
+
+/**
+ * Asks the verifier about `miner`'s claim, unless an identical claim of the same class was
+ * judged (its verdict is copied) or is being judged (its verdict will cover this one).
+ */
+function requestVerification (task: OracleTask, miner: Address, config: OracleTaskConfig, effects: OracleEffect[]): void {
+  const key = verificationKey(task, miner)
+  const result = task.record.results.find(r => r.miner === miner)
+  const claim = task.claims[miner]
+  const output = task.outputs[miner]
+  if (result == null || claim == null || output == null || result.verdict != null) return
+  const judged = task.record.results.find(r => r.verdict != null && verificationKey(task, r.miner) === key)
+  if (judged?.verdict != null) {
+    result.verdict = judged.verdict
+    return
+  }
+  if (task.verifying.includes(key)) return
+  task.verifying.push(key)
+  const {record} = task
+  effects.push({
+    type: 'verify', miner, reexecute: audited(task, claim.determinismClass, config),
+    claim: {prompt: record.prompt, params: record.params, seed: record.seed, tokenIds: claim.tokenIds, output, determinismClass: claim.determinismClass}
+  })
+}
+
+/** After a restart the checks in flight are lost: ask again for every result without a verdict. */
+function reverifyAll (task: OracleTask, config: OracleTaskConfig, effects: OracleEffect[]): void {
+  if (!task.verify) return
+  task.verifying = []
+  for (const r of task.record.results) requestVerification(task, r.miner, config, effects)
+}
+
+/**
+ * k=1 and competing results (nobody to compare with) of the verifier's own class are re-executed
+ * with probability `auditRate`. The draw is a hash of the task id: a pure function the miner
+ * cannot predict before the task exists, and the same after a restart.
+ */
+function audited (task: OracleTask, minerClass: string, config: OracleTaskConfig): boolean {
+  const {record} = task
+  if (config.auditRate <= 0 || minerClass !== config.verifierClass || (record.k > 1 && record.mode === 'parallel')) return false
+  const draw = Number(BigInt(keccak256(toUtf8Bytes(`audit:${record.taskId}`))) >> 204n) / 2 ** 52
+  return draw < config.auditRate
+}
+
+/** A verified task answers once every result it waits for is judged (see verifiedConsensus.ts). */
+function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
+  const {record} = task
+  const quorum = record.mode === 'competing' ? task.quorum : record.k
+  const results = relevantResults(task).map(r => ({miner: r.miner, outputHash: r.outputHash, determinismClass: r.determinismClass, accepted: r.verdict?.accepted}))
+  const verifierClass = record.results.find(r => r.verdict?.sameClass === true)?.determinismClass
+  const decision = decideVerified(results, quorum, verifierClass)
+  if (decision.status === 'pending') return
+  const rejected = [...decision.rejected, ...decision.outvoted]
+  if (decision.status === 'none') {
+    const reasons = record.results.filter(r => rejected.includes(r.miner)).map(r => `${r.miner}: ${r.verdict?.reason ?? 'outvoted within its class'}`)
+    record.agreement = {status: 'disagreed', agreeing: [], dissenting: rejected, verified: true, rejected}
+    fail(task, now, effects, 502, 'RESULT_REJECTED', `no miner's output passed verification (${reasons.join('; ')})`)
+    return
+  }
+  const agreeing = [decision.answerMiner, ...decision.accepted.filter(m => m !== decision.answerMiner)]
+  record.answer = task.outputs[decision.answerMiner]
+  record.agreement = {status: rejected.length === 0 ? 'agreed' : 'disagreed', agreeing, dissenting: rejected, verified: true, rejected}
+  record.phase = 'settling'
+  record.timings.answeredAt = now
+  effects.push(
+    {type: 'log', level: 'info', msg: 'answered', fields: {taskId: record.taskId, agreement: record.agreement.status, verified: true, rejected, ms: now - record.timings.requestedAt}},
+    ...replyOnce(task, {type: 'Answered', record: structuredClone(record)}))
+  maybeEnd(task, now, effects)
+}
+
+/**
+ * The settling transaction. A verified task pays what passed: every output hash seen that no
+ * accepted result carries is refused pay (failed, outvoted, or never checked).
+ */
+function endTx (task: OracleTask): TxIntent {
+  if (!task.verify) return {kind: 'end'}
+  const {record} = task
+  const refused = new Set(record.agreement?.rejected ?? [])
+  const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !refused.has(r.miner)).map(r => r.outputHash))
+  const seen = new Set([...record.results.map(r => r.outputHash), ...record.reveals.map(r => r.outputHash)])
+  return {kind: 'end', rejected: [...seen].filter(h => !accepted.has(h))}
 }
 
 function fail (task: OracleTask, now: number, effects: OracleEffect[], status: number, code: string, error: string): Stepped {
@@ -439,12 +598,14 @@ function notOnChain (task: OracleTask, now: number, effects: OracleEffect[]): St
 /** Sends `end` once the chain allows it, else sets a timer for the moment it will. */
 function maybeEnd (task: OracleTask, now: number, effects: OracleEffect[]): void {
   if (task.ending || task.closing || task.onChain === 'refused') return
+  // Settlement pays by verdict: it waits for the checks in flight (a Verified event calls back).
+  if (task.verify && task.verifying.length > 0) return
   const state = task.chainState ?? TaskState.Created
   // Once anyone precommitted, the contract keeps the task open for (late) reveals until the commit deadline.
   const deadline = state < TaskState.Precommitted && task.record.precommits.length === 0 ? task.precommitDeadline : task.commitDeadline
   if (task.onChain === 'created' && (state === TaskState.Committed || now > deadline + DEADLINE_GRACE_MS)) {
     task.ending = true
-    effects.push({type: 'send', tx: {kind: 'end'}})
+    effects.push({type: 'send', tx: endTx(task)})
     return
   }
   effects.push(timer(Math.max(now, deadline) + DEADLINE_GRACE_MS + 1, {type: 'SettleDue'}))

@@ -7,13 +7,13 @@ import type {ChainMessage, SendReply} from '../chain/messages.js'
 import type {StatsMessage, StatsStatus} from './messages.js'
 
 /** The live part of a heartbeat, gathered from the node's other actors at each tick. */
-export type HeartbeatSample = Pick<Heartbeat, 'modelsReady' | 'freeSlots' | 'tokensPerSecond'>
+export type HeartbeatSample = Pick<Heartbeat, 'modelsReady' | 'freeSlots' | 'tokensPerSecond' | 'determinismClass'>
 
 export interface StatsActorInit {
   system: ActorSystem
   chain: ActorRef<ChainMessage>
-  /** The fixed part of every heartbeat: role, address, peer id, addrs, determinism class. */
-  identity: Pick<Heartbeat, 'role' | 'address' | 'peerId' | 'addrs' | 'determinismClass'>
+  /** The fixed part of every heartbeat: role, address, peer id, addrs. */
+  identity: Pick<Heartbeat, 'role' | 'address' | 'peerId' | 'addrs'>
   sample: () => Promise<HeartbeatSample>
   publishHeartbeat: (heartbeat: Heartbeat) => Promise<void>
   heartbeatIntervalMs: number

@@ -32,7 +32,7 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
   const serving: Promise<ModelId> = node.modelReady.then(async (reply) => {
     if (reply.type !== 'Ready') throw new Error(`model ${reply.modelId} unavailable: ${reply.code}: ${reply.error}`)
     const engine = node.spawn('inference', inferenceActor({
-      system, modelPath: reply.path,
+      system, modelPath: reply.path, modelSha256: reply.descriptor.sha256,
       openEngine: async (modelPath) => await LlamaEngine.load({modelPath, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'})})
     }))
     inference = engine
@@ -51,7 +51,7 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
     sample: async () => {
       const miningStatus = await askStatus<MiningStatus>(system, mining)
       const inferenceStatus = await askStatus<InferenceStatus>(system, inference)
-      return {modelsReady: miningStatus?.modelsReady ?? [], freeSlots: miningStatus?.freeSlots ?? 0, tokensPerSecond: inferenceStatus?.tokensPerSecond ?? 0}
+      return {modelsReady: miningStatus?.modelsReady ?? [], freeSlots: miningStatus?.freeSlots ?? 0, tokensPerSecond: inferenceStatus?.tokensPerSecond ?? 0, determinismClass: inferenceStatus?.determinismClass ?? ''}
     },
     status: async () => ({
       inference: await askStatus<InferenceStatus>(system, inference),
