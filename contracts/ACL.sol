@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// Roles known to the network. The numeric values (0..3) are part of the off-chain contract:
-/// src/chain/roles.ts mirrors them.
+/// Roles known to the network. The numeric values (0..4) are part of the off-chain contract:
+/// src/chain/enums.ts mirrors them, so new roles are appended.
 enum Role {
     None,
     Admin,
     Oracle,
-    Miner
+    Miner,
+    /// Holds a model and re-runs miners' outputs so an oracle can reject the ones that fail.
+    Validator
 }
 
 /// Who may act, by role. An address may hold several roles; admins grant and revoke.

@@ -6,7 +6,7 @@ import {IAM} from "./IAM.sol";
 import {Counter, NodeStats} from "./NodeStats.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 
-/// Numeric values are mirrored in src/chain/roles.ts.
+/// Numeric values are mirrored in src/chain/enums.ts.
 enum TaskState {
     None,
     Created,
@@ -40,12 +40,25 @@ enum SlotState {
 /// once the precommit deadline passed: nobody can precommit any more, so nothing can be copied,
 /// and honest work is paid though another miner failed.
 ///
-/// Closing (`end`): the task's oracle may end a Committed task at once; anyone may close a task
-/// once the deadline of its current phase passed (precommitDeadline while nobody precommitted,
-/// commitDeadline once anyone did), so escrow never stays locked when the oracle disappears. The
-/// escrow goes in equal parts to the miners whose output hash is the strict majority of the
-/// reveals (the remainder wei to the first of them); without such a majority it goes back to the
-/// oracle. Without any reveal the task becomes Expired, else Ended.
+/// Closing: a task may close once it is Committed (every slot that could reveal did), or once the
+/// deadline of its current phase passed (precommitDeadline while nobody precommitted,
+/// commitDeadline once anyone did). Without any reveal it becomes Expired, else Ended. Payouts
+/// are equal parts of the escrow (the remainder wei to the first paid miner); with nobody to pay
+/// the escrow goes back to the oracle. Miners that did not reveal are recorded Expired. Two ways:
+///
+/// - `settle` (the normal path, only verified work is paid): the task's oracle, having verified
+///   each revealed output (re-run by validators, audited), names the output hashes it rejects.
+///   Every other reveal is paid, even when reveals differ: miners on different hardware produce
+///   different yet honest text, so agreement by hash is no test of honesty. Rejected miners are
+///   unpaid and recorded Rejected, which counts toward suspension in NodeStats. Rejecting some
+///   miners saves the oracle nothing (their share goes to the accepted ones); rejecting all of
+///   them refunds it, which is why each rejection is accountable: the rejected output is public
+///   in `TaskCommitted` and named by `OutputRejected`, so anyone can re-run the task and prove a
+///   false rejection against the oracle.
+/// - `end` (the fallback, anyone after the deadline, so escrow never stays locked when the
+///   oracle disappears; the oracle may also call it early on a Committed task): nothing is
+///   verified, so it pays the miners whose output hash is the strict majority of the reveals,
+///   records the others Disagreed, and refunds the oracle when there is no such majority.
 contract Cognitive {
     struct Task {
         address oracle;
@@ -114,6 +127,7 @@ contract Cognitive {
         uint8 reveals
     );
     event TaskExpired(uint256 indexed taskId, uint256 refund);
+    event OutputRejected(uint256 indexed taskId, address indexed miner, bytes32 outputHash);
     event PayoutDeferred(address indexed account, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
 
@@ -142,6 +156,8 @@ contract Cognitive {
     error RevealsStarted(uint256 taskId);
     error NothingOwed(address account);
     error TransferFailed(address account);
+    error MinerSuspended(address miner);
+    error TooManyRejected(uint256 count);
 
     constructor(IAM iam_, NodeStats nodeStats_, ModelRegistry modelRegistry_) {
         iam = iam_;
@@ -202,6 +218,7 @@ contract Cognitive {
         for (uint256 i = 0; i < assignees.length; i++) {
             address miner = assignees[i];
             if (!iam.isActive(miner, Role.Miner)) revert NotActiveMiner(miner);
+            if (nodeStats.isSuspended(miner)) revert MinerSuspended(miner);
             if (_slotOf[taskId][miner] != 0) revert DuplicateMiner(miner);
             _takeSlot(taskId, task, miner);
         }
@@ -222,6 +239,7 @@ contract Cognitive {
         if (index == 0) revert NotAssigned(taskId, from);
         if (_slotOf[taskId][to] != 0) revert AlreadyInTask(taskId, to);
         if (!iam.isActive(to, Role.Miner)) revert NotActiveMiner(to);
+        if (nodeStats.isSuspended(to)) revert MinerSuspended(to);
 
         Slot storage slot = _slots[taskId][index - 1];
         if (slot.state == SlotState.Precommitted) task.precommits -= 1;
@@ -251,6 +269,7 @@ contract Cognitive {
             if (state != TaskState.Created) revert WrongState(TaskState.Created, state);
             if (block.timestamp > task.precommitDeadline) revert DeadlinePassed(task.precommitDeadline);
             if (!iam.isActive(msg.sender, Role.Miner)) revert NotActiveMiner(msg.sender);
+            if (nodeStats.isSuspended(msg.sender)) revert MinerSuspended(msg.sender);
             if (!nodeStats.isReady(msg.sender, task.modelId)) revert MinerNotReady(msg.sender, task.modelId);
             index = _takeSlot(taskId, task, msg.sender);
             if (task.slotsTaken == task.k) _setState(taskId, task, TaskState.Assigned);
@@ -302,30 +321,47 @@ contract Cognitive {
 
     // ---------------------------------------------------------------- settlement
 
+    /// The verified settlement: pays every reveal whose output hash is not in `rejected`. Only the
+    /// task's oracle, when `end` would let it close the task.
+    function settle(uint256 taskId, bytes32[] calldata rejected) external {
+        Task storage task = _existingTask(taskId);
+        if (msg.sender != task.oracle) revert NotTaskOracle(taskId, msg.sender);
+        _requireClosable(taskId, task);
+        uint256 k = task.k;
+        // At most one hash per slot: bounds the O(k * rejected) scan below to MAX_K^2.
+        if (rejected.length > k) revert TooManyRejected(rejected.length);
+
+        Slot[] memory slots = _slotsOf(taskId, k);
+        Counter[] memory verdicts = new Counter[](k);
+        uint256 paid;
+        for (uint256 i = 0; i < k; i++) {
+            if (slots[i].state != SlotState.Committed) {
+                verdicts[i] = Counter.Expired;
+                continue;
+            }
+            verdicts[i] = Counter.Agreed;
+            for (uint256 j = 0; j < rejected.length; j++) {
+                if (rejected[j] == slots[i].outputHash) {
+                    verdicts[i] = Counter.Rejected;
+                    break;
+                }
+            }
+            if (verdicts[i] == Counter.Agreed) paid++;
+        }
+        _close(taskId, task, slots, verdicts, paid);
+    }
+
+    /// The unverified fallback: pays the strict majority of the reveals by output hash.
     function end(uint256 taskId) external {
         Task storage task = _existingTask(taskId);
-        TaskState state = task.state;
-        if (state == TaskState.Ended || state == TaskState.Expired || state == TaskState.None) {
-            revert WrongState(TaskState.Committed, state);
-        }
-        uint64 deadline = (state == TaskState.Created || state == TaskState.Assigned) && task.precommits == 0
-            ? task.precommitDeadline
-            : task.commitDeadline;
-        bool early = block.timestamp <= deadline;
-        if (early) {
-            if (msg.sender != task.oracle) revert NotTaskOracle(taskId, msg.sender);
-            if (state != TaskState.Committed) revert DeadlineNotPassed(deadline);
-        }
+        _requireClosable(taskId, task);
 
         uint256 k = task.k;
         uint256 reveals = task.reveals;
         bytes32 winningHash;
         uint256 winnerCount;
         // O(k^2) with k <= MAX_K: at most 256 comparisons of memory words.
-        Slot[] memory slots = new Slot[](k);
-        for (uint256 i = 0; i < k; i++) {
-            slots[i] = _slots[taskId][i];
-        }
+        Slot[] memory slots = _slotsOf(taskId, k);
         for (uint256 i = 0; i < k && winnerCount == 0; i++) {
             if (slots[i].state != SlotState.Committed) continue;
             uint256 count;
@@ -338,42 +374,16 @@ contract Cognitive {
             }
         }
 
-        uint256 escrow = task.escrow;
-        task.state = reveals == 0 ? TaskState.Expired : TaskState.Ended;
-        emit TaskStateChanged(taskId, task.state);
-
-        address[] memory winners = new address[](winnerCount);
-        uint256 w;
+        Counter[] memory verdicts = new Counter[](k);
         for (uint256 i = 0; i < k; i++) {
-            Slot memory slot = slots[i];
-            if (slot.miner == address(0)) continue;
-            if (slot.state != SlotState.Committed) {
-                nodeStats.increment(slot.miner, Counter.Expired);
-            } else if (winnerCount != 0 && slot.outputHash == winningHash) {
-                winners[w++] = slot.miner;
-                nodeStats.increment(slot.miner, Counter.Agreed);
-            } else {
-                nodeStats.increment(slot.miner, Counter.Disagreed);
-            }
+            if (slots[i].state != SlotState.Committed) verdicts[i] = Counter.Expired;
+            else if (winnerCount != 0 && slots[i].outputHash == winningHash) verdicts[i] = Counter.Agreed;
+            else verdicts[i] = Counter.Disagreed;
         }
-
-        uint256 payoutEach;
-        uint256 refund;
-        if (winnerCount == 0) {
-            refund = escrow;
-            _pay(task.oracle, refund);
-        } else {
-            payoutEach = escrow / winnerCount;
-            _pay(winners[0], payoutEach + escrow % winnerCount);
-            for (uint256 i = 1; i < winnerCount; i++) {
-                _pay(winners[i], payoutEach);
-            }
-        }
-        if (reveals == 0) emit TaskExpired(taskId, refund);
-        else emit TaskEnded(taskId, winningHash, winners, payoutEach, refund, uint8(reveals));
+        _close(taskId, task, slots, verdicts, winnerCount);
     }
 
-    /// Collects payouts whose direct transfer failed in `end`.
+    /// Collects payouts whose direct transfer failed in `settle` or `end`.
     function withdraw() external {
         uint256 amount = owed[msg.sender];
         if (amount == 0) revert NothingOwed(msg.sender);
@@ -428,6 +438,73 @@ contract Cognitive {
         _slotOf[taskId][miner] = index;
         emit MinerAssigned(taskId, miner, slot);
         nodeStats.increment(miner, Counter.Assigned);
+    }
+
+    /// Reverts unless the task may close now: it is still open, and it is Committed with its
+    /// oracle calling, or the deadline of its current phase passed (then anyone may).
+    function _requireClosable(uint256 taskId, Task storage task) private view {
+        TaskState state = task.state;
+        if (state == TaskState.Ended || state == TaskState.Expired || state == TaskState.None) {
+            revert WrongState(TaskState.Committed, state);
+        }
+        uint64 deadline = (state == TaskState.Created || state == TaskState.Assigned) && task.precommits == 0
+            ? task.precommitDeadline
+            : task.commitDeadline;
+        if (block.timestamp <= deadline) {
+            if (msg.sender != task.oracle) revert NotTaskOracle(taskId, msg.sender);
+            if (state != TaskState.Committed) revert DeadlineNotPassed(deadline);
+        }
+    }
+
+    /// Copied to memory once: settlement reads each slot several times.
+    function _slotsOf(uint256 taskId, uint256 k) private view returns (Slot[] memory slots) {
+        slots = new Slot[](k);
+        for (uint256 i = 0; i < k; i++) {
+            slots[i] = _slots[taskId][i];
+        }
+    }
+
+    /// Closes a task whose slots the caller judged: `verdicts[i]` is the counter slot i's miner
+    /// earns, and the `paidCount` slots judged Agreed share the escrow (none: it is refunded).
+    /// The winning hash reported is the first paid slot's output hash.
+    function _close(uint256 taskId, Task storage task, Slot[] memory slots, Counter[] memory verdicts, uint256 paidCount)
+        private
+    {
+        uint256 reveals = task.reveals;
+        uint256 escrow = task.escrow;
+        _setState(taskId, task, reveals == 0 ? TaskState.Expired : TaskState.Ended);
+
+        address[] memory winners = new address[](paidCount);
+        bytes32 winningHash;
+        uint256 w;
+        for (uint256 i = 0; i < slots.length; i++) {
+            Slot memory slot = slots[i];
+            // Competing slots nobody took.
+            if (slot.miner == address(0)) continue;
+            Counter verdict = verdicts[i];
+            if (verdict == Counter.Agreed) {
+                if (w == 0) winningHash = slot.outputHash;
+                winners[w++] = slot.miner;
+            } else if (verdict == Counter.Rejected) {
+                emit OutputRejected(taskId, slot.miner, slot.outputHash);
+            }
+            nodeStats.increment(slot.miner, verdict);
+        }
+
+        uint256 payoutEach;
+        uint256 refund;
+        if (paidCount == 0) {
+            refund = escrow;
+            _pay(task.oracle, refund);
+        } else {
+            payoutEach = escrow / paidCount;
+            _pay(winners[0], payoutEach + escrow % paidCount);
+            for (uint256 i = 1; i < paidCount; i++) {
+                _pay(winners[i], payoutEach);
+            }
+        }
+        if (reveals == 0) emit TaskExpired(taskId, refund);
+        else emit TaskEnded(taskId, winningHash, winners, payoutEach, refund, uint8(reveals));
     }
 
     function _setState(uint256 taskId, Task storage task, TaskState state) private {

@@ -5,10 +5,10 @@ import {ACL, Role} from "./ACL.sol";
 
 /// Node identity: Ethereum address <-> libp2p peer id <-> role <-> metadata.
 ///
-/// One registration per address, with one node role (Oracle or Miner). Deactivation frees the
-/// peer id (so `addressOfPeer` stops resolving it) and keeps the record for history; the same
-/// address may register again later, with the same or another peer id and role, which resets
-/// `registeredAt`.
+/// One registration per address, with one node role (Oracle, Miner or Validator). Deactivation
+/// frees the peer id (so `addressOfPeer` stops resolving it) and keeps the record for history;
+/// the same address may register again later, with the same or another peer id and role, which
+/// resets `registeredAt`.
 contract IAM {
     struct Node {
         bytes peerId;
@@ -45,7 +45,7 @@ contract IAM {
     }
 
     function register(bytes calldata peerId, Role role, string calldata metadata) external {
-        if (role != Role.Oracle && role != Role.Miner) revert InvalidRole(role);
+        if (role != Role.Oracle && role != Role.Miner && role != Role.Validator) revert InvalidRole(role);
         if (!acl.hasRole(role, msg.sender)) revert NotAllowedByAcl(msg.sender, role);
         if (peerId.length == 0 || peerId.length > MAX_PEER_ID_BYTES) revert InvalidPeerId();
         if (bytes(metadata).length > MAX_METADATA_BYTES) revert MetadataTooLong(bytes(metadata).length);

@@ -4,17 +4,27 @@ pragma solidity ^0.8.24;
 import {ACL, Role} from "./ACL.sol";
 import {IAM} from "./IAM.sol";
 
-/// Which task counters Cognitive moves. Numeric values are mirrored in src/chain/roles.ts.
+/// Which task counters Cognitive moves. Numeric values are mirrored in src/chain/enums.ts, so
+/// new counters are appended.
 enum Counter {
     Assigned,
     Precommitted,
     Committed,
     Agreed,
     Disagreed,
-    Expired
+    Expired,
+    /// A proven fault: the task's oracle rejected the revealed output in `Cognitive.settle`
+    /// (an invented or edited answer, another model's output, a failed audit).
+    Rejected
 }
 
 /// Heartbeats (`ping`) from active nodes and per-node work counters kept by Cognitive.
+///
+/// Suspension: a miner with `faultLimit` rejected outputs takes no new work in Cognitive until an
+/// admin reinstates it. Only rejections count, not disagreements or expiries: those also befall
+/// honest miners (another hardware class, a crash), while a rejection is an output the oracle
+/// verified and found wrong, and the output itself stays public in Cognitive's `TaskCommitted`
+/// for anyone to re-verify.
 contract NodeStats {
     struct Stats {
         uint64 lastPingAt;
@@ -27,7 +37,12 @@ contract NodeStats {
         uint64 agreed;
         uint64 disagreed;
         uint64 expired;
+        uint64 rejected;
     }
+
+    /// Few enough that a cheating miner is stopped after a handful of tasks, more than one so a
+    /// single disputed rejection does not take an honest miner offline before an admin looks.
+    uint64 public constant DEFAULT_FAULT_LIMIT = 3;
 
     ACL public immutable acl;
     IAM public immutable iam;
@@ -36,6 +51,8 @@ contract NodeStats {
     address public cognitive;
     /// A ready flag older than this many seconds no longer counts; 0 disables staleness.
     uint64 public readyWindow;
+    /// Rejections at which a node is suspended (`isSuspended`); 0 disables suspension.
+    uint64 public faultLimit;
 
     mapping(address => Stats) private _stats;
 
@@ -43,18 +60,23 @@ contract NodeStats {
     event CounterIncremented(address indexed node, Counter indexed counter, uint64 value);
     event CognitiveSet(address cognitive);
     event ReadyWindowSet(uint64 readyWindow);
+    event FaultLimitSet(uint64 faultLimit);
+    event Reinstated(address indexed node, address indexed by);
 
     error NotAdmin(address account);
     error NotActiveNode(address account);
     error OnlyCognitive(address caller);
     error CognitiveAlreadySet(address cognitive);
     error ZeroAddress();
+    error NothingToReinstate(address node);
 
     constructor(ACL acl_, IAM iam_, uint64 readyWindow_) {
         acl = acl_;
         iam = iam_;
         readyWindow = readyWindow_;
+        faultLimit = DEFAULT_FAULT_LIMIT;
         emit ReadyWindowSet(readyWindow_);
+        emit FaultLimitSet(DEFAULT_FAULT_LIMIT);
     }
 
     modifier onlyAdmin() {
@@ -72,6 +94,20 @@ contract NodeStats {
     function setReadyWindow(uint64 readyWindow_) external onlyAdmin {
         readyWindow = readyWindow_;
         emit ReadyWindowSet(readyWindow_);
+    }
+
+    function setFaultLimit(uint64 faultLimit_) external onlyAdmin {
+        faultLimit = faultLimit_;
+        emit FaultLimitSet(faultLimit_);
+    }
+
+    /// Clears a node's rejections after an admin judged them (a disputed rejection, a fixed
+    /// setup), so it may take work again; the other counters stay as history.
+    function reinstate(address node) external onlyAdmin {
+        Stats storage s = _stats[node];
+        if (s.rejected == 0) revert NothingToReinstate(node);
+        s.rejected = 0;
+        emit Reinstated(node, msg.sender);
     }
 
     /// `modelId` is the model the node has loaded (0: none); `ready` says it takes tasks now.
@@ -94,7 +130,8 @@ contract NodeStats {
         else if (counter == Counter.Committed) value = ++s.committed;
         else if (counter == Counter.Agreed) value = ++s.agreed;
         else if (counter == Counter.Disagreed) value = ++s.disagreed;
-        else value = ++s.expired;
+        else if (counter == Counter.Expired) value = ++s.expired;
+        else value = ++s.rejected;
         emit CounterIncremented(node, counter, value);
     }
 
@@ -102,6 +139,10 @@ contract NodeStats {
         Stats storage s = _stats[node];
         if (!s.ready || s.readyModelId != modelId) return false;
         return readyWindow == 0 || block.timestamp <= uint256(s.lastPingAt) + readyWindow;
+    }
+
+    function isSuspended(address node) external view returns (bool) {
+        return faultLimit != 0 && _stats[node].rejected >= faultLimit;
     }
 
     function statsOf(address node) external view returns (Stats memory) {

@@ -42,7 +42,7 @@ export interface OracleClientInit {
 export interface MinerSummary extends MinerView {
   heartbeatAgeMs: number
   /** NodeStats on chain (null when unreadable). */
-  chain: {pingCount: string, lastPingAt: string, assigned: string, precommitted: string, committed: string, agreed: string, disagreed: string, expired: string} | null
+  chain: {pingCount: string, lastPingAt: string, assigned: string, precommitted: string, committed: string, agreed: string, disagreed: string, expired: string, rejected: string} | null
   /** Wei paid to this miner by the tasks this oracle settled. */
   earnedWei: string
 }
@@ -143,7 +143,7 @@ export class OracleClient {
       return {
         ...view,
         heartbeatAgeMs: now - view.seenAt,
-        chain: s == null ? null : {pingCount: str('pingCount'), lastPingAt: str('lastPingAt'), assigned: str('assigned'), precommitted: str('precommitted'), committed: str('committed'), agreed: str('agreed'), disagreed: str('disagreed'), expired: str('expired')},
+        chain: s == null ? null : {pingCount: str('pingCount'), lastPingAt: str('lastPingAt'), assigned: str('assigned'), precommitted: str('precommitted'), committed: str('committed'), agreed: str('agreed'), disagreed: str('disagreed'), expired: str('expired'), rejected: str('rejected')},
         earnedWei: String(earned.get(view.address) ?? 0n)
       }
     }))

@@ -8,11 +8,11 @@ import type {Role, TaskMode} from '../protocols/messages.js'
  */
 
 /** contracts/ACL.sol `Role`: the node roles plus the admin, who administers and runs no node. */
-export const AclRole = {None: 0, Admin: 1, Oracle: 2, Miner: 3} as const
+export const AclRole = {None: 0, Admin: 1, Oracle: 2, Miner: 3, Validator: 4} as const
 export type AclRole = typeof AclRole[keyof typeof AclRole]
 
 /** A node role as the ACL and IAM encode it. */
-export const ROLE_CODE: {[K in Role]: AclRole} = {oracle: AclRole.Oracle, miner: AclRole.Miner}
+export const ROLE_CODE: {[K in Role]: AclRole} = {oracle: AclRole.Oracle, miner: AclRole.Miner, validator: AclRole.Validator}
 
 /** contracts/Cognitive.sol `Mode`. */
 export const TASK_MODE_CODE: {[K in TaskMode]: number} = {parallel: 0, competing: 1}
@@ -25,8 +25,8 @@ export type TaskState = typeof TaskState[keyof typeof TaskState]
 export const SlotState = {Empty: 0, Assigned: 1, Precommitted: 2, Committed: 3} as const
 export type SlotState = typeof SlotState[keyof typeof SlotState]
 
-/** contracts/NodeStats.sol `Counter`. */
-export const Counter = {Assigned: 0, Precommitted: 1, Committed: 2, Agreed: 3, Disagreed: 4, Expired: 5} as const
+/** contracts/NodeStats.sol `Counter`; `Rejected` is a proven fault and counts toward suspension. */
+export const Counter = {Assigned: 0, Precommitted: 1, Committed: 2, Agreed: 3, Disagreed: 4, Expired: 5, Rejected: 6} as const
 export type Counter = typeof Counter[keyof typeof Counter]
 
 /** The node role an ACL/IAM role code stands for; undefined for the admin and none. */

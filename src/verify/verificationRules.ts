@@ -73,7 +73,8 @@ export function judgeScore (score: TokenScore, params: SamplingParams, sameClass
       if (first < 0) first = i
     }
   }
-  const allowed = greedy && sameClass ? 0 : Math.max(R.minFailures, Math.floor(n * R.failureFraction))
+  // The verifier's own class computes the same distributions: an honest token never breaks a rule (0 of 6,400 measured).
+  const allowed = sameClass ? 0 : Math.max(R.minFailures, Math.floor(n * R.failureFraction))
   if (failures > allowed) {
     const what = greedy ? (sameClass ? 'not the model\'s own choice' : `ranked ≥ ${R.failRank} by the model`) : 'outside the task\'s top-k/top-p'
     return {accepted: false, failures, allowed, reason: `${failures} of ${n} tokens ${what} (at most ${allowed} allowed; first at token ${first})`}

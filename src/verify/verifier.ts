@@ -45,7 +45,9 @@ export type VerifierEngine = Pick<LlamaEngine, 'complete' | 'scoreTokens' | 'det
  * process, or by a validator node serving oracles over a stream.
  */
 export class Verifier {
-  constructor (private readonly engine: VerifierEngine, readonly ownClass: string) {}
+  constructor (private readonly engine: VerifierEngine, readonly ownClass: string) {
+    if (parseDeterminismClass(ownClass) == null) throw new TypeError(`verifier class ${JSON.stringify(ownClass)} is not <model sha256>/<build>/<backend>`)
+  }
 
   /** `reexecute`: an audit; in the verifier's own class the task is run again and must give the same tokens. */
   async check (claim: Claim, options: {signal?: AbortSignal, reexecute?: boolean, partial?: boolean} = {}): Promise<Verdict> {
@@ -54,16 +56,22 @@ export class Verifier {
       accepted, method, sameClass, reason, tokens: claim.tokenIds.length, failures: extra.failures ?? 0, meanLogProbability: extra.meanLogProbability ?? null, ms: performance.now() - startedAt
     })
     const declared = parseDeterminismClass(claim.determinismClass)
-    const own = parseDeterminismClass(this.ownClass)
+    const ownModel = parseDeterminismClass(this.ownClass)?.modelSha256 ?? ''
     if (declared == null) return verdict(false, 'none', false, `declared determinism class ${JSON.stringify(claim.determinismClass.slice(0, 140))} is malformed`)
-    if (own != null && declared.modelSha256 !== own.modelSha256) return verdict(false, 'none', false, `declares model ${declared.modelSha256.slice(0, 12)}…, not the task's ${own.modelSha256.slice(0, 12)}…`)
+    if (declared.modelSha256 !== ownModel) return verdict(false, 'none', false, `declares model ${declared.modelSha256.slice(0, 12)}…, not the task's ${ownModel.slice(0, 12)}…`)
     const sameClass = claim.determinismClass === this.ownClass
+    // Checked before anything reaches llama.cpp: an id outside the vocabulary aborts the process there.
+    const vocabulary = this.engine.info.vocabularySize
+    const outside = claim.tokenIds.find(t => !Number.isInteger(t) || t < 0 || t >= vocabulary)
+    if (outside !== undefined) return verdict(false, 'none', sameClass, `token id ${outside} is not in the model's vocabulary of ${vocabulary}`)
     const decoded = this.engine.detokenize(claim.tokenIds)
     if (decoded !== claim.output) return verdict(false, 'none', sameClass, 'the output text is not what its token ids decode to')
     if (claim.tokenIds.length > claim.params.maxTokens) return verdict(false, 'none', sameClass, `${claim.tokenIds.length} tokens claimed; the task allows ${claim.params.maxTokens}`)
 
     if (options.reexecute === true && sameClass && options.partial !== true) {
       const rerun = await this.engine.complete({prompt: claim.prompt, seed: claim.seed, params: claim.params}, {signal: options.signal})
+      // Cut short (stopping, cancelled): no verdict rather than a false accusation.
+      if (rerun.finishReason === 'abort') throw new Error('re-execution aborted before it finished')
       const firstDiff = rerun.tokens.findIndex((t, i) => claim.tokenIds[i] !== t)
       const same = rerun.tokens.length === claim.tokenIds.length && firstDiff < 0
       return verdict(same, 're-execution', true, same ? '' : `re-execution differs from token ${firstDiff < 0 ? Math.min(rerun.tokens.length, claim.tokenIds.length) : firstDiff}`)

@@ -41,11 +41,12 @@ try {
   for (const miner of net.miners) record('nodeStats.ping (first)', await send(miner, 'nodeStats', 'ping', [net.modelId, true]))
   for (const miner of net.miners) record('nodeStats.ping', await send(miner, 'nodeStats', 'ping', [net.modelId, true]))
 
-  const runTask = async (mode: TaskMode, k: number, round: number): Promise<bigint> => {
+  // `settle` with no rejection: the verified path, every reveal accepted.
+  const runTask = async (mode: TaskMode, k: number, round: number, close: 'end' | 'settle'): Promise<bigint> => {
     const miners = net.miners.slice(0, k)
     const now = (await provider.getBlock('latest'))!.timestamp
     const created = await send(oracle, 'cognitive', 'createTask', [
-      keccak256(toUtf8Bytes(`request/${round}/${mode}/${k}`)), net.modelId, 'Once upon a time there was a little robot who', '0x' + Buffer.from(JSON.stringify({temperature: 0, maxTokens: 64})).toString('hex'),
+      keccak256(toUtf8Bytes(`request/${round}/${mode}/${k}/${close}`)), net.modelId, 'Once upon a time there was a little robot who', '0x' + Buffer.from(JSON.stringify({temperature: 0, maxTokens: 64})).toString('hex'),
       42n, TASK_MODE_CODE[mode], k, mode === 'parallel' ? miners.map((m) => m.wallet.address) : [], now + 600, now + 1200
     ], 10n ** 15n)
     record(`createTask ${mode} k=${k}`, created)
@@ -60,15 +61,15 @@ try {
     for (const [i, m] of miners.entries()) {
       total += record('commit (84-byte output)', await send(m, 'cognitive', 'commit', [taskId, output, salt(i)])).gasUsed
     }
-    total += record(`end k=${k}`, await send(oracle, 'cognitive', 'end', [taskId])).gasUsed
+    total += record(`${close} k=${k}`, await send(oracle, 'cognitive', close, close === 'end' ? [taskId] : [taskId, []])).gasUsed
     return total
   }
 
   const totals: Array<[string, bigint]> = []
-  for (const [mode, k] of [['parallel', 1], ['parallel', 3], ['competing', 1], ['competing', 3]] as const) {
+  for (const [mode, k, close] of [['parallel', 1, 'end'], ['parallel', 3, 'end'], ['competing', 1, 'end'], ['competing', 3, 'end'], ['parallel', 3, 'settle']] as const) {
     // Round 0 pays first-touch storage (zero → nonzero counters); round 1 is the steady state.
-    await runTask(mode, k, 0)
-    totals.push([`${mode} k=${k}`, await runTask(mode, k, 1)])
+    await runTask(mode, k, 0, close)
+    totals.push([`${mode} k=${k}, ${close}`, await runTask(mode, k, 1, close)])
   }
 
   const mean = (values: bigint[]): bigint => values.reduce((a, b) => a + b) / BigInt(values.length)
@@ -77,7 +78,7 @@ try {
     '| --- | ---: | ---: |',
     ...[...gas.entries()].map(([op, values]) => `| ${op} | ${mean(values).toLocaleString('en-US')} | ${values.length} |`),
     '',
-    '| task, steady state (createTask + k precommit + k commit + end) | total gas |',
+    '| task, steady state (createTask + k precommit + k commit + end or settle) | total gas |',
     '| --- | ---: |',
     ...totals.map(([name, total]) => `| ${name} | ${total.toLocaleString('en-US')} |`)
   ]

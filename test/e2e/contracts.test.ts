@@ -73,10 +73,18 @@ const precommit = async (taskId: bigint, i: number, output: string): Promise<Tra
   await send(miner(i), 'cognitive', 'precommit', [taskId, taskCommitment(taskId, addr(i), output, saltOf(taskId, i))])
 const commit = async (taskId: bigint, i: number, output: string): Promise<TransactionReceipt> =>
   await send(miner(i), 'cognitive', 'commit', [taskId, output, saltOf(taskId, i)])
+/** Every listed miner precommits, then reveals, `outputs[i]` for miner i: the task ends Committed. */
+async function revealAll (taskId: bigint, outputs: string[]): Promise<void> {
+  for (const [i, output] of outputs.entries()) await precommit(taskId, i, output)
+  for (const [i, output] of outputs.entries()) await commit(taskId, i, output)
+}
+const settle = async (taskId: bigint, rejectedOutputs: string[], from: Sender = oracle()): Promise<TransactionReceipt> =>
+  await send(from, 'cognitive', 'settle', [taskId, rejectedOutputs.map(outputHash)])
+const ZERO_HASH = '0x' + '00'.repeat(32)
 const stateOf = async (taskId: bigint): Promise<number> => Number((await net.contracts.cognitive.taskOf(taskId)).state)
 const stats = async (i: number): Promise<Record<string, bigint>> => {
   const s = await net.contracts.nodeStats.statsOf(addr(i))
-  return {assigned: s.assigned, precommitted: s.precommitted, committed: s.committed, agreed: s.agreed, disagreed: s.disagreed, expired: s.expired}
+  return {assigned: s.assigned, precommitted: s.precommitted, committed: s.committed, agreed: s.agreed, disagreed: s.disagreed, expired: s.expired, rejected: s.rejected}
 }
 const balance = async (address: string): Promise<bigint> => await provider.getBalance(address)
 const stateChanges = (receipt: TransactionReceipt): number[] => events(receipt, 'cognitive', 'TaskStateChanged').map((e) => Number(e.args.state))
@@ -141,8 +149,8 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
       assert.equal(await balance(addr(i)), before[i]! + payouts[i]! - (fees.get(toAddress(addr(i))) ?? 0n), `miner ${i} balance`)
     }
     assert.equal(await balance(net.deployment.contracts.cognitive), 0n)
-    assert.deepEqual(await stats(0), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 1n, disagreed: 0n, expired: 0n})
-    assert.deepEqual(await stats(2), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 0n, disagreed: 1n, expired: 0n})
+    assert.deepEqual(await stats(0), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 1n, disagreed: 0n, expired: 0n, rejected: 0n})
+    assert.deepEqual(await stats(2), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 0n, disagreed: 1n, expired: 0n, rejected: 0n})
     await reverts(send(oracle(), 'cognitive', 'end', [taskId]), 'WrongState')
   })
 
@@ -325,6 +333,122 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     assert.deepEqual([...end.winners], [addr(3), addr(1), addr(2)])
   })
 
+  it('settle pays every accepted miner though their outputs differ, and leaves the rejected one unpaid and recorded', async () => {
+    const escrow = 10n ** 15n + 1n
+    const before = await Promise.all([0, 1, 2].map(async (i) => await balance(addr(i))))
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow)
+    // Two honest miners on different hardware write different text; the third invented its answer.
+    await revealAll(taskId, ['A on a GPU', 'A on a CPU', 'invented'])
+
+    const receipt = await settle(taskId, ['invented'])
+    assert.deepEqual(stateChanges(receipt), [TaskState.Ended])
+    const end = events(receipt, 'cognitive', 'TaskEnded')[0]!.args
+    assert.deepEqual([...end.winners], [addr(0), addr(1)])
+    assert.equal(end.winningOutputHash, outputHash('A on a GPU'))
+    assert.equal(end.payoutEach, escrow / 2n)
+    assert.equal(end.refund, 0n)
+    const rejected = events(receipt, 'cognitive', 'OutputRejected').map((e) => [e.args.taskId, e.args.miner, e.args.outputHash])
+    assert.deepEqual(rejected, [[taskId, addr(2), outputHash('invented')]])
+    const payouts = [escrow / 2n + escrow % 2n, escrow / 2n, 0n]
+    for (const i of [0, 1, 2]) {
+      assert.equal(await balance(addr(i)), before[i]! + payouts[i]! - (fees.get(toAddress(addr(i))) ?? 0n), `miner ${i} balance`)
+    }
+    assert.equal(await balance(net.deployment.contracts.cognitive), 0n)
+    for (const i of [0, 1]) assert.deepEqual([(await stats(i)).agreed, (await stats(i)).rejected], [1n, 0n], `miner ${i} accepted`)
+    assert.deepEqual(await stats(2), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 0n, disagreed: 0n, expired: 0n, rejected: 1n})
+    await reverts(settle(taskId, []), 'WrongState')
+    await reverts(send(oracle(), 'cognitive', 'end', [taskId]), 'WrongState')
+  })
+
+  it('settle refunds the oracle when it rejects every output, each rejection named by OutputRejected', async () => {
+    const escrow = 7777n
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow)
+    await revealAll(taskId, ['swapped model', 'swapped model', 'edited'])
+    const oracleBefore = await balance(oracle().wallet.address)
+    const receipt = await settle(taskId, ['edited', 'swapped model'])
+    const end = events(receipt, 'cognitive', 'TaskEnded')[0]!.args
+    assert.deepEqual([...end.winners], [])
+    assert.equal(end.winningOutputHash, ZERO_HASH)
+    assert.equal(end.refund, escrow)
+    assert.equal(await balance(oracle().wallet.address), oracleBefore + escrow - receipt.fee)
+    assert.deepEqual(events(receipt, 'cognitive', 'OutputRejected').map((e) => e.args.miner), [0, 1, 2].map(addr))
+    for (const i of [0, 1, 2]) assert.equal((await stats(i)).rejected, 1n)
+  })
+
+  it('only the task\'s oracle settles, and only once the task is Committed or its deadline passed', async () => {
+    const escrow = 900n
+    const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow, {precommit: 100, commit: 200})
+    await reverts(settle(taskId, []), 'DeadlineNotPassed')
+    const outputs = ['A', 'B', 'C']
+    for (const i of [0, 1, 2]) await precommit(taskId, i, outputs[i]!)
+    await commit(taskId, 0, 'A')
+    await commit(taskId, 1, 'B')
+    await reverts(settle(taskId, []), 'DeadlineNotPassed')
+    await provider.send('evm_increaseTime', [201])
+    await provider.send('evm_mine', [])
+    // Past the deadline anyone may `end`, but only the oracle that verified the outputs may settle.
+    await reverts(settle(taskId, [], outsider), 'NotTaskOracle')
+    await reverts(settle(taskId, [], miner(0)), 'NotTaskOracle')
+    await reverts(settle(taskId, ['A', 'B', 'C', 'D']), 'TooManyRejected')
+
+    const end = events(await settle(taskId, []), 'cognitive', 'TaskEnded')[0]!.args
+    assert.deepEqual([...end.winners], [addr(0), addr(1)], 'both reveals paid though they differ')
+    assert.equal(end.payoutEach, 450n)
+    assert.equal(await stateOf(taskId), TaskState.Ended)
+    assert.equal((await stats(2)).expired, 1n)
+    await reverts(settle(taskId, []), 'WrongState')
+  })
+
+  it('a miner with faultLimit rejected outputs takes no new work until an admin reinstates it', async () => {
+    const rejectedTask = async (): Promise<void> => {
+      const {taskId} = await createTask('parallel', 1, [0], 100n)
+      await revealAll(taskId, ['invented'])
+      await settle(taskId, ['invented'])
+    }
+    assert.equal(await net.contracts.nodeStats.faultLimit(), 3n)
+    await rejectedTask()
+    await rejectedTask()
+    assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), false, 'below the limit')
+    await rejectedTask()
+    assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), true)
+
+    await reverts(createTask('parallel', 2, [1, 0], 100n), 'MinerSuspended')
+    const {taskId: parallelId} = await createTask('parallel', 1, [1], 100n)
+    await reverts(send(oracle(), 'cognitive', 'reassign', [parallelId, addr(1), addr(0)]), 'MinerSuspended')
+    await send(miner(0), 'nodeStats', 'ping', [net.modelId, true])
+    const {taskId: competingId} = await createTask('competing', 1, [], 100n)
+    await reverts(precommit(competingId, 0, 'A'), 'MinerSuspended')
+
+    await reverts(send(miner(0), 'nodeStats', 'reinstate', [addr(0)]), 'NotAdmin')
+    await reverts(send(miner(0), 'nodeStats', 'setFaultLimit', [0]), 'NotAdmin')
+    const limit = await send(net.admin, 'nodeStats', 'setFaultLimit', [4])
+    assert.equal(events(limit, 'nodeStats', 'FaultLimitSet')[0]!.args.faultLimit, 4n)
+    assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), false, 'a higher limit lifts the suspension')
+    await send(net.admin, 'nodeStats', 'setFaultLimit', [3])
+    assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), true)
+
+    const reinstated = events(await send(net.admin, 'nodeStats', 'reinstate', [addr(0)]), 'nodeStats', 'Reinstated')[0]!.args
+    assert.deepEqual([reinstated.node, reinstated.by], [addr(0), net.admin.wallet.address])
+    assert.equal((await stats(0)).rejected, 0n)
+    assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), false)
+    await reverts(send(net.admin, 'nodeStats', 'reinstate', [addr(0)]), 'NothingToReinstate')
+    await precommit(competingId, 0, 'A')
+    await send(oracle(), 'cognitive', 'reassign', [parallelId, addr(1), addr(0)])
+    await createTask('parallel', 2, [1, 0], 100n)
+  })
+
+  it('with faultLimit 0 rejections never suspend', async () => {
+    await send(net.admin, 'nodeStats', 'setFaultLimit', [0])
+    for (let round = 0; round < 3; round++) {
+      const {taskId} = await createTask('parallel', 1, [0], 100n)
+      await revealAll(taskId, ['invented'])
+      await settle(taskId, ['invented'])
+    }
+    assert.equal((await stats(0)).rejected, 3n)
+    assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), false)
+    await createTask('parallel', 1, [0], 100n)
+  })
+
   it('an address the ACL does not allow cannot register, and the admin alone grants roles', async () => {
     await reverts(registerNode(outsider, net.contracts, '0x0102', 'miner', '{}'), 'NotAllowedByAcl')
     await reverts(grantRole(outsider, net.contracts, AclRole.Miner, outsider.address), 'NotAdmin')
@@ -337,6 +461,20 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     assert.equal(toAddress(await net.contracts.iam.addressOfPeer('0x0102')), outsider.address)
     await reverts(registerNode(outsider, net.contracts, '0x0103', 'miner', '{}'), 'AlreadyRegistered')
     await reverts(revokeRole(net.admin.queue, net.contracts, AclRole.Admin, net.admin.wallet.address), 'LastAdmin')
+  })
+
+  it('a node registers as Validator once the ACL grants it the role, and holds no miner slot', async () => {
+    await reverts(registerNode(outsider, net.contracts, '0x0102', 'validator', '{}'), 'NotAllowedByAcl')
+    await grantRole(net.admin.queue, net.contracts, AclRole.Validator, outsider.address)
+    const receipt = await registerNode(outsider, net.contracts, '0x0102', 'validator', '{"name":"validator-1"}')
+    assert.equal(Number(events(receipt, 'iam', 'NodeRegistered')[0]!.args.role), AclRole.Validator)
+    assert.equal(await net.contracts.iam.isActive(outsider.address, AclRole.Validator), true)
+    assert.equal(Number(await net.contracts.iam.activeRoleOf(outsider.address)), AclRole.Validator)
+    const now = (await provider.getBlock('latest'))!.timestamp
+    await reverts(send(oracle(), 'cognitive', 'createTask', [
+      hexlify(randomBytes(32)), net.modelId, INPUT, PARAMS, 1n, TASK_MODE_CODE.parallel, 1, [outsider.address], now + 600, now + 1200
+    ]), 'NotActiveMiner')
+    await reverts(send(net.admin, 'iam', 'register', ['0x0103', AclRole.Admin, '{}']), 'InvalidRole')
   })
 
   it('revoking the ACL role makes isActive false and shuts the node out of pings and tasks', async () => {

@@ -54,8 +54,8 @@ describe('chain helpers', () => {
   })
 
   it('mirror the Role enum by name and value', () => {
-    assert.deepEqual(AclRole, {None: 0, Admin: 1, Oracle: 2, Miner: 3})
-    assert.deepEqual(ROLE_CODE, {oracle: AclRole.Oracle, miner: AclRole.Miner})
+    assert.deepEqual(AclRole, {None: 0, Admin: 1, Oracle: 2, Miner: 3, Validator: 4})
+    assert.deepEqual(ROLE_CODE, {oracle: AclRole.Oracle, miner: AclRole.Miner, validator: AclRole.Validator})
     assert.equal(roleOfCode(3n), 'miner')
     assert.equal(roleOfCode(AclRole.Admin), undefined, 'the admin runs no node')
     assert.equal(taskStateName(6), 'Expired')

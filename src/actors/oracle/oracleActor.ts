@@ -17,6 +17,7 @@ import {pruneTasks} from './pruneTasks.js'
 import {capableMiners, eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {applyTaskEvents, dueForSweep} from './sweeper.js'
 import {VerifiedStream} from './verifiedStream.js'
+import {reputationOf, type Reputation} from './reputation.js'
 import type {Claim, Verdict} from '../../verify/verifier.js'
 
 export interface OracleActorInit {
@@ -43,6 +44,8 @@ export interface OracleActorInit {
   verifierClass: () => string | undefined
   /** Probability of a re-execution audit of a k=1 or competing result in the verifier's class. */
   auditRate: number
+  /** A miner whose last NodeStats ping is older than this counts as offline in its reputation. */
+  pingWindowS: number
 }
 
 /** Journal meta key of the last chain block whose events this oracle applied. */
@@ -53,6 +56,8 @@ const TASKS_KEPT = 10_000
 const SWEEP_INTERVAL_MS = 5_000
 /** Requests waiting for free miners are looked at this often (and on every miner heartbeat). */
 const STAFF_RETRY_MS = 200
+/** Miners' chain records (reputation, suspension) are read again this often. */
+const REPUTATION_INTERVAL_MS = 10_000
 /** Requests held while every miner is busy; beyond this a request is refused at once. */
 const MAX_WAITING = 1_024
 
@@ -74,6 +79,9 @@ type Internal =
   /** Try again to staff the requests waiting for free miners. */
   | {type: '$Staff'}
   | {type: '$SweepTick'}
+  /** Read the known miners' chain records again (reputation, suspension). */
+  | {type: '$ReputationTick'}
+  | {type: '$Reputation', miner: Address, reputation: Reputation}
   | {type: '$Swept', taskId: string, reply: SendReply}
 
 interface OracleState {
@@ -85,6 +93,9 @@ interface OracleState {
   chainTasks: Map<string, ChainTaskRow>
   sweeping: Set<string>
   sweepTimer?: NodeJS.Timeout
+  reputationTimer?: NodeJS.Timeout
+  /** Chain records read so far, kept across heartbeats (a heartbeat replaces the miner's view). */
+  reputations: Map<Address, Reputation>
   /** Requests no k miners were free for yet, oldest first, with when they arrived. */
   waiting: Array<{msg: CompleteMessage, since: number}>
   staffTimer?: NodeJS.Timeout
@@ -110,7 +121,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
     name: 'oracle',
     init: async (ctx) => {
       const self = ctx.self as ActorRef<Internal | ChainEventsMessage>
-      const state: OracleState = {miners: new Map(), tasks: new Map(), live: new Map(), recentAssignments: new Map(), chainTasks: new Map(), sweeping: new Set(), waiting: []}
+      const state: OracleState = {miners: new Map(), tasks: new Map(), live: new Map(), recentAssignments: new Map(), chainTasks: new Map(), sweeping: new Set(), waiting: [], reputations: new Map()}
       for (const row of journal.chainTasks()) state.chainTasks.set(row.taskId, row)
       for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, task)
       const open = journal.openTasks<OracleTask>('oracle')
@@ -121,6 +132,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       for (const {taskId} of open) system.tell(self, {type: '$Step', taskId, event: {type: 'Restarted'}})
       system.tell(init.chain, {type: 'Subscribe', subscriber: self})
       state.sweepTimer = setInterval(() => { system.tell(self, {type: '$SweepTick'}) }, SWEEP_INTERVAL_MS).unref()
+      state.reputationTimer = setInterval(() => { system.tell(self, {type: '$ReputationTick'}) }, REPUTATION_INTERVAL_MS).unref()
       return state
     },
     receive: (state, msg, ctx) => {
@@ -278,6 +290,20 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         })
       }
 
+      /** Reads a miner's NodeStats record; a failed read keeps the last one. */
+      const readReputation = (miner: Address): void => {
+        void Promise.all([
+          chain.read({contract: 'nodeStats', functionName: 'statsOf', args: [miner]}),
+          chain.read({contract: 'nodeStats', functionName: 'isSuspended', args: [miner]})
+        ]).then(([stats, suspended]) => {
+          if (stats.type !== 'Value' || suspended.type !== 'Value') return
+          const s = stats.value
+          const reputation = reputationOf({agreed: BigInt(s.agreed), disagreed: BigInt(s.disagreed), expired: BigInt(s.expired), rejected: BigInt(s.rejected), lastPingAt: BigInt(s.lastPingAt), suspended: suspended.value},
+            Math.floor(Date.now() / 1000), init.pingWindowS)
+          system.tell(self, {type: '$Reputation', miner, reputation})
+        })
+      }
+
       const scheduleStaffing = (): void => {
         state.staffTimer ??= setTimeout(() => { system.tell(self, {type: '$Staff'}) }, STAFF_RETRY_MS).unref()
       }
@@ -286,10 +312,13 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         case 'HeartbeatSeen': {
           const hb: Heartbeat = msg.heartbeat
           if (hb.role !== 'miner') return state
+          const known = state.miners.has(hb.address)
           state.miners.set(hb.address, {
             address: hb.address, peerId: hb.peerId, modelsReady: hb.modelsReady,
-            freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, determinismClass: hb.determinismClass, seenAt: Date.now()
+            freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, determinismClass: hb.determinismClass, seenAt: Date.now(),
+            reputation: state.reputations.get(hb.address)
           })
+          if (!known) readReputation(hb.address)
           if (state.waiting.length > 0) staff()
           return state
         }
@@ -394,6 +423,17 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           return state
         }
 
+        case '$ReputationTick':
+          for (const miner of state.miners.keys()) readReputation(miner)
+          return state
+
+        case '$Reputation': {
+          state.reputations.set(msg.miner, msg.reputation)
+          const view = state.miners.get(msg.miner)
+          if (view != null) view.reputation = msg.reputation
+          return state
+        }
+
         case '$Swept': {
           state.sweeping.delete(msg.taskId)
           // Closed (by us or first by someone else): the watcher's event drops it from the index.
@@ -424,6 +464,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
     },
     dispose: async (state) => {
       clearInterval(state.sweepTimer)
+      clearInterval(state.reputationTimer)
       clearTimeout(state.staffTimer)
       for (const {msg} of state.waiting.splice(0)) system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NODE_STOPPING', error: 'the oracle is stopping'})
     },

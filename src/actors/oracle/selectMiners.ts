@@ -1,5 +1,6 @@
 import type {Address} from '../../protocols/address.js'
 import type {ModelId} from '../../protocols/modelId.js'
+import type {Reputation} from './reputation.js'
 
 /** What the oracle knows of a miner from its latest gossip heartbeat. */
 export interface MinerView {
@@ -11,6 +12,8 @@ export interface MinerView {
   determinismClass: string
   /** Local receive time of the latest heartbeat (ms). */
   seenAt: number
+  /** From its chain record (reputation.ts); undefined until first read. */
+  reputation?: Reputation
 }
 
 export interface SelectionInput {
@@ -35,16 +38,22 @@ export function capableMiners (input: SelectionInput): MinerView[] {
     if (input.now - miner.seenAt > input.maxHeartbeatAgeMs) continue
     if (!miner.modelsReady.includes(input.modelId)) continue
     if (!input.isAdmitted(miner.address)) continue
+    if (miner.reputation?.suspended === true) continue
     capable.push(miner)
   }
   return capable
 }
 
-/** The miners able to take a task now, best first. */
+/** Reputation steps that outrank load: a miner in a lower step is picked only when better ones are busy. */
+const REPUTATION_STEPS = 4
+
+/** The miners able to take a task now, best first: by reputation step, then least loaded. */
 export function eligibleMiners (input: SelectionInput): MinerView[] {
   const eligible = capableMiners(input).filter(m => m.freeSlots > 0)
   const load = (m: MinerView): number => input.recentAssignments.get(m.address) ?? 0
-  return eligible.sort((a, b) => load(a) - load(b) || b.freeSlots - a.freeSlots || b.tokensPerSecond - a.tokensPerSecond || a.address.localeCompare(b.address))
+  // Unknown yet (no chain read): the score of a new miner.
+  const step = (m: MinerView): number => Math.round((m.reputation?.score ?? 0.5) * REPUTATION_STEPS)
+  return eligible.sort((a, b) => step(b) - step(a) || load(a) - load(b) || b.freeSlots - a.freeSlots || b.tokensPerSecond - a.tokensPerSecond || a.address.localeCompare(b.address))
 }
 
 /** Picks k distinct miners for a parallel task, or null when fewer than k can take it. */
