@@ -329,4 +329,14 @@ describe('oracle task machine: verified tasks', () => {
     const committed = steps(again.task, [{type: 'ChainState', state: TaskState.Committed}])
     assert.deepEqual(settleTx(committed.effects), [], 'no settlement while the check runs')
   })
+  it('competing k=1: a fast liar\'s rejected result does not shut out the honest competitor behind it', () => {
+    const {task} = startVerified([A], VERIFIED, 'competing')
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'lie'), received(B, 'truth'),
+      {type: 'Verified', miner: B, verdict: verdict(true)}])
+    assert.deepEqual(replies(got.effects), [], 'the first competitor\'s verdict comes first')
+    const done = steps(got.task, [{type: 'Verified', miner: A, verdict: verdict(false)}])
+    const [reply] = replies(done.effects)
+    assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'truth')
+    assert.deepEqual(done.task.record.agreement?.rejected, [A])
+  })
 })

@@ -326,7 +326,8 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       }
       const precommit = record.precommits.find(p => p.miner === miner)
       if (precommit != null && precommit.commitment !== result.commitment) return log('result contradicts the miner\'s gossiped precommit; ignored')
-      if (record.mode === 'competing' && Object.keys(task.outputs).length >= record.k) return null
+      // Verified competing tasks hear up to 2k competitors: a fast liar's rejected result must not shut out the honest ones.
+      if (record.mode === 'competing' && Object.keys(task.outputs).length >= (task.verify ? 2 * record.k : record.k)) return null
       const refused = takeResult(task, result, miner, now)
       if (refused != null) return log(refused)
       if (record.mode === 'competing' && !record.assignees.includes(miner)) record.assignees.push(miner)
@@ -529,12 +530,20 @@ function audited (task: OracleTask, minerClass: string, config: OracleTaskConfig
 /** A verified task answers once every result it waits for is judged (see verifiedConsensus.ts). */
 function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
   const {record} = task
-  const quorum = record.mode === 'competing' ? task.quorum : record.k
-  const results = relevantResults(task).map(r => ({miner: r.miner, outputHash: r.outputHash, determinismClass: r.determinismClass, accepted: r.verdict?.accepted}))
+  const all = relevantResults(task).map(r => ({miner: r.miner, outputHash: r.outputHash, determinismClass: r.determinismClass, accepted: r.verdict?.accepted}))
+  let results = all
+  let quorum = record.k
+  const fallen = record.mode === 'competing' ? all.filter(r => r.accepted === false).map(r => r.miner) : []
+  if (record.mode === 'competing') {
+    // While the competing window is open, the first k outputs still standing decide; once it
+    // closed (quorum lowered to what came), everything received is weighed.
+    if (task.quorum >= record.k) results = all.filter(r => r.accepted !== false)
+    else quorum = all.length
+  }
   const verifierClass = record.results.find(r => r.verdict?.sameClass === true)?.determinismClass
   const decision = decideVerified(results, quorum, verifierClass)
   if (decision.status === 'pending') return
-  const rejected = [...decision.rejected, ...decision.outvoted]
+  const rejected = [...new Set([...decision.rejected, ...decision.outvoted, ...fallen])]
   if (decision.status === 'none') {
     const reasons = record.results.filter(r => rejected.includes(r.miner)).map(r => `${r.miner}: ${r.verdict?.reason ?? 'outvoted within its class'}`)
     record.agreement = {status: 'disagreed', agreeing: [], dissenting: rejected, verified: true, rejected}
