@@ -22,6 +22,8 @@ const DEVNET_KEY_PASSWORD = 'cortensor-devnet'
 
 export interface DevnetInit {
   miners: number
+  /** Validator nodes to start (default 0); with any, the oracle verifies through them (`oracle.verifier: "validators"`). */
+  validators?: number
   /** Folder for chain deployment, keys, node data and logs; wiped first. */
   dir: string
   logLevel: string
@@ -34,6 +36,16 @@ export interface DevnetInit {
   signal?: AbortSignal
 }
 
+export interface StartMinerOptions {
+  index: number
+  /** false: a key the ACL never admitted. */
+  admitted: boolean
+  /** Overrides of its config. */
+  nodeConfig?: Record<string, unknown>
+  /** Runs this script (path, then leading arguments) with `--config FILE` instead of `cortensord start`: a test's rogue miner. */
+  script?: string[]
+}
+
 export interface DevnetNode {
   name: string
   role: Role
@@ -41,6 +53,8 @@ export interface DevnetNode {
   configFile: string
   /** Its loopback ports, fixed for the devnet's life: a restarted node is where it was. */
   ports: {p2p: number, api: number}
+  /** Another entry script than `cortensord start` (a test's rogue miner), with its leading arguments; a restart runs it again. */
+  script?: string[]
   /** The current OS process; replaced by `restart`. */
   process: NodeProcess
   /** From the current process's node.json; replaced by `restart`. */
@@ -54,12 +68,14 @@ export interface Devnet {
   modelId: string
   oracle: DevnetNode
   miners: DevnetNode[]
+  /** Validator nodes, each holding the model file the oracle seeds (stories260K, F32). */
+  validators: DevnetNode[]
   /** Base URL of the oracle's API. */
   apiUrl: string
   /** Bearer token of the oracle's API (fresh for every devnet). */
   apiToken: string
   /** Starts one more miner: `admitted: false` uses a key the ACL never admitted; `nodeConfig` overrides its config. */
-  startMiner: (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}) => Promise<DevnetNode>
+  startMiner: (opts: StartMinerOptions) => Promise<DevnetNode>
   /**
    * Stops `node` (SIGTERM, SIGKILL after `graceMs`; nothing to do if it already exited or was
    * killed) and starts its config file again: same key, data dir, p2p and API ports. Updates
@@ -73,9 +89,9 @@ export interface Devnet {
 
 /**
  * One local network on loopback: anvil from its npm package, contracts deployed and wired,
- * 1 oracle + N miners admitted through ACL and IAM, stories260K registered in the
- * ModelRegistry, then every node started as its own OS process. Only the oracle has the
- * model file: miners fetch it over IPFS and verify it before loading it.
+ * 1 oracle + N miners (+ M validators) admitted through ACL and IAM, stories260K registered in
+ * the ModelRegistry, then every node started as its own OS process. Only the oracle and the
+ * validators have the model file: miners fetch it over IPFS and verify it before loading it.
  */
 export async function startDevnet (init: DevnetInit): Promise<Devnet> {
   const progress = init.onProgress ?? (() => {})
@@ -103,9 +119,10 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     await cidStore.stop()
 
     const spares = init.spareMiners ?? 0
-    progress(`deploying contracts, admitting 1 oracle + ${init.miners + spares} miners, registering ${STORIES_260K.name}`)
+    const validatorCount = init.validators ?? 0
+    progress(`deploying contracts, admitting 1 oracle + ${init.miners + spares} miners${validatorCount > 0 ? ` + ${validatorCount} validators` : ''}, registering ${STORIES_260K.name}`)
     const net = await setupDevnet({
-      provider, miners: init.miners + spares, logger, signal: init.signal,
+      provider, miners: init.miners + spares, validators: validatorCount, logger, signal: init.signal,
       model: {name: STORIES_260K.name, cid: added.cid, sha256: `0x${added.sha256}`, sizeBytes: added.sizeBytes, quantization: STORIES_260K.quantization}
     })
     const deploymentFile = join(dir, 'deployment.json')
@@ -120,13 +137,14 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     await writeFile(passwordFile, DEVNET_KEY_PASSWORD, {mode: 0o600})
 
     /** Every start of a node's config file appends to the same log. */
-    const startProcess = (name: string, configFile: string, dataDir: string): NodeProcess => {
-      const proc = startNodeProcess({name, configFile, dataDir, logFile: join(dir, `${name}.log`)})
+    const startProcess = (name: string, configFile: string, dataDir: string, script?: string[]): NodeProcess => {
+      const proc = startNodeProcess({name, configFile, dataDir, logFile: join(dir, `${name}.log`), script})
       nodes.push(proc)
       return proc
     }
 
-    const launch = async (name: string, role: Role, privateKey: string, extra: Record<string, unknown>): Promise<DevnetNode> => {
+    /** `roleDefaults` sit under the test's `nodeConfig`; `extra` over it. */
+    const launch = async (name: string, role: Role, privateKey: string, extra: Record<string, unknown>, roleDefaults: Record<string, unknown> = {}, script?: string[]): Promise<DevnetNode> => {
       const nodeDir = join(dir, name)
       await mkdir(nodeDir, {recursive: true})
       const keystore = join(nodeDir, 'key.json')
@@ -142,29 +160,33 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
         model: {id: Number(modelId)},
         api: {host: '127.0.0.1', port: apiPort},
         logLevel: init.logLevel
-      }, init.nodeConfig ?? {}, extra)
+      }, roleDefaults, init.nodeConfig ?? {}, extra)
       const configFile = join(nodeDir, 'config.json')
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      const proc = startProcess(name, configFile, config.dataDir as string)
-      return {name, role, configFile, ports: {p2p: p2pPort, api: apiPort}, process: proc, info: await proc.ready}
+      const proc = startProcess(name, configFile, config.dataDir as string, script)
+      return {name, role, configFile, ports: {p2p: p2pPort, api: apiPort}, script, process: proc, info: await proc.ready}
     }
 
     progress('starting the oracle (it seeds the model over IPFS)')
     const apiToken = hexlify(randomBytes(16)).slice(2)
-    const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {model: {id: Number(modelId), file: modelFile}, api: {tokens: [apiToken]}})
+    const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {model: {id: Number(modelId), file: modelFile}, api: {tokens: [apiToken]}},
+      validatorCount > 0 ? {oracle: {verifier: 'validators'}} : {})
     const bootstrap = oracle.info.addrs.filter(a => a.includes('/ip4/127.0.0.1/'))
     progress(`oracle up: API ${oracle.info.api}, peer ${oracle.info.peerId}`)
 
-    const startMiner = async (opts: {index: number, admitted: boolean, nodeConfig?: Record<string, unknown>}): Promise<DevnetNode> => {
+    const startMiner = async (opts: StartMinerOptions): Promise<DevnetNode> => {
       const key = opts.admitted ? devnetPrivateKey('miner', opts.index) : devnetPrivateKey('miner', UNADMITTED_INDEX_BASE + opts.index)
       const name = opts.admitted ? `miner-${opts.index}` : `unadmitted-${opts.index}`
-      return await launch(name, 'miner', key, mergeConfig({p2p: {bootstrap}}, opts.nodeConfig ?? {}))
+      return await launch(name, 'miner', key, mergeConfig({p2p: {bootstrap}}, opts.nodeConfig ?? {}), {}, opts.script)
     }
     progress(`starting ${init.miners} miners (empty model folders: they fetch over IPFS)`)
     const miners = await Promise.all(Array.from({length: init.miners}, async (_, index) => await startMiner({index, admitted: true})))
+    if (validatorCount > 0) progress(`starting ${validatorCount} validators (with the model file: they check miners' outputs for the oracle)`)
+    const validators = await Promise.all(Array.from({length: validatorCount}, async (_, index) =>
+      await launch(`validator-${index}`, 'validator', devnetPrivateKey('validator', index), {p2p: {bootstrap}, model: {id: Number(modelId), file: modelFile}})))
     const restart = async (node: DevnetNode, opts: {graceMs?: number} = {}): Promise<DevnetNode> => {
       await node.process.stop(opts.graceMs)
-      const proc = startProcess(node.name, node.configFile, node.process.dataDir)
+      const proc = startProcess(node.name, node.configFile, node.process.dataDir, node.script)
       node.process = proc
       node.info = await proc.ready
       return node
@@ -173,7 +195,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
       node.process.kill()
       await node.process.exited
     }
-    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, apiUrl: oracle.info.api, apiToken, startMiner, restart, kill, stop}
+    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, validators, apiUrl: oracle.info.api, apiToken, startMiner, restart, kill, stop}
   } catch (err) {
     await stop()
     throw err

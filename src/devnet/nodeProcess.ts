@@ -36,9 +36,10 @@ const CLI = join(PROJECT_ROOT, 'src', 'runtime', 'cli.ts')
  * Starts `cortensord start --config FILE` as its own OS process, on this project's Node (the
  * one running us), logging into `logFile`. The node announces itself through node.json.
  */
-export function startNodeProcess (init: {name: string, configFile: string, dataDir: string, logFile: string, env?: Record<string, string>}): NodeProcess {
+export function startNodeProcess (init: {name: string, configFile: string, dataDir: string, logFile: string, env?: Record<string, string>, script?: string[]}): NodeProcess {
   const log = createWriteStream(init.logFile, {flags: 'a'})
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', init.configFile], {
+  const entry = init.script ?? [CLI, 'start']
+  const child = spawn(process.execPath, ['--import', 'tsx', ...entry, '--config', init.configFile], {
     cwd: PROJECT_ROOT,
     env: {...process.env, ...init.env},
     // The IPC channel is the node's lifeline: it closes when this process dies, however it dies.

@@ -5,6 +5,8 @@ import {runDemo} from './devnetDemo.js'
 
 export interface RunDevnetOptions {
   miners: number
+  /** Validator nodes (0: the oracle verifies in process). */
+  validators?: number
   demo: boolean
   dir?: string
   logLevel: string
@@ -15,12 +17,13 @@ export interface RunDevnetOptions {
 interface NodeStatus {
   model?: {phase: string, progress?: {bytes: number, total: number}}
   mining?: {completed: number, active: number}
+  validator?: {verifications: {served: number}}
   stats?: {chainPings: number}
   admitted?: boolean
   peers?: number
 }
 
-/** Time allowed for every miner to fetch, verify and load the model and ping NodeStats. */
+/** Time allowed for every miner to fetch, verify and load the model and ping NodeStats (validators: load it and ping). */
 const READY_TIMEOUT_MS = 5 * 60_000
 
 /** `cortensord devnet`: start the network, show it live, optionally run the demo and stop. */
@@ -41,23 +44,25 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
   process.on('SIGTERM', onSignal)
 
   const dir = opts.dir ?? defaultDevnetDir()
-  out(`${stamp()} devnet: 1 oracle + ${opts.miners} miners in ${dir} (node logs: ${dir}/<node>.log)`)
+  const validators = opts.validators ?? 0
+  const validatorsText = validators > 0 ? ` + ${validators} validators` : ''
+  out(`${stamp()} devnet: 1 oracle + ${opts.miners} miners${validatorsText} in ${dir} (node logs: ${dir}/<node>.log)`)
   let devnet: Devnet | undefined
   try {
     devnet = await startDevnet({
-      miners: opts.miners, dir, logLevel: opts.logLevel, signal: controller.signal,
+      miners: opts.miners, validators, dir, logLevel: opts.logLevel, signal: controller.signal,
       logger: createRootLogger({level: 'warn'}),
       onProgress: line => { out(`${stamp()} ${line}`) }
     })
     const net = devnet
     out(`${stamp()} oracle API ${net.apiUrl}, bearer token ${net.apiToken} (dashboard: ${net.apiUrl}/#token=${net.apiToken})`)
-    out(`${stamp()} all ${opts.miners + 1} processes up; waiting for miners to fetch the model over IPFS, verify it and ping NodeStats`)
+    out(`${stamp()} all ${opts.miners + validators + 1} processes up; waiting for miners to fetch the model over IPFS, verify it and ping NodeStats`)
     const ready = await watchUntilReady(net, controller.signal, out, stamp)
     if (!ready) {
-      out(`${stamp()} miners did not become ready within ${READY_TIMEOUT_MS / 1000} s`)
+      out(`${stamp()} miners${validators > 0 ? ' or validators' : ''} did not become ready within ${READY_TIMEOUT_MS / 1000} s`)
       return interrupted ? 130 : 1
     }
-    out(`${stamp()} network ready: ${opts.miners} miners mining model ${net.modelId}`)
+    out(`${stamp()} network ready: ${opts.miners} miners mining model ${net.modelId}${validators > 0 ? `, ${validators} validators checking their outputs` : ''}`)
     if (opts.demo) {
       const ok = await runDemo({apiUrl: net.apiUrl, apiToken: net.apiToken, miners: opts.miners, out, signal: controller.signal})
       out(`${stamp()} demo ${ok ? 'finished' : 'FAILED'}; stopping the network`)
@@ -109,13 +114,13 @@ function modelCell (s: NodeStatus | undefined): string {
   return s.model.phase
 }
 
-async function table (net: Devnet): Promise<{text: string, readyMiners: number}> {
-  const nodes = [net.oracle, ...net.miners]
+async function table (net: Devnet): Promise<{text: string, readyMiners: number, readyValidators: number}> {
+  const nodes = [net.oracle, ...net.miners, ...net.validators]
   const statuses = await Promise.all(nodes.map(async node => await fetchStatus(node, net.apiToken)))
   const rows = nodes.map((node, i) => {
     const s = statuses[i]
     return [node.name, node.role, `${node.info.address.slice(0, 10)}…`, `…${node.info.peerId.slice(-10)}`, modelCell(s),
-      String(s?.mining?.completed ?? (node.role === 'oracle' ? '-' : '?')), String(s?.stats?.chainPings ?? '?'), String(s?.peers ?? '?')]
+      String(s?.mining?.completed ?? s?.validator?.verifications.served ?? (node.role === 'oracle' ? '-' : '?')), String(s?.stats?.chainPings ?? '?'), String(s?.peers ?? '?')]
   })
   const header = ['node', 'role', 'address', 'peer id', 'model', 'tasks done', 'pings', 'peers']
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map(r => (r[c] ?? '').length)))
@@ -126,19 +131,25 @@ async function table (net: Devnet): Promise<{text: string, readyMiners: number}>
     const s = statuses[i + 1]
     return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0 && seenByOracle.has(node.info.address)
   }).length
-  return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners}
+  // A validator is ready once its model is loaded and it pinged NodeStats (it does once admitted too).
+  const readyValidators = net.validators.filter((_, i) => {
+    const s = statuses[i + 1 + net.miners.length]
+    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0
+  }).length
+  return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners, readyValidators}
 }
 
 async function watchUntilReady (net: Devnet, signal: AbortSignal, out: (l: string) => void, stamp: () => string): Promise<boolean> {
   const deadline = Date.now() + READY_TIMEOUT_MS
   let last = ''
   while (!signal.aborted && Date.now() < deadline) {
-    const {text, readyMiners} = await table(net)
+    const {text, readyMiners, readyValidators} = await table(net)
     if (text !== last) {
-      out(`${stamp()} nodes (${readyMiners}/${net.miners.length} miners ready):\n${text}`)
+      const validatorsReady = net.validators.length > 0 ? `, ${readyValidators}/${net.validators.length} validators` : ''
+      out(`${stamp()} nodes (${readyMiners}/${net.miners.length} miners${validatorsReady} ready):\n${text}`)
       last = text
     }
-    if (readyMiners === net.miners.length) return true
+    if (readyMiners === net.miners.length && readyValidators === net.validators.length) return true
     await delay(500, undefined, {signal}).catch(() => {})
   }
   return false

@@ -23,6 +23,8 @@ export interface SetupDevnetOptions {
   provider: JsonRpcProvider
   oracles?: number
   miners: number
+  /** Validator accounts granted the ACL Validator role and registered in IAM (default 0). */
+  validators?: number
   /** Registered after admission; its id is returned. None when undefined. */
   model?: ModelSpec
   readyWindowSeconds?: number
@@ -39,12 +41,13 @@ export interface Devnet {
   admin: DevnetAccount
   oracles: DevnetAccount[]
   miners: DevnetAccount[]
+  validators: DevnetAccount[]
   modelId: bigint | undefined
 }
 
 /**
  * Everything a fresh anvil needs before nodes start: funds the deterministic devnet keys,
- * deploys and wires the contracts, grants and registers 1..n oracles and n miners, registers
+ * deploys and wires the contracts, grants and registers 1..n oracles, n miners and any validators, registers
  * the model. Shared by the devnet command, e2e tests and the gas benchmark.
  */
 export async function setupDevnet (opts: SetupDevnetOptions): Promise<Devnet> {
@@ -64,7 +67,8 @@ export async function setupDevnet (opts: SetupDevnetOptions): Promise<Devnet> {
   const admin = account('admin', 0)
   const oracles = Array.from({length: opts.oracles ?? 1}, (_, i) => account('oracle', i))
   const miners = Array.from({length: opts.miners}, (_, i) => account('miner', i))
-  await fundDevnetAccounts(provider, [admin, ...oracles, ...miners].map((a) => a.wallet.address))
+  const validators = Array.from({length: opts.validators ?? 0}, (_, i) => account('validator', i))
+  await fundDevnetAccounts(provider, [admin, ...oracles, ...miners, ...validators].map((a) => a.wallet.address))
 
   const deployment = await deployNetwork({queue: admin.queue, readyWindowSeconds: opts.readyWindowSeconds, logger, signal})
   const contracts = connectContracts(deployment, provider)
@@ -75,8 +79,9 @@ export async function setupDevnet (opts: SetupDevnetOptions): Promise<Devnet> {
   // Grants come from one admin queue (serialised anyway); registrations from distinct wallets overlap.
   await Promise.all([
     ...oracles.map(async (node, i) => await admit(node, 'oracle', i)),
-    ...miners.map(async (node, i) => await admit(node, 'miner', i))
+    ...miners.map(async (node, i) => await admit(node, 'miner', i)),
+    ...validators.map(async (node, i) => await admit(node, 'validator', i))
   ])
   const modelId = opts.model === undefined ? undefined : await registerModel(admin.queue, contracts, opts.model, {signal})
-  return {deployment, contracts, admin, oracles, miners, modelId}
+  return {deployment, contracts, admin, oracles, miners, validators, modelId}
 }

@@ -37,5 +37,6 @@ export function determinismClass (modelSha256: string, gpu: string | false): str
   // The package does not export its package.json; its entry point sits in dist/.
   const packageDir = dirname(dirname(fileURLToPath(import.meta.resolve('node-llama-cpp'))))
   const {version} = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {version: string}
-  return formatDeterminismClass({modelSha256: modelSha256.toLowerCase(), build: `node-llama-cpp-${version}`, backend: gpu === false ? `cpu-${platform}-${arch}` : gpu})
+  // The registry writes it 0x-prefixed; the class names it as bare hex.
+  return formatDeterminismClass({modelSha256: modelSha256.toLowerCase().replace(/^0x/, ''), build: `node-llama-cpp-${version}`, backend: gpu === false ? `cpu-${platform}-${arch}` : gpu})
 }

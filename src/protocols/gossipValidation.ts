@@ -49,7 +49,7 @@ function ignore (code: GossipErrorCode, message?: string): never {
 
 /** The roles whose nodes may publish on each topic. */
 export const TOPIC_PUBLISHERS: {[K in GossipTopic]: readonly Role[]} = {
-  [GossipTopic.heartbeat]: ['oracle', 'miner'],
+  [GossipTopic.heartbeat]: ['oracle', 'miner', 'validator'],
   [GossipTopic.task]: ['oracle'],
   [GossipTopic.precommit]: ['miner'],
   [GossipTopic.commit]: ['miner']

@@ -62,6 +62,25 @@ export function float (opts: {min: number, max: number}): Schema<number> {
   }
 }
 
+/** `true` or `false` (msgpack bool): no truthy numbers or strings. */
+export function boolean (): Schema<boolean> {
+  return {
+    parse (value, path = '$') {
+      if (typeof value !== 'boolean') fail(path, 'boolean', value)
+      return value
+    }
+  }
+}
+
+/** `schema`'s value, or null (msgpack nil) where a value may be absent. */
+export function nullable<T> (schema: Schema<T>): Schema<T | null> {
+  return {
+    parse (value, path = '$') {
+      return value === null ? null : schema.parse(value, path)
+    }
+  }
+}
+
 /** One of a closed set of string literals. */
 export function oneOf<const V extends readonly string[]> (values: V): Schema<V[number]> {
   return {

@@ -45,8 +45,8 @@ const START_FLAGS: Record<string, string> = {
 const COMMANDS: Command[] = [
   {
     command: 'start',
-    describe: 'Run one node (oracle or miner)',
-    usage: 'cortensord start [--config FILE] [--role oracle|miner] [--rpc URL] [--bootstrap MULTIADDR,...] [...]',
+    describe: 'Run one node (oracle, miner or validator)',
+    usage: 'cortensord start [--config FILE] [--role oracle|miner|validator] [--rpc URL] [--bootstrap MULTIADDR,...] [...]',
     options: {
       config: {type: 'string'},
       ...Object.fromEntries(Object.keys(START_FLAGS).map(flag => [flag, {type: 'string' as const}]))
@@ -64,10 +64,11 @@ const COMMANDS: Command[] = [
   },
   {
     command: 'devnet',
-    describe: 'Start a local network: embedded chain, 1 oracle and N miners as separate processes',
-    usage: 'cortensord devnet [--miners N] [--demo] [--dir DIR]',
+    describe: 'Start a local network: embedded chain, 1 oracle, N miners and M validators as separate processes',
+    usage: 'cortensord devnet [--miners N] [--validators M] [--demo] [--dir DIR]',
     options: {
       miners: {type: 'string', default: '7'},
+      validators: {type: 'string', default: '0'},
       demo: {type: 'boolean', default: false},
       dir: {type: 'string'},
       'log-level': {type: 'string'}
@@ -75,9 +76,12 @@ const COMMANDS: Command[] = [
     handler: async (values) => {
       const miners = Number(values.miners)
       if (!Number.isInteger(miners) || miners < 1 || miners > 64) throw new ConfigError({code: 'CONFIG_INVALID', field: 'miners'}, `--miners must be an integer in [1, 64], got ${String(values.miners)}`)
+      const validators = Number(values.validators)
+      if (!Number.isInteger(validators) || validators < 0 || validators > 16) throw new ConfigError({code: 'CONFIG_INVALID', field: 'validators'}, `--validators must be an integer in [0, 16], got ${String(values.validators)}`)
       const {runDevnet} = await import('../devnet/runDevnet.js')
       return await runDevnet({
         miners,
+        validators,
         demo: values.demo === true,
         dir: typeof values.dir === 'string' ? values.dir : undefined,
         logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : (process.env.CORTENSORD_LOG_LEVEL ?? 'warn'),

@@ -1,6 +1,6 @@
 import type {NodeConfig} from './config.js'
 import {loadKeystore} from './keys.js'
-import {startNode, type RunningNode} from './node.js'
+import {startNode, type NodeOverrides, type RunningNode} from './node.js'
 import {aborted} from '../util/abortable.js'
 import {createRootLogger} from '../util/logger.js'
 
@@ -22,7 +22,7 @@ const PEER_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIM
  * the steps still pending are named and left behind. The caller exits the process with the
  * returned code: whatever a stuck step still holds cannot keep it alive.
  */
-export async function runDaemon (config: NodeConfig, keyPassword: string): Promise<number> {
+export async function runDaemon (config: NodeConfig, keyPassword: string, overrides: NodeOverrides = {}): Promise<number> {
   const root = createRootLogger({level: config.logLevel, bindings: {role: config.role}})
   const key = await loadKeystore(config.keystore, keyPassword)
   const log = root.child({address: key.address})
@@ -62,7 +62,7 @@ export async function runDaemon (config: NodeConfig, keyPassword: string): Promi
   let step = 'starting' as 'starting' | 'running' | 'stopping'
   const lifecycle = (async () => {
     try {
-      node = await startNode({config, key, log, signal: shutdown.signal, fail})
+      node = await startNode({config, key, log, signal: shutdown.signal, fail, ...overrides})
       step = 'running'
       await aborted(shutdown.signal)
     } catch (err) {

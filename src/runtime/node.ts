@@ -12,7 +12,8 @@ import {startHttpApi, type Route} from '../api/httpApi.js'
 import {AccessCache} from '../chain/accessCache.js'
 import {readDeployment} from '../chain/deployment.js'
 import {createProvider} from '../chain/provider.js'
-import {determinismClass} from '../inference/determinismClass.js'
+import type {InferenceEngine} from '../inference/inferenceEngine.js'
+import {LlamaEngine, type LlamaEngineOptions} from '../inference/llamaEngine.js'
 import {TaskJournal} from '../journal/taskJournal.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
@@ -20,6 +21,7 @@ import {gossipsubOptions} from '../protocols/gossipScoring.js'
 import type {Role} from '../protocols/messages.js'
 import {peerIdToBytes} from '../protocols/peerAddress.js'
 import {ResultService} from '../protocols/resultService.js'
+import {VerifyService} from '../protocols/verifyService.js'
 import {GOSSIP_TOPICS, GossipTopic} from '../protocols/topic.js'
 import {abortable} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
@@ -32,6 +34,7 @@ import {askStatus} from './roles/askStatus.js'
 import {minerRole} from './roles/minerRole.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './roles/nodeRole.js'
 import {oracleRole} from './roles/oracleRole.js'
+import {validatorRole} from './roles/validatorRole.js'
 import {ORACLE_WATCH_CHECKPOINT} from '../actors/oracle/oracleActor.js'
 import {restartPolicy, SUPERVISION_TREE, type ActorName} from './supervisionTree.js'
 
@@ -42,7 +45,7 @@ export const JOURNAL_FILE = 'journal.sqlite'
 const MAX_BODY_BYTES = 256 * 1024
 const MAX_CONCURRENT_REQUESTS = 256
 
-const ROLES: {[K in Role]: StartRole} = {oracle: oracleRole, miner: minerRole}
+const ROLES: {[K in Role]: StartRole} = {oracle: oracleRole, miner: minerRole, validator: validatorRole}
 
 export interface NodeInit {
   config: NodeConfig
@@ -52,6 +55,11 @@ export interface NodeInit {
   signal: AbortSignal
   /** Stops the node with exit code 1, saying why (supervision gave up, a role cannot serve). */
   fail: (reason: string, err: Error) => void
+}
+
+/** Parts a caller may replace: only a test's stand-in miner does (a rogue engine, a simulated GPU). */
+export interface NodeOverrides {
+  openEngine?: (options: LlamaEngineOptions) => Promise<InferenceEngine>
 }
 
 /** A started node: `stop` undoes every start step, in reverse. */
@@ -64,7 +72,7 @@ export interface RunningNode {
  * (chain, model) → the role's actors and handler tables → stats → HTTP API → node.json. Each
  * step registers how to undo it; a step that fails undoes the ones before it.
  */
-export async function startNode (init: NodeInit): Promise<RunningNode> {
+export async function startNode (init: NodeInit & NodeOverrides): Promise<RunningNode> {
   const {config, key, log, signal} = init
   const cleanups: Array<() => Promise<void> | void> = []
   const stop = async (): Promise<void> => {
@@ -130,7 +138,9 @@ export async function startNode (init: NodeInit): Promise<RunningNode> {
     }))
     const components: NodeComponents = {
       config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, spawn,
+      openEngine: init.openEngine ?? LlamaEngine.load,
       results: new ResultService({libp2p: host.libp2p, access, logger: log.child({component: 'results'})}, {networkId: config.networkId}),
+      verify: new VerifyService({libp2p: host.libp2p, access, logger: log.child({component: 'verify'}), privateKey: key.privateKey}, {networkId: config.networkId}),
       admitted: ensureRegistered({system, chain, access, address: key.address, peerIdBytes: peerIdToBytes(host.libp2p.peerId), role: config.role, log, signal}),
       modelReady: system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: config.model.id, localFile: config.model.file, replyTo}), ASK_TIMEOUT_MS.modelEnsure),
       fail: init.fail,
@@ -142,10 +152,13 @@ export async function startNode (init: NodeInit): Promise<RunningNode> {
     if (role.streams.result != null) components.results.serve(role.streams.result)
     await components.results.start()
     cleanups.push(async () => { await components.results.stop() })
+    if (role.streams.verify != null) components.verify.serve(role.streams.verify)
+    await components.verify.start()
+    cleanups.push(async () => { await components.verify.stop() })
 
     const stats = spawn('stats', statsActor({
       system, chain,
-      identity: {role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host).slice(0, 8), determinismClass: determinismClass()},
+      identity: {role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host).slice(0, 8)},
       sample: role.sample,
       publishHeartbeat: async (hb) => { await gossip.publish(GossipTopic.heartbeat, hb) },
       heartbeatIntervalMs: config.stats.heartbeatIntervalMs,

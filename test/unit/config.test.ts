@@ -44,7 +44,7 @@ describe('config', () => {
   })
 
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['role', {role: 'validator'}, /"role" must be "oracle" or "miner", got "validator"/],
+    ['role', {role: 'watcher'}, /"role" must be "oracle" or "miner" or "validator", got "watcher"/],
     ['threads', {inference: {threads: 0}}, /"inference.threads" must be an integer in \[1, 256\], got 0/],
     ['rpc url', {chain: {rpcUrl: 'localhost:8545'}}, /"chain.rpcUrl" must be an http\(s\) or ws\(s\) URL/],
     ['bootstrap', {p2p: {bootstrap: ['1.2.3.4:4001']}}, /"p2p.bootstrap" multiaddr must start with "\/"/],

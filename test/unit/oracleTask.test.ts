@@ -10,7 +10,7 @@ import {toModelId} from '../../src/protocols/modelId.js'
 import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const T0 = 1_700_000_000_000
-const CONFIG: OracleTaskConfig = {oracle: addr(0x0), resultTimeoutMs: 8_000, retryMs: 2_000, auditRate: 0}
+const CONFIG: OracleTaskConfig = {oracle: addr(0x0), resultTimeoutMs: 8_000, retryMs: 2_000, verify: false, auditableClasses: [], auditRate: 0}
 const A = addr(0xa)
 const B = addr(0xb)
 const C = addr(0xc)
@@ -262,7 +262,7 @@ describe('oracle task machine: restart', () => {
 })
 
 describe('oracle task machine: verified tasks', () => {
-  const VERIFIED: OracleTaskConfig = {...CONFIG, verifierClass: CLASS_F32, auditRate: 0}
+  const VERIFIED: OracleTaskConfig = {...CONFIG, verify: true, auditableClasses: [CLASS_F32], auditRate: 0}
   const CLASS_GPU = `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cuda`
   const startVerified = (assignees: Address[], config = VERIFIED, mode: TaskRequest['mode'] = 'parallel') =>
     createOracleTask({taskId: TASK_ID, requestId: '0x' + '22'.repeat(32), request: request(mode, assignees.length), assignees: mode === 'parallel' ? assignees : [], precommitWindowS: 120, commitWindowS: 240}, T0, config)

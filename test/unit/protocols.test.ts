@@ -105,7 +105,7 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
     // commit is at 2: its reveal carries the whole miner result.
-    const versions: {[K in GossipTopic]: number} = {heartbeat: 1, task: 2, precommit: 1, commit: 2}
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 2, task: 2, precommit: 1, commit: 3}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
       assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)

@@ -40,8 +40,8 @@ export interface OracleActorInit {
    * nothing, and tasks answer and settle by hash majority.
    */
   verify?: (claim: Claim, options: {reexecute: boolean, partial: boolean}) => Promise<Verdict>
-  /** The verifier's determinism class, once known (its model is loaded). */
-  verifierClass: () => string | undefined
+  /** Classes the verifier(s) can re-execute exactly, as far as known now (a local model once loaded, live validators). */
+  auditableClasses: () => readonly string[]
   /** Probability of a re-execution audit of a k=1 or competing result in the verifier's class. */
   auditRate: number
   /** A miner whose last NodeStats ping is older than this counts as offline in its reputation. */
@@ -111,10 +111,10 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
   const {system, journal} = init
   const chain = new ChainClient(system, init.chain)
   const maxHeartbeatAgeMs = init.heartbeatIntervalMs * 3
-  // The verifier's class is known once its model loaded; until then nothing is audited.
+  // Verifier classes are learnt as models load and validators show up; until then nothing is audited.
   const taskConfig = (): OracleTaskConfig => ({
     oracle: init.address, resultTimeoutMs: init.resultTimeoutMs, retryMs: init.heartbeatIntervalMs, auditRate: init.auditRate,
-    verifierClass: init.verify == null ? undefined : init.verifierClass() ?? ''
+    verify: init.verify != null, auditableClasses: init.verify == null ? [] : init.auditableClasses()
   })
 
   return {

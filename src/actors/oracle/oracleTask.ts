@@ -126,8 +126,10 @@ export interface OracleTaskConfig {
   resultTimeoutMs: number
   /** How long to wait before asking again for a replacement miner. */
   retryMs: number
-  /** The verifier's determinism class; undefined when this oracle has no verifier (tasks settle by hash majority, unverified). */
-  verifierClass?: string
+  /** New tasks are verified before anyone sees them (false: this oracle has no verifier; tasks settle by hash majority, unverified). */
+  verify: boolean
+  /** Classes a verifier can re-execute exactly (its own): only their results can be audited. */
+  auditableClasses: readonly string[]
   /** Probability that a k=1 or competing result of the verifier's class is audited by re-execution. */
   auditRate: number
 }
@@ -170,7 +172,7 @@ export function createOracleTask (init: NewTask, now: number, config: OracleTask
   }
   const task: OracleTask = {
     record, requestId: init.requestId, precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000,
-    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verifierClass != null, verifying: [], quorum: request.redundancy,
+    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verify, verifying: [], quorum: request.redundancy,
     excluded: [], onChain: 'pending', reassignQueue: [], reassigning: false,
     awaitingReply: true, ending: false, closing: false, retries: 0
   }
@@ -522,7 +524,7 @@ function reverifyAll (task: OracleTask, config: OracleTaskConfig, effects: Oracl
  */
 function audited (task: OracleTask, minerClass: string, config: OracleTaskConfig): boolean {
   const {record} = task
-  if (config.auditRate <= 0 || minerClass !== config.verifierClass || (record.k > 1 && record.mode === 'parallel')) return false
+  if (config.auditRate <= 0 || !config.auditableClasses.includes(minerClass) || (record.k > 1 && record.mode === 'parallel')) return false
   const draw = Number(BigInt(keccak256(toUtf8Bytes(`audit:${record.taskId}`))) >> 204n) / 2 ** 52
   return draw < config.auditRate
 }

@@ -5,7 +5,6 @@ import type {InferenceMessage, InferenceStatus} from '../../actors/inference/mes
 import type {MiningMessage, MiningStatus} from '../../actors/mining/messages.js'
 import {miningActor} from '../../actors/mining/miningActor.js'
 import type {ActorRef} from '../../actors/actorSystem.js'
-import {LlamaEngine} from '../../inference/llamaEngine.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {askStatus} from './askStatus.js'
@@ -33,7 +32,7 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
     if (reply.type !== 'Ready') throw new Error(`model ${reply.modelId} unavailable: ${reply.code}: ${reply.error}`)
     const engine = node.spawn('inference', inferenceActor({
       system, modelPath: reply.path, modelSha256: reply.descriptor.sha256,
-      openEngine: async (modelPath) => await LlamaEngine.load({modelPath, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'})})
+      openEngine: async (modelPath) => await node.openEngine({modelPath, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'})})
     }))
     inference = engine
     await system.ask<InferenceMessage, InferenceStatus>(engine, replyTo => ({type: 'GetStatus', replyTo}), ASK_TIMEOUT_MS.modelEnsure)

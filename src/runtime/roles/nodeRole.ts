@@ -5,12 +5,15 @@ import type {HeartbeatSample} from '../../actors/stats/statsActor.js'
 import type {Route} from '../../api/httpApi.js'
 import type {AccessCache} from '../../chain/accessCache.js'
 import type {Deployment} from '../../chain/deployment.js'
+import type {InferenceEngine} from '../../inference/inferenceEngine.js'
+import type {LlamaEngineOptions} from '../../inference/llamaEngine.js'
 import type {TaskJournal} from '../../journal/taskJournal.js'
 import type {GossipNetwork} from '../../protocols/gossipNetwork.js'
 import type {ValidatedGossip} from '../../protocols/gossipValidation.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import type {ResultHandler, ResultService} from '../../protocols/resultService.js'
 import type {GossipTopic} from '../../protocols/topic.js'
+import type {VerifyHandler, VerifyService} from '../../protocols/verifyService.js'
 import type {Logger} from '../../util/logger.js'
 import type {NodeConfig} from '../config.js'
 import type {Host} from '../host.js'
@@ -29,6 +32,8 @@ export interface NodeComponents {
   access: AccessCache
   gossip: GossipNetwork
   results: ResultService
+  /** The verify protocol: a validator serves it, an oracle in `validators` mode asks through it. */
+  verify: VerifyService
   system: ActorSystem
   chain: ActorRef<ChainMessage>
   /** The node's durable task memory (`<dataDir>/journal.sqlite`); closed after the actors stop. */
@@ -38,6 +43,8 @@ export interface NodeComponents {
   modelReady: Promise<EnsureReply>
   /** Resolves once this node is registered in IAM (it retries until the ACL admits it). */
   admitted: Promise<void>
+  /** Loads an inference engine (LlamaEngine.load; a test's stand-in miner replaces it). */
+  openEngine: (options: LlamaEngineOptions) => Promise<InferenceEngine>
   /** Spawns one of the role's children of the supervision tree. */
   spawn: <S, M>(name: ActorName, definition: ActorDefinition<S, M>) => ActorRef<M>
   /** Stops the node with exit code 1, saying why. */
@@ -52,8 +59,8 @@ export type GossipHandlers = {[K in GossipTopic]?: (message: ValidatedGossip<K>)
 /** A running role: its handler tables and what it adds to the node's heartbeat, status and API. */
 export interface RoleRuntime {
   gossip: GossipHandlers
-  /** Stream protocols the role serves (an oracle takes miners' task streams). */
-  streams: {result?: ResultHandler}
+  /** Stream protocols the role serves (an oracle takes miners' task streams, a validator oracles' checks). */
+  streams: {result?: ResultHandler, verify?: VerifyHandler}
   /** The live part of each heartbeat. */
   sample: () => Promise<HeartbeatSample>
   /** The role's part of `GET /api/v1/status`. */
