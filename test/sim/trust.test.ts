@@ -65,6 +65,15 @@ async function ready (miners: DevnetNode[]): Promise<void> {
   })
 }
 
+/** Waits until `node` is the only miner the oracle can pick (the others' last heartbeats aged out). */
+async function onlyLive (node: DevnetNode): Promise<void> {
+  await until(`only ${node.name} live at the oracle`, 60_000, async () => {
+    const {json} = await api('/api/v1/miners')
+    const live = (json.miners as Array<{address: string, heartbeatAgeMs: number, freeSlots: number, modelsReady: string[]}>).filter(m => m.heartbeatAgeMs < 3_000)
+    return live.length === 1 && toAddress(live[0]?.address ?? '') === toAddress(node.info.address) && (live[0]?.freeSlots ?? 0) > 0 && (live[0]?.modelsReady.length ?? 0) > 0 ? true : undefined
+  })
+}
+
 async function statsOf (node: DevnetNode): Promise<{agreed: bigint, rejected: bigint}> {
   return await contracts.nodeStats.getFunction('statsOf')(node.info.address) as {agreed: bigint, rejected: bigint}
 }
@@ -94,7 +103,7 @@ describe('trust: users see only verified text, only verified work is paid', {tim
     await engine.dispose()
     dir = await mkdtemp(join(tmpdir(), 'cortensor-trust-'))
     devnet = await startDevnet({
-      miners: 1, spareMiners: 3, dir, logLevel: 'warn',
+      miners: 1, spareMiners: 8, dir, logLevel: 'warn',
       nodeConfig: {inference: {sequences: 1}, stats: {heartbeatIntervalMs: 1_000}, oracle: {precommitWindowS: 20, commitWindowS: 40, auditRate: 1}}
     })
     client = new OpenAI({apiKey: devnet.apiToken, baseURL: `${devnet.apiUrl}/v1`, maxRetries: 0})
@@ -130,12 +139,7 @@ describe('trust: users see only verified text, only verified work is paid', {tim
     await devnet.kill(honestMiner)
     await devnet.kill(liars[1] as DevnetNode)
     const liar = liars[0] as DevnetNode
-    // The dead miners' last heartbeats age out at the oracle: the liar is then the only one it can pick.
-    await until('only the liar live at the oracle', 30_000, async () => {
-      const {json} = await api('/api/v1/miners')
-      const live = (json.miners as Array<{address: string, heartbeatAgeMs: number, freeSlots: number}>).filter(m => m.heartbeatAgeMs < 3_000)
-      return live.length === 1 && toAddress(live[0]?.address ?? '') === toAddress(liar.info.address) && (live[0]?.freeSlots ?? 0) > 0 ? true : undefined
-    })
+    await onlyLive(liar)
     const plain = await complete(1)
     assert.equal(plain.status, 502)
     assert.equal(plain.json.error?.code, 'RESULT_REJECTED')
@@ -144,13 +148,32 @@ describe('trust: users see only verified text, only verified work is paid', {tim
     assert.match(seen.error ?? '', /RESULT_REJECTED|no miner's output passed verification/)
     await until('the liar suspended on chain', 120_000, async () => (await contracts.nodeStats.getFunction('isSuspended')(liar.info.address) as boolean) ? true : undefined)
     assert.equal((await statsOf(liar)).rejected, 3n)
-    // The oracle reads suspensions every 10 s: then the liar gets no more work at all.
+    // The oracle reads suspensions every 10 s (at once when the chain refuses one): then the liar gets no more work at all.
     const refused = await until('the oracle to stop picking the suspended liar', 30_000, async () => {
       const r = await complete(1)
-      return r.status === 503 ? r : undefined
+      return r.json.error?.code === 'NO_MINER_READY' ? r : undefined
     })
-    assert.equal(refused.json.error?.code, 'NO_MINER_READY')
+    assert.equal(refused.status, 503)
+    await devnet.kill(liar)
   })
+
+  for (const [index, behaviour] of [[4, 'edited'], [5, 'replay'], [6, 'swapped'], [7, 'streamDiffers']] as const) {
+    it(`a lone ${behaviour} miner (k=1): the user never gets its output, streamed or not; the chain records it`, async () => {
+      const liar = await rogue(index, behaviour)
+      await onlyLive(liar)
+      const plain = await complete(1)
+      assert.equal(plain.status, 502, JSON.stringify(plain.json))
+      assert.equal(plain.json.error?.code, 'RESULT_REJECTED')
+      const seen = await streamed(1)
+      assert.match(seen.error ?? '', /RESULT_REJECTED|no miner's output passed verification/)
+      // What was streamed, if anything, passed the verifier: a prefix of the honest answer (a
+      // miner that streams honest tokens and reveals a lie shows the user only the honest part).
+      assert.ok(honest.startsWith(seen.text), `the user saw ${JSON.stringify(seen.text)}`)
+      await until(`${behaviour}: both outputs recorded as rejected on chain`, 90_000, async () => (await statsOf(liar)).rejected === 2n ? true : undefined)
+      assert.equal((await statsOf(liar)).agreed, 0n)
+      await devnet.kill(liar)
+    })
+  }
 
   it('an honest miner of another hardware class (Q4 declared as a GPU class) is accepted and paid next to the verifier\'s class', async () => {
     const gpu = await rogue(3, 'gpuHonest')
@@ -158,11 +181,24 @@ describe('trust: users see only verified text, only verified work is paid', {tim
     await ready([honestMiner, gpu])
     const {status, json} = await complete(2)
     assert.equal(status, 200)
-    assert.equal(json.answer, honest, 'the verifier\'s own class gives the answer')
     const record = await settled(json.task_id)
+    assert.equal(json.answer, honest, `the verifier's own class gives the answer: ${JSON.stringify(record.results)}`)
     assert.deepEqual(new Set(record.agreement?.agreeing), new Set([toAddress(honestMiner.info.address), toAddress(gpu.info.address)]))
     assert.deepEqual(record.agreement?.rejected, [])
     const ended = record.trail.find(e => e.name === 'TaskEnded')
     assert.equal((ended?.args.winners as string[]).length, 2, 'both verified outputs paid, though their hashes differ')
+  })
+  it('a lazy competitor (competing k=1) that answers first with invented text loses to the honest competitors behind it', async () => {
+    const lazy = await rogue(8, 'invented')
+    await ready([lazy])
+    const {status, json} = await api('/api/v1/completions', {prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, redundancy: 1, mode: 'competing'})
+    assert.equal(status, 200, JSON.stringify(json))
+    const record = await settled(json.task_id)
+    const lazyAddress = toAddress(lazy.info.address)
+    assert.notEqual(record.agreement?.agreeing[0], lazyAddress)
+    assert.ok(record.results.some(r => r.miner === lazyAddress), 'the lazy miner answered')
+    if (record.results.find(r => r.miner === lazyAddress)?.verdict?.accepted === false) assert.ok(record.agreement?.rejected.includes(lazyAddress))
+    const ended = record.trail.find(e => e.name === 'TaskEnded')
+    assert.ok(!(ended?.args.winners as string[] ?? []).map(toAddress).includes(lazyAddress), 'the lazy miner was not paid')
   })
 })

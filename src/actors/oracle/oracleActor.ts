@@ -82,6 +82,7 @@ type Internal =
   /** Read the known miners' chain records again (reputation, suspension). */
   | {type: '$ReputationTick'}
   | {type: '$Reputation', miner: Address, reputation: Reputation}
+  | {type: '$ReadReputation', miner: Address}
   | {type: '$Swept', taskId: string, reply: SendReply}
 
 interface OracleState {
@@ -225,6 +226,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         const taskId = task.record.taskId
         const {call, lane, value} = chainCall(task, tx)
         void chain.send({label: `${tx.kind} ${taskId}`, call, lane, value}).then(reply => {
+          // The chain suspended a miner since its record was last read: read it now, not in 10 s.
+          if (reply.type === 'Reverted' && reply.errorName === 'MinerSuspended') for (const miner of task.record.assignees) system.tell(self, {type: '$ReadReputation', miner})
           system.tell(self, {type: '$Step', taskId, event: replyEvent(tx, reply)})
         })
       }
@@ -425,6 +428,10 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
 
         case '$ReputationTick':
           for (const miner of state.miners.keys()) readReputation(miner)
+          return state
+
+        case '$ReadReputation':
+          readReputation(msg.miner)
           return state
 
         case '$Reputation': {
