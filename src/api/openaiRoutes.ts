@@ -62,7 +62,7 @@ export function openaiRoutes (client: OracleClient): Route[] {
             }
           })
           head.id = responseId(kind, record.taskId)
-          // Nothing streamed (the lead miner's stream failed): the answer goes out in one piece.
+          // Nothing streamed (the oracle releases only verified text, and the rest of the answer with it): the answer goes out in one piece.
           if (streamed === '' && record.answer != null) sse.send(streamChunk(head, {text: record.answer}))
           const completionTokens = client.completionTokens(record)
           sse.send(streamChunk(head, {finish: finishReason(completionTokens, record.params.maxTokens)}, {cortensor: networkFields(record)}))

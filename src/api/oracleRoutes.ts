@@ -6,8 +6,8 @@ import {lazySse} from './sse.js'
 
 /**
  * The router API: completions in the network's own terms (mode, redundancy), and the tasks and
- * miners behind them. `stream: true` answers with server-sent events: `token` events as the
- * lead miner generates, then one `done` event carrying the verdict of the other miners.
+ * miners behind them. `stream: true` answers with server-sent events: `token` events as verified
+ * text comes (see VerifiedStream), then one `done` event carrying the verdict on every miner.
  */
 export function oracleRoutes (client: OracleClient): Route[] {
   return [

@@ -35,7 +35,7 @@ export async function runDemo (init: {apiUrl: string, apiToken: string, miners: 
     answered.push(body)
     out(`   answer     ${JSON.stringify(body.answer)}`)
     out(`   task       #${body.task_id}  miners ${body.miners.map(short).join(', ')}`)
-    out(`   agreement  ${body.agreement?.status} (${body.agreement?.agreeing.length}/${body.redundancy} agree${body.agreement?.dissenting.length ? `; dissent: ${body.agreement.dissenting.map(short).join(', ')}` : ''})`)
+    out(`   agreement  ${body.agreement?.status} (${body.agreement?.agreeing.length}/${body.redundancy} ${body.agreement?.verified === true ? 'verified' : 'agree'}${body.agreement?.dissenting.length ? `; dissent: ${body.agreement.dissenting.map(short).join(', ')}` : ''})`)
     out(`   latency    ${body.timings.total_ms} ms to answer (task gossiped at ${body.timings.gossip_ms} ms, before its block; first result ${body.timings.first_result_ms} ms)`)
     if (body.agreement?.status !== 'agreed') ok = false
   }

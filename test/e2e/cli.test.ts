@@ -117,10 +117,10 @@ describe('cortensord CLI', () => {
 
   it('rejects a bad config with the field it belongs to, before touching the network', async () => {
     const config = join(dir, 'config.json')
-    await writeFile(config, JSON.stringify({role: 'validator', keystore: 'k.json', dataDir: 'd', chain: {rpcUrl: 'http://127.0.0.1:1', deploymentFile: 'x.json'}, model: {id: 1}}))
+    await writeFile(config, JSON.stringify({role: 'watcher', keystore: 'k.json', dataDir: 'd', chain: {rpcUrl: 'http://127.0.0.1:1', deploymentFile: 'x.json'}, model: {id: 1}}))
     const bad = cortensord(['start', '--config', config], {CORTENSORD_KEY_PASSWORD: 'x'})
     assert.equal(bad.code, 2)
-    assert.match(bad.stderr, /config field "role" must be "oracle" or "miner", got "validator"/)
+    assert.match(bad.stderr, /config field "role" must be "oracle" or "miner" or "validator", got "watcher"/)
     const flag = cortensord(['start', '--config', config, '--role', 'miner', '--threads', 'many'], {CORTENSORD_KEY_PASSWORD: 'x'})
     assert.equal(flag.code, 2)
     assert.match(flag.stderr, /config field "inference.threads" must be an integer/)

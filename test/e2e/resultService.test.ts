@@ -115,6 +115,6 @@ describe('result service: one private stream per task from miner to oracle', () 
   })
 
   it('names the protocol from the network id, as every node builds it', () => {
-    assert.equal(oracleResults.protocol, `/cortensor/${NETWORK}/result/1.1.0`)
+    assert.equal(oracleResults.protocol, `/cortensor/${NETWORK}/result/1.2.0`)
   })
 })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import type {TaskPhase} from '../../src/actors/oracle/messages.js'
 import {pruneTasks} from '../../src/actors/oracle/pruneTasks.js'
+import {reputationOf} from '../../src/actors/oracle/reputation.js'
 import {selectMiners, type MinerView} from '../../src/actors/oracle/selectMiners.js'
 import {tallyResults} from '../../src/actors/oracle/tallyResults.js'
 import type {Address} from '../../src/protocols/address.js'
@@ -33,6 +34,24 @@ describe('miner selection', () => {
     const miners = [miner(addr(0xa)), miner(addr(0xb)), miner(addr(0xc))]
     const recentAssignments = new Map([[addr(0xa), 3], [addr(0xb), 1]])
     assert.deepEqual(selectMiners({...base, miners, k: 2, recentAssignments}), [addr(0xc), addr(0xb)])
+  })
+
+  it('never picks a suspended miner, and picks a proven liar only after every better miner', () => {
+    const record = (agreed: number, rejected: number, suspended = false) => reputationOf({agreed: BigInt(agreed), disagreed: 0n, expired: 0n, rejected: BigInt(rejected), lastPingAt: 990n, suspended}, 1_000, 120)
+    const liar = miner(addr(0xa), {reputation: record(5, 1)})
+    const honest = miner(addr(0xb), {reputation: record(5, 0)})
+    const suspended = miner(addr(0xc), {reputation: record(50, 3, true)})
+    const recentAssignments = new Map([[addr(0xb), 5]])
+    assert.deepEqual(selectMiners({...base, miners: [liar, honest, suspended], k: 1, recentAssignments}), [addr(0xb)], 'reputation outranks load')
+    assert.deepEqual(selectMiners({...base, miners: [liar, honest, suspended], k: 2}), [addr(0xb), addr(0xa)])
+    assert.equal(selectMiners({...base, miners: [liar, honest, suspended], k: 3}), null)
+  })
+
+  it('reputation: one proven lie weighs ten agreed tasks; a node that stopped pinging counts half', () => {
+    const r = (agreed: number, rejected: number, lastPingAt: bigint) => reputationOf({agreed: BigInt(agreed), disagreed: 0n, expired: 0n, rejected: BigInt(rejected), lastPingAt, suspended: false}, 1_000, 120).score
+    assert.equal(r(0, 0, 990n), 0.5, 'a new miner starts at one half')
+    assert.equal(r(10, 1, 990n), 0.5, 'one lie undoes ten agreed tasks: back to a new miner\'s score')
+    assert.equal(r(10, 0, 0n), r(10, 0, 990n) / 2)
   })
 })
 

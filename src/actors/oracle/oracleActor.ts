@@ -12,7 +12,7 @@ import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ChainClient} from '../chain/chainClient.js'
 import type {ChainEventsMessage, ChainMessage, SendReply} from '../chain/messages.js'
 import type {CompleteReply, OracleMessage} from './messages.js'
-import {createOracleTask, isOpen, step, type OracleEffect, type OracleTask, type OracleTaskConfig, type OracleTaskEvent, type TxIntent} from './oracleTask.js'
+import {createOracleTask, isOpen, step, upgradeTask, type OracleEffect, type OracleTask, type OracleTaskConfig, type OracleTaskEvent, type TxIntent} from './oracleTask.js'
 import {pruneTasks} from './pruneTasks.js'
 import {capableMiners, eligibleMiners, selectMiners, type MinerView} from './selectMiners.js'
 import {applyTaskEvents, dueForSweep} from './sweeper.js'
@@ -124,10 +124,10 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       const self = ctx.self as ActorRef<Internal | ChainEventsMessage>
       const state: OracleState = {miners: new Map(), tasks: new Map(), live: new Map(), recentAssignments: new Map(), chainTasks: new Map(), sweeping: new Set(), waiting: [], reputations: new Map()}
       for (const row of journal.chainTasks()) state.chainTasks.set(row.taskId, row)
-      for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, task)
+      for (const {taskId, state: task} of journal.recent<OracleTask>('oracle', TASKS_KEPT).reverse()) state.tasks.set(taskId, upgradeTask(task))
       const open = journal.openTasks<OracleTask>('oracle')
       // However old: an open task is carried to its end.
-      for (const {taskId, state: task} of open) state.tasks.set(taskId, task)
+      for (const {taskId, state: task} of open) state.tasks.set(taskId, upgradeTask(task))
       if (open.length > 0) ctx.log.info({tasks: open.length}, 'resuming open tasks from the journal')
       // Carried on through the normal path, so each resumption is journaled like any step.
       for (const {taskId} of open) system.tell(self, {type: '$Step', taskId, event: {type: 'Restarted'}})

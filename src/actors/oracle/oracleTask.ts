@@ -572,8 +572,22 @@ function endTx (task: OracleTask): TxIntent {
   const {record} = task
   const refused = new Set(record.agreement?.rejected ?? [])
   const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !refused.has(r.miner)).map(r => r.outputHash))
-  const seen = new Set([...record.results.map(r => r.outputHash), ...record.reveals.map(r => r.outputHash)])
-  return {kind: 'end', rejected: [...seen].filter(h => !accepted.has(h))}
+  // Revealed hashes first: only those are on chain, and the contract takes at most k.
+  const seen = new Set([...record.reveals.map(r => r.outputHash), ...record.results.map(r => r.outputHash)])
+  return {kind: 'end', rejected: [...seen].filter(h => !accepted.has(h)).slice(0, record.k)}
+}
+
+/**
+ * A task journaled by an older build, before verification: it carries on unverified (its miners
+ * were told nothing else), with the fields this build expects.
+ */
+export function upgradeTask (task: OracleTask): OracleTask {
+  const t = task as Partial<OracleTask> & OracleTask
+  t.claims ??= {}
+  t.verify ??= false
+  t.verifying ??= []
+  t.quorum ??= t.record.k
+  return t
 }
 
 function fail (task: OracleTask, now: number, effects: OracleEffect[], status: number, code: string, error: string): Stepped {
