@@ -10,7 +10,6 @@ import {LlamaEngine} from '../../src/inference/llamaEngine.js'
 import type {SamplingParams} from '../../src/protocols/messages.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {PROJECT_ROOT, SHARED_MODEL_PATH, STORIES_260K} from '../../src/util/paths.js'
-import {VERIFICATION_RULES} from '../../src/verify/verificationRules.js'
 import {Verifier, type Claim, type Verdict} from '../../src/verify/verifier.js'
 import {editedTokens, inventedTokens, prng, storyPrompts, wordTokens} from '../support/attacks.js'
 
@@ -138,13 +137,6 @@ for (const row of ordered) {
   console.log(`| ${row.caseName} | ${row.relation} | ${row.method} | ${row.decoding} | ${n} | ${accepted} | ${n - accepted} | ${rate} | ${margin} | ${meanRange} |`)
 }
 
-console.log('')
-// What a stricter same-class rule for sampled tasks would give: an honest output of the verifier's
-// own class never leaves its top-k/top-p, so any failure at all could refuse it.
-for (const row of ordered.filter(r => r.decoding === 'sampled' && r.relation.startsWith('same class') && r.method === 'teacher-forced')) {
-  const anyFailure = row.verdicts.filter(v => v.failures > 0).length
-  console.log(`sampled, ${row.caseName}, ${row.relation}: ${anyFailure}/${row.verdicts.length} have at least one token outside top-k/top-p (the rule allows ${row.verdicts[0] == null ? '?' : Math.max(VERIFICATION_RULES.minFailures, Math.floor(row.verdicts[0].tokens * VERIFICATION_RULES.failureFraction))})`)
-}
 console.log('')
 console.log('Cost of checking an honest F32 output in its own class, per prompt, next to generating it (medians over the prompts; p90 of the ratio in brackets):')
 console.log('')
