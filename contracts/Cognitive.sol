@@ -47,15 +47,16 @@ enum SlotState {
 /// the escrow goes back to the oracle. Miners that did not reveal are recorded Expired. Two ways:
 ///
 /// - `settle` (the normal path, only verified work is paid): the task's oracle, having verified
-///   each revealed output (re-run by validators, audited), names the output hashes it rejects.
-///   Every other reveal is paid, even when reveals differ: miners on different hardware produce
-///   different yet honest text, so agreement by hash is no test of honesty. Rejected miners are
-///   unpaid and recorded Rejected, which counts toward suspension in NodeStats. Rejecting some
+///   each revealed output (re-run by validators, audited), names the output hashes it accepts
+///   and those it rejects. Accepted reveals are paid even when they differ: miners on different
+///   hardware produce different yet honest text, so agreement by hash is no test of honesty.
+///   Rejected miners are unpaid and recorded Rejected, which counts toward suspension in
+///   NodeStats; a reveal the oracle could not check is unpaid without a fault (Disagreed). Rejecting some
 ///   miners saves the oracle nothing (their share goes to the accepted ones); rejecting all of
 ///   them refunds it, which is why each rejection is accountable: the rejected output is public
 ///   in `TaskCommitted` and named by `OutputRejected`, so anyone can re-run the task and prove a
 ///   false rejection against the oracle.
-/// - `end` (the fallback, anyone after the deadline, so escrow never stays locked when the
+/// - `end` (the fallback, anyone once the deadline and the oracle's grace passed, so escrow never stays locked when the
 ///   oracle disappears; the oracle may also call it early on a Committed task): nothing is
 ///   verified, so it pays the miners whose output hash is the strict majority of the reveals,
 ///   records the others Disagreed, and refunds the oracle when there is no such majority.
@@ -87,6 +88,8 @@ contract Cognitive {
     }
 
     uint8 public constant MAX_K = 16;
+    /// After a phase deadline only the task's oracle may close it for this long (it verifies first).
+    uint64 public constant ORACLE_SETTLE_GRACE = 60;
 
     IAM public immutable iam;
     NodeStats public immutable nodeStats;
@@ -157,7 +160,7 @@ contract Cognitive {
     error NothingOwed(address account);
     error TransferFailed(address account);
     error MinerSuspended(address miner);
-    error TooManyRejected(uint256 count);
+    error TooManyHashes(uint256 count);
 
     constructor(IAM iam_, NodeStats nodeStats_, ModelRegistry modelRegistry_) {
         iam = iam_;
@@ -321,15 +324,17 @@ contract Cognitive {
 
     // ---------------------------------------------------------------- settlement
 
-    /// The verified settlement: pays every reveal whose output hash is not in `rejected`. Only the
-    /// task's oracle, when `end` would let it close the task.
-    function settle(uint256 taskId, bytes32[] calldata rejected) external {
+    /// The verified settlement, by the task's oracle when `end` would let it close the task:
+    /// reveals whose output hash is in `accepted` are paid (Agreed); those in `rejected` are
+    /// unpaid and recorded Rejected (a proven fault); any other reveal (the oracle could not
+    /// check it) is unpaid and recorded Disagreed, with no fault.
+    function settle(uint256 taskId, bytes32[] calldata accepted, bytes32[] calldata rejected) external {
         Task storage task = _existingTask(taskId);
         if (msg.sender != task.oracle) revert NotTaskOracle(taskId, msg.sender);
         _requireClosable(taskId, task);
         uint256 k = task.k;
-        // At most one hash per slot: bounds the O(k * rejected) scan below to MAX_K^2.
-        if (rejected.length > k) revert TooManyRejected(rejected.length);
+        // At most one hash per slot: bounds the O(k * hashes) scan below to MAX_K^2.
+        if (accepted.length + rejected.length > k) revert TooManyHashes(accepted.length + rejected.length);
 
         Slot[] memory slots = _slotsOf(taskId, k);
         Counter[] memory verdicts = new Counter[](k);
@@ -339,19 +344,15 @@ contract Cognitive {
                 verdicts[i] = Counter.Expired;
                 continue;
             }
-            verdicts[i] = Counter.Agreed;
-            for (uint256 j = 0; j < rejected.length; j++) {
-                if (rejected[j] == slots[i].outputHash) {
-                    verdicts[i] = Counter.Rejected;
-                    break;
-                }
-            }
+            bytes32 outputHash = slots[i].outputHash;
+            verdicts[i] = _listed(accepted, outputHash) ? Counter.Agreed
+                : _listed(rejected, outputHash) ? Counter.Rejected
+                : Counter.Disagreed;
             if (verdicts[i] == Counter.Agreed) paid++;
         }
         _close(taskId, task, slots, verdicts, paid);
     }
 
-    /// The unverified fallback: pays the strict majority of the reveals by output hash.
     function end(uint256 taskId) external {
         Task storage task = _existingTask(taskId);
         _requireClosable(taskId, task);
@@ -442,6 +443,13 @@ contract Cognitive {
 
     /// Reverts unless the task may close now: it is still open, and it is Committed with its
     /// oracle calling, or the deadline of its current phase passed (then anyone may).
+    function _listed(bytes32[] calldata hashes, bytes32 hash) private pure returns (bool) {
+        for (uint256 j = 0; j < hashes.length; j++) {
+            if (hashes[j] == hash) return true;
+        }
+        return false;
+    }
+
     function _requireClosable(uint256 taskId, Task storage task) private view {
         TaskState state = task.state;
         if (state == TaskState.Ended || state == TaskState.Expired || state == TaskState.None) {
@@ -453,6 +461,10 @@ contract Cognitive {
         if (block.timestamp <= deadline) {
             if (msg.sender != task.oracle) revert NotTaskOracle(taskId, msg.sender);
             if (state != TaskState.Committed) revert DeadlineNotPassed(deadline);
+        } else if (msg.sender != task.oracle && block.timestamp <= deadline + ORACLE_SETTLE_GRACE) {
+            // The oracle verifies before it settles: an unverified `end` the moment the deadline
+            // passes would let a colluding majority that held back one reveal get paid.
+            revert DeadlineNotPassed(deadline + ORACLE_SETTLE_GRACE);
         }
     }
 

@@ -62,6 +62,10 @@ export function openaiRoutes (client: OracleClient): Route[] {
             }
           })
           head.id = responseId(kind, record.taskId)
+          if (record.answer != null && !record.answer.startsWith(streamed)) {
+            // What streamed (a majority's verified prefix) is not how the verified answer begins: say so rather than end as if complete.
+            throw new ApiError(502, 'STREAM_SUPERSEDED', `the streamed text is not the verified answer of task ${record.taskId}; read it at /api/v1/tasks/${record.taskId}`)
+          }
           // Nothing streamed (the oracle releases only verified text, and the rest of the answer with it): the answer goes out in one piece.
           if (streamed === '' && record.answer != null) sse.send(streamChunk(head, {text: record.answer}))
           const completionTokens = client.completionTokens(record)

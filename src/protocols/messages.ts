@@ -18,6 +18,10 @@ const unixMs = uint()
 export const ROLES = ['oracle', 'miner', 'validator'] as const
 export type Role = typeof ROLES[number]
 
+/** How a miner's generation ended (an aborted one is never handed in). */
+export const FINISH_REASONS = ['stop', 'length'] as const
+export type FinishReason = typeof FINISH_REASONS[number]
+
 /** Parallel: the oracle assigns k miners. Competing: the first k miners to precommit take the slots. */
 export const TASK_MODES = ['parallel', 'competing'] as const
 export type TaskMode = typeof TASK_MODES[number]
@@ -92,6 +96,11 @@ export const minerResultSchema = object({
   commitment: bytes32,
   /** The generated token ids: what a verifier scores (`output` must be exactly what they decode to). */
   tokenIds: array(uint({max: 1 << 24}), {maxLength: 1 << 16}),
+  /**
+   * Why generation ended: `stop`, the model chose to (its end token is checked); `length`,
+   * maxTokens or the context was reached.
+   */
+  finishReason: oneOf(FINISH_REASONS),
   /** The class the work ran in, declared by the miner (its stream and reveal are authenticated): outputs of one class must match exactly. */
   determinismClass: string({minLength: 1, maxLength: 160}),
   timings

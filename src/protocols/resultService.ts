@@ -19,7 +19,7 @@ import {streamProtocolId} from './topic.js'
  * chain still pays.
  */
 const openFrameSchema = object({kind: oneOf(['open'] as const), taskId})
-const tokenFrameSchema = object({kind: oneOf(['token'] as const), text: string({maxLength: 16_384}), tokens: array(uint({max: 1 << 24}), {maxLength: 1_024})})
+const tokenFrameSchema = object({kind: oneOf(['token'] as const), text: string({maxLength: 16_384}), tokens: array(uint({max: 1 << 24}), {minLength: 1, maxLength: 1_024})})
 const resultFrameSchema = object({kind: oneOf(['result'] as const), result: minerResultSchema})
 const cancelFrameSchema = object({kind: oneOf(['cancel'] as const), reason: string({maxLength: 1_000})})
 const ackSchema = object({status: oneOf(['accepted', 'refused'] as const), reason: string({maxLength: 1_000})})

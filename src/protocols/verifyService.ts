@@ -8,7 +8,7 @@ import type {Claim, VerificationMethod, Verdict} from '../verify/verifier.js'
 import type {AccessView} from './accessView.js'
 import {toAddress, type Address} from './address.js'
 import {packWire, unpackWire} from './codec.js'
-import {samplingParamsSchema} from './messages.js'
+import {FINISH_REASONS, samplingParamsSchema} from './messages.js'
 import {addressFromPeerId} from './peerAddress.js'
 import {array, boolean, float, type Infer, nullable, object, oneOf, string, uint} from './schema.js'
 import {streamProtocolId} from './topic.js'
@@ -24,7 +24,8 @@ const claimSchema = object({
   seed: uint({max: 0xffff_ffff}),
   tokenIds: array(uint({max: 1 << 24}), {maxLength: 1 << 16}),
   output: string({maxLength: 200_000}),
-  determinismClass: string({minLength: 1, maxLength: 160})
+  determinismClass: string({minLength: 1, maxLength: 160}),
+  finishReason: oneOf(FINISH_REASONS)
 })
 const requestSchema = object({claim: claimSchema, reexecute: boolean(), partial: boolean()})
 
@@ -101,8 +102,8 @@ export type VerifyHandler = (claim: Claim, options: VerifyOptions & {signal: Abo
 
 /** The claim's fields in a fixed order, as canonical JSON: what a verdict is bound to. */
 export function claimDigest (claim: Claim): string {
-  const {prompt, params, seed, tokenIds, output, determinismClass} = claim
-  return keccak256(toUtf8Bytes(JSON.stringify([CLAIM_DOMAIN, prompt, [params.maxTokens, params.temperature, params.topK, params.topP], seed, tokenIds, output, determinismClass])))
+  const {prompt, params, seed, tokenIds, output, determinismClass, finishReason} = claim
+  return keccak256(toUtf8Bytes(JSON.stringify([CLAIM_DOMAIN, prompt, [params.maxTokens, params.temperature, params.topK, params.topP], seed, tokenIds, output, determinismClass, finishReason])))
 }
 
 /** What a validator signs: the claim it checked and what it found (the figures beside are informative). */

@@ -1,7 +1,8 @@
 import type {LlamaEngine} from '../inference/llamaEngine.js'
 import {parseDeterminismClass} from '../inference/determinismClass.js'
-import type {SamplingParams} from '../protocols/messages.js'
-import {judgeScore} from './verificationRules.js'
+import type {FinishReason, SamplingParams} from '../protocols/messages.js'
+import type {TokenScore} from '../inference/scoreTokens.js'
+import {judgeScore, VERIFICATION_RULES} from './verificationRules.js'
 
 /** What a miner claims it generated for a task. */
 export interface Claim {
@@ -14,6 +15,8 @@ export interface Claim {
   output: string
   /** The class the miner declared for the work (`<model sha256>/<build>/<backend>`). */
   determinismClass: string
+  /** `stop`: the miner says the model ended the text (its end token is scored); `length`: it ran out of room. */
+  finishReason: FinishReason
 }
 
 /**
@@ -36,7 +39,7 @@ export interface Verdict {
   ms: number
 }
 
-export type VerifierEngine = Pick<LlamaEngine, 'complete' | 'scoreTokens' | 'detokenize' | 'info'>
+export type VerifierEngine = Pick<LlamaEngine, 'complete' | 'scoreTokens' | 'detokenize' | 'countTokens' | 'info'>
 
 /**
  * Checks miners' claimed outputs against the model it holds: exactly when the miner's
@@ -77,14 +80,43 @@ export class Verifier {
       return verdict(same, 're-execution', true, same ? '' : `re-execution differs from token ${firstDiff < 0 ? Math.min(rerun.tokens.length, claim.tokenIds.length) : firstDiff}`)
     }
 
-    // An output that ended before maxTokens claims the model stopped there: its end token is scored too.
+    const partial = options.partial === true
+    // Out of room means maxTokens, or the context (prompt + output) full: a shorter "length" is a truncated answer.
+    const room = this.engine.info.contextSize - this.engine.countTokens(claim.prompt)
+    if (!partial && claim.finishReason === 'length' && claim.tokenIds.length < Math.min(claim.params.maxTokens, room)) {
+      return verdict(false, 'none', sameClass, `${claim.tokenIds.length} tokens claimed as cut at the length limit, which is ${Math.min(claim.params.maxTokens, room)}`)
+    }
+    // A claimed stop is scored with the model's end token after the text.
     const eog = this.engine.info.endOfGenerationToken
-    const stopped = options.partial !== true && claim.tokenIds.length < claim.params.maxTokens && eog != null
-    const scored = stopped ? [...claim.tokenIds, eog] : claim.tokenIds
+    const stopped = !partial && claim.finishReason === 'stop' && eog != null
+    const scored = stopped ? [...claim.tokenIds, eog] : [...claim.tokenIds]
     if (scored.length === 0) return verdict(true, 'teacher-forced', sameClass, '')
     const score = await this.engine.scoreTokens(claim.prompt, scored, {signal: options.signal})
-    const judged = judgeScore(score, claim.params, sameClass)
-    return verdict(judged.accepted, 'teacher-forced', sameClass, judged.reason, {failures: judged.failures, meanLogProbability: score.meanLogProbability})
+    const text = stopped ? withoutLast(score) : score
+    const judged = judgeScore(text, claim.params, sameClass)
+    const extra = {failures: judged.failures, meanLogProbability: text.scoredTokens > 0 ? text.meanLogProbability : undefined}
+    if (!judged.accepted) return verdict(false, 'teacher-forced', sameClass, judged.reason, extra)
+    // A little lenient on the end itself: a chat model may end on another end-of-generation
+    // token (end of turn) than the one scored, which then ranks second.
+    const endRank = stopped ? score.ranks[score.ranks.length - 1] ?? 0 : 0
+    const maxEndRank = sameClass ? 1 : VERIFICATION_RULES.failRank - 1
+    if (endRank > maxEndRank) return verdict(false, 'teacher-forced', sameClass, `claimed to stop, but the model ranks its end token ${endRank} there (at most ${maxEndRank})`, extra)
+    return verdict(true, 'teacher-forced', sameClass, '', extra)
   }
 }
 
+
+/** The score of the tokens before the last (the appended end token is judged on its own). */
+function withoutLast (score: TokenScore): TokenScore {
+  const n = score.scoredTokens - 1
+  const logs = score.tokenLogProbabilities.slice(0, n)
+  return {
+    meanLogProbability: n > 0 ? logs.reduce((a, b) => a + b, 0) / n : 0,
+    tokenLogProbabilities: logs,
+    ranks: score.ranks.slice(0, n),
+    topLogProbabilities: score.topLogProbabilities.slice(0, n),
+    massAbove: score.massAbove.slice(0, n),
+    promptTokens: score.promptTokens,
+    scoredTokens: n
+  }
+}

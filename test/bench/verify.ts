@@ -67,7 +67,7 @@ const costs: Record<Decoding, Cost[]> = {greedy: [], sampled: []}
 // Warm-up: first-call allocations are not what a verifier sees per claim.
 {
   const warm = await f32.complete({prompt: prompts[0] ?? 'Once upon a time', seed: 0, params: DECODINGS.greedy})
-  await verifier.check({prompt: prompts[0] ?? 'Once upon a time', params: DECODINGS.greedy, seed: 0, tokenIds: warm.tokens, output: warm.text, determinismClass: ownClass})
+  await verifier.check({prompt: prompts[0] ?? 'Once upon a time', params: DECODINGS.greedy, seed: 0, tokenIds: warm.tokens, output: warm.text, determinismClass: ownClass, finishReason: warm.finishReason === 'stop' ? 'stop' : 'length'})
   await q4.complete({prompt: 'Once upon a time', seed: 0, params: DECODINGS.greedy})
 }
 
@@ -77,7 +77,7 @@ for (const decoding of Object.keys(DECODINGS) as Decoding[]) {
   const honest: number[][] = []
   const swapped: number[][] = []
   const claim = (i: number, tokenIds: readonly number[], declared: string): Claim =>
-    ({prompt: prompts[i] as string, params, seed: i, tokenIds, output: f32.detokenize(tokenIds), determinismClass: declared})
+    ({prompt: prompts[i] as string, params, seed: i, tokenIds, output: f32.detokenize(tokenIds), determinismClass: declared, finishReason: tokenIds.length < params.maxTokens ? 'stop' : 'length'})
   // Pass 1: honest work, and the cost of checking it measured next to generating it.
   for (const [i, prompt] of prompts.entries()) {
     const generatedAt = performance.now()

@@ -78,8 +78,8 @@ async function revealAll (taskId: bigint, outputs: string[]): Promise<void> {
   for (const [i, output] of outputs.entries()) await precommit(taskId, i, output)
   for (const [i, output] of outputs.entries()) await commit(taskId, i, output)
 }
-const settle = async (taskId: bigint, rejectedOutputs: string[], from: Sender = oracle()): Promise<TransactionReceipt> =>
-  await send(from, 'cognitive', 'settle', [taskId, rejectedOutputs.map(outputHash)])
+const settle = async (taskId: bigint, acceptedOutputs: string[], rejectedOutputs: string[], from: Sender = oracle()): Promise<TransactionReceipt> =>
+  await send(from, 'cognitive', 'settle', [taskId, acceptedOutputs.map(outputHash), rejectedOutputs.map(outputHash)])
 const ZERO_HASH = '0x' + '00'.repeat(32)
 const stateOf = async (taskId: bigint): Promise<number> => Number((await net.contracts.cognitive.taskOf(taskId)).state)
 const stats = async (i: number): Promise<Record<string, bigint>> => {
@@ -243,6 +243,10 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await provider.send('evm_increaseTime', [101])
     await provider.send('evm_mine', [])
     await reverts(precommit(taskId, 1, 'A'), 'DeadlinePassed')
+    // The oracle's grace: only it may close the task for 60 s past the deadline.
+    await reverts(send(outsider, 'cognitive', 'end', [taskId]), 'DeadlineNotPassed')
+    await provider.send('evm_increaseTime', [60])
+    await provider.send('evm_mine', [])
 
     const oracleBefore = await balance(oracle().wallet.address)
     const receipt = await send(outsider, 'cognitive', 'end', [taskId])
@@ -282,6 +286,8 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await provider.send('evm_increaseTime', [201])
     await provider.send('evm_mine', [])
     await reverts(commit(taskId, 2, 'A'), 'DeadlinePassed')
+    await provider.send('evm_increaseTime', [60])
+    await provider.send('evm_mine', [])
     const end = events(await send(miner(0), 'cognitive', 'end', [taskId]), 'cognitive', 'TaskEnded')[0]!.args
     assert.deepEqual([...end.winners], [addr(0), addr(1)])
     assert.equal(end.payoutEach, 450n)
@@ -340,7 +346,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     // Two honest miners on different hardware write different text; the third invented its answer.
     await revealAll(taskId, ['A on a GPU', 'A on a CPU', 'invented'])
 
-    const receipt = await settle(taskId, ['invented'])
+    const receipt = await settle(taskId, ['A on a GPU', 'A on a CPU'], ['invented'])
     assert.deepEqual(stateChanges(receipt), [TaskState.Ended])
     const end = events(receipt, 'cognitive', 'TaskEnded')[0]!.args
     assert.deepEqual([...end.winners], [addr(0), addr(1)])
@@ -356,7 +362,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     assert.equal(await balance(net.deployment.contracts.cognitive), 0n)
     for (const i of [0, 1]) assert.deepEqual([(await stats(i)).agreed, (await stats(i)).rejected], [1n, 0n], `miner ${i} accepted`)
     assert.deepEqual(await stats(2), {assigned: 1n, precommitted: 1n, committed: 1n, agreed: 0n, disagreed: 0n, expired: 0n, rejected: 1n})
-    await reverts(settle(taskId, []), 'WrongState')
+    await reverts(settle(taskId, [], []), 'WrongState')
     await reverts(send(oracle(), 'cognitive', 'end', [taskId]), 'WrongState')
   })
 
@@ -365,7 +371,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow)
     await revealAll(taskId, ['swapped model', 'swapped model', 'edited'])
     const oracleBefore = await balance(oracle().wallet.address)
-    const receipt = await settle(taskId, ['edited', 'swapped model'])
+    const receipt = await settle(taskId, [], ['edited', 'swapped model'])
     const end = events(receipt, 'cognitive', 'TaskEnded')[0]!.args
     assert.deepEqual([...end.winners], [])
     assert.equal(end.winningOutputHash, ZERO_HASH)
@@ -378,32 +384,43 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   it('only the task\'s oracle settles, and only once the task is Committed or its deadline passed', async () => {
     const escrow = 900n
     const {taskId} = await createTask('parallel', 3, [0, 1, 2], escrow, {precommit: 100, commit: 200})
-    await reverts(settle(taskId, []), 'DeadlineNotPassed')
+    await reverts(settle(taskId, [], []), 'DeadlineNotPassed')
     const outputs = ['A', 'B', 'C']
     for (const i of [0, 1, 2]) await precommit(taskId, i, outputs[i]!)
     await commit(taskId, 0, 'A')
     await commit(taskId, 1, 'B')
-    await reverts(settle(taskId, []), 'DeadlineNotPassed')
+    await reverts(settle(taskId, [], []), 'DeadlineNotPassed')
     await provider.send('evm_increaseTime', [201])
     await provider.send('evm_mine', [])
     // Past the deadline anyone may `end`, but only the oracle that verified the outputs may settle.
-    await reverts(settle(taskId, [], outsider), 'NotTaskOracle')
-    await reverts(settle(taskId, [], miner(0)), 'NotTaskOracle')
-    await reverts(settle(taskId, ['A', 'B', 'C', 'D']), 'TooManyRejected')
+    await reverts(settle(taskId, [], [], outsider), 'NotTaskOracle')
+    await reverts(settle(taskId, [], [], miner(0)), 'NotTaskOracle')
+    await reverts(settle(taskId, ['A', 'B'], ['C', 'D']), 'TooManyHashes')
+    // Within the oracle's grace nobody else may close it: it is verifying.
+    await reverts(send(outsider, 'cognitive', 'end', [taskId]), 'DeadlineNotPassed')
 
-    const end = events(await settle(taskId, []), 'cognitive', 'TaskEnded')[0]!.args
+    const end = events(await settle(taskId, ['A', 'B'], []), 'cognitive', 'TaskEnded')[0]!.args
     assert.deepEqual([...end.winners], [addr(0), addr(1)], 'both reveals paid though they differ')
     assert.equal(end.payoutEach, 450n)
     assert.equal(await stateOf(taskId), TaskState.Ended)
     assert.equal((await stats(2)).expired, 1n)
-    await reverts(settle(taskId, []), 'WrongState')
+    await reverts(settle(taskId, [], []), 'WrongState')
+  })
+
+  it('settle leaves a reveal the oracle could not check unpaid, without a fault', async () => {
+    const {taskId} = await createTask('parallel', 2, [0, 1], 1000n)
+    await revealAll(taskId, ['verified', 'never seen by the oracle'])
+    const end = events(await settle(taskId, ['verified'], []), 'cognitive', 'TaskEnded')[0]!.args
+    assert.deepEqual([...end.winners], [addr(0)])
+    assert.equal(end.payoutEach, 1000n)
+    assert.deepEqual([(await stats(1)).disagreed, (await stats(1)).rejected], [1n, 0n])
   })
 
   it('a miner with faultLimit rejected outputs takes no new work until an admin reinstates it', async () => {
     const rejectedTask = async (): Promise<void> => {
       const {taskId} = await createTask('parallel', 1, [0], 100n)
       await revealAll(taskId, ['invented'])
-      await settle(taskId, ['invented'])
+      await settle(taskId, [], ['invented'])
     }
     assert.equal(await net.contracts.nodeStats.faultLimit(), 3n)
     await rejectedTask()
@@ -442,7 +459,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     for (let round = 0; round < 3; round++) {
       const {taskId} = await createTask('parallel', 1, [0], 100n)
       await revealAll(taskId, ['invented'])
-      await settle(taskId, ['invented'])
+      await settle(taskId, [], ['invented'])
     }
     assert.equal((await stats(0)).rejected, 3n)
     assert.equal(await net.contracts.nodeStats.isSuspended(addr(0)), false)

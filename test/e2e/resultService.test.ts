@@ -25,7 +25,7 @@ const results: Array<{result: MinerResult, sender: Address}> = []
 function resultFor (taskId: string, output: string, minerAddr = minerAddress): MinerResult {
   const salt = hexlify(randomBytes(32))
   const outputHash = outputHashOf(output)
-  return {taskId, miner: minerAddr, output, salt, outputHash, commitment: commitmentFor(BigInt(taskId), minerAddr, outputHash, salt), tokenIds: [1, 2, 3], determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`, timings: {promptMs: 1, generateMs: 2}}
+  return {taskId, miner: minerAddr, output, salt, outputHash, commitment: commitmentFor(BigInt(taskId), minerAddr, outputHash, salt), tokenIds: [1, 2, 3], finishReason: 'length', determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`, timings: {promptMs: 1, generateMs: 2}}
 }
 
 async function open (taskId: string): ReturnType<ResultService['open']> {

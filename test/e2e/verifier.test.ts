@@ -23,6 +23,11 @@ const OWN_CLASS = determinismClass(STORIES_260K.sha256, false)
 const GPU_CLASS = determinismClass(STORIES_260K.sha256, 'cuda')
 const logger = createSilentLogger()
 
+/** What generation reports for these tokens: fewer than maxTokens means the model stopped. */
+function finishOf (tokenIds: readonly number[], params: SamplingParams): 'stop' | 'length' {
+  return tokenIds.length < params.maxTokens ? 'stop' : 'length'
+}
+
 describe('Verifier on stories260K', {skip: !(sharedModelAvailable() && existsSync(Q4_MODEL_PATH)) && 'shared models missing'}, () => {
   let f32: LlamaEngine
   let q4: LlamaEngine
@@ -34,7 +39,7 @@ describe('Verifier on stories260K', {skip: !(sharedModelAvailable() && existsSyn
 
   /** A claim for prompt `i`, its text decoded from its tokens, seed `i`. */
   function claim (i: number, tokenIds: readonly number[], declared: string, params: SamplingParams = greedy(MAX_TOKENS)): Claim {
-    return {prompt: PROMPTS[i] as string, params, seed: i, tokenIds, output: f32.detokenize(tokenIds), determinismClass: declared}
+    return {prompt: PROMPTS[i] as string, params, seed: i, tokenIds, output: f32.detokenize(tokenIds), determinismClass: declared, finishReason: finishOf(tokenIds, params)}
   }
 
   function assertRefused (verdict: Verdict, reason: RegExp): void {
@@ -109,7 +114,9 @@ describe('Verifier on stories260K', {skip: !(sharedModelAvailable() && existsSyn
   it('refuses an output cut short and claimed as finished, unless checked as partial', async () => {
     const cut = (honest[0] as number[]).slice(0, 10)
     // Fewer tokens than maxTokens claims the model stopped: its end token is scored and is not its choice.
-    assertRefused(await verifier.check(claim(0, cut, OWN_CLASS)), /not the model's own choice.*first at token 10/)
+    assertRefused(await verifier.check(claim(0, cut, OWN_CLASS)), /^claimed to stop, but the model ranks its end token \d+ there \(at most 1\)$/)
+    // Claimed as cut at the length limit instead: that limit is maxTokens, not 10.
+    assertRefused(await verifier.check({...claim(0, cut, OWN_CLASS), finishReason: 'length'}), new RegExp(`^10 tokens claimed as cut at the length limit, which is ${MAX_TOKENS}$`))
     const partial = await verifier.check(claim(0, cut, OWN_CLASS), {partial: true})
     assert.equal(partial.accepted, true, partial.reason)
   })
@@ -169,7 +176,7 @@ describe('Verifier on stories260K', {skip: !(sharedModelAvailable() && existsSyn
 
   it('refuses token ids outside the vocabulary (llama.cpp would abort the process on them)', async () => {
     for (const bad of [f32.info.vocabularySize, -1, 1.5]) {
-      const verdict = await verifier.check({prompt: 'Once upon a time', params: greedy(4), seed: 0, tokenIds: [bad], output: '', determinismClass: OWN_CLASS})
+      const verdict = await verifier.check({prompt: 'Once upon a time', params: greedy(4), seed: 0, tokenIds: [bad], output: '', determinismClass: OWN_CLASS, finishReason: 'stop'})
       assertRefused(verdict, new RegExp(`^token id ${bad} is not in the model's vocabulary of ${f32.info.vocabularySize}$`))
     }
   })

@@ -50,7 +50,7 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
     engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, contextSize: 256, logger})
     verifier = new Verifier(engine, determinismClass(STORIES_260K.sha256, engine.info.gpu))
     const tokens = (await engine.complete({prompt: PROMPT, seed: 0, params: greedy(MAX_TOKENS)})).tokens
-    honest = {prompt: PROMPT, params: greedy(MAX_TOKENS), seed: 0, tokenIds: tokens, output: engine.detokenize(tokens), determinismClass: verifier.ownClass}
+    honest = {prompt: PROMPT, params: greedy(MAX_TOKENS), seed: 0, tokenIds: tokens, output: engine.detokenize(tokens), determinismClass: verifier.ownClass, finishReason: tokens.length < MAX_TOKENS ? 'stop' : 'length'}
     const lies = inventedTokens(wordTokens(engine), MAX_TOKENS, prng(7))
     invented = {...honest, tokenIds: lies, output: engine.detokenize(lies)}
 

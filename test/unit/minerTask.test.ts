@@ -30,7 +30,7 @@ function gossipTask (mode: Task['mode'] = 'parallel', deadline = DEADLINE): Task
 
 function minerResult (output = 'a story', salt = '0x' + '33'.repeat(32)): MinerResult {
   const outputHash = outputHashOf(output)
-  return {taskId: TASK_ID, miner: US, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), US, outputHash, salt), tokenIds: [1, 2, 3], determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`, timings: {promptMs: 1, generateMs: 2}}
+  return {taskId: TASK_ID, miner: US, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), US, outputHash, salt), tokenIds: [1, 2, 3], finishReason: 'length', determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`, timings: {promptMs: 1, generateMs: 2}}
 }
 
 const RESULT = minerResult()

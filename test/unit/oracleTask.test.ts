@@ -28,7 +28,7 @@ function start (mode: TaskRequest['mode'] = 'parallel', assignees: Address[] = [
 
 function result (miner: Address, output: string, salt = '0x' + '33'.repeat(32)): MinerResult {
   const outputHash = outputHashOf(output)
-  return {taskId: TASK_ID, miner, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), miner, outputHash, salt), tokenIds: [1, 2, 3], determinismClass: CLASS_F32, timings: {promptMs: 1, generateMs: 2}}
+  return {taskId: TASK_ID, miner, output, salt, outputHash, commitment: commitmentFor(BigInt(TASK_ID), miner, outputHash, salt), tokenIds: [1, 2, 3], finishReason: 'length', determinismClass: CLASS_F32, timings: {promptMs: 1, generateMs: 2}}
 }
 
 /** Runs events in order from `task`; returns the last task and every effect produced. */
@@ -289,7 +289,7 @@ describe('oracle task machine: verified tasks', () => {
     const [reply] = replies(done.effects)
     assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'truth')
     assert.deepEqual(done.task.record.agreement, {status: 'disagreed', agreeing: [C], dissenting: [A, B], verified: true, rejected: [A, B]})
-    assert.deepEqual(settleTx(done.effects), [{kind: 'end', rejected: [outputHashOf('lie')]}])
+    assert.deepEqual(settleTx(done.effects), [{kind: 'end', verdicts: {accepted: [outputHashOf('truth')], rejected: [outputHashOf('lie')]}}])
   })
 
   it('k=1: a rejected output is never the answer (502 RESULT_REJECTED), and its hash is refused pay', () => {
@@ -298,7 +298,7 @@ describe('oracle task machine: verified tasks', () => {
     assert.equal(rejection(got.effects), 'RESULT_REJECTED')
     assert.equal(got.task.record.answer, undefined)
     const settled = steps(got.task, [{type: 'ChainState', state: TaskState.Committed}])
-    assert.deepEqual(settleTx(settled.effects), [{kind: 'end', rejected: [outputHashOf('lie')]}])
+    assert.deepEqual(settleTx(settled.effects), [{kind: 'end', verdicts: {accepted: [], rejected: [outputHashOf('lie')]}}])
   })
 
   it('honest miners of two classes with different outputs are both accepted and paid', () => {
@@ -308,7 +308,7 @@ describe('oracle task machine: verified tasks', () => {
     const [reply] = replies(got.effects)
     assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'cpu text', 'the verifier\'s own class gives the answer')
     assert.deepEqual(got.task.record.agreement?.agreeing, [B, A])
-    assert.deepEqual(settleTx(got.effects), [{kind: 'end', rejected: []}])
+    assert.deepEqual(settleTx(got.effects), [{kind: 'end', verdicts: {accepted: [outputHashOf('gpu text'), outputHashOf('cpu text')], rejected: []}}])
   })
 
   it('audits a k=1 result of the verifier\'s class by re-execution at rate 1, never at rate 0', () => {
@@ -338,5 +338,25 @@ describe('oracle task machine: verified tasks', () => {
     const [reply] = replies(done.effects)
     assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'truth')
     assert.deepEqual(done.task.record.agreement?.rejected, [A])
+  })
+  it('competing: once the window closed, a lone rejected result fails the task (it does not wait forever)', () => {
+    const {task} = startVerified([A], VERIFIED, 'competing')
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'lie'), {type: 'CompetingTimeout'}, {type: 'Verified', miner: A, verdict: verdict(false)}])
+    assert.equal(rejection(got.effects), 'RESULT_REJECTED')
+  })
+
+  it('a verifier that never answers: the output is left unchecked at the deadline, neither paid nor counted as a fault', () => {
+    const {task} = startVerified([A])
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'x'), {type: 'VerifyFailed', miner: A, error: 'down'}])
+    const late = step(got.task, {type: 'Reverify', miner: A}, got.task.commitDeadline + 1, VERIFIED)
+    assert.equal(rejection(late.effects), 'VERIFIER_UNAVAILABLE')
+    assert.deepEqual(settleTx(late.effects), [{kind: 'end', verdicts: {accepted: [], rejected: []}}])
+  })
+
+  it('a verdict holds only for the same token ids: bogus ids that decode to honest text do not frame an honest miner', () => {
+    const {task} = startVerified([A, B])
+    const bogus: OracleTaskEvent = {type: 'ResultReceived', result: {...result(B, 'same text'), tokenIds: [9, 9, 9]}, sender: B}
+    const got = steps(task, [bogus, received(A, 'same text')])
+    assert.equal(verifies(got.effects).length, 2, 'each claim is checked on its own')
   })
 })

@@ -71,6 +71,7 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
         outputHash: outputHashOf(OUTPUT),
         commitment: commitmentFor(42n, miner.address, outputHashOf(OUTPUT), SALT),
         tokenIds: [5, 17, 301],
+        finishReason: 'stop',
         determinismClass: `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`,
         timings: {promptMs: 1.5, generateMs: 20.25}
       },

@@ -23,7 +23,7 @@ const addresses = (views: ValidatorView[]): Address[] => views.map(v => v.addres
 function heartbeat (address: Address, overrides: Partial<Heartbeat> = {}): Heartbeat {
   return {role: 'validator', address, peerId: `peer-${address}`, addrs: [], modelsReady: [MODEL], freeSlots: 1, tokensPerSecond: 0, determinismClass: CLASS_A, seq: 1, timestamp: NOW, ...overrides}
 }
-const claim: Claim = {prompt: 'Once upon a time', params: {maxTokens: 4, temperature: 0, topK: 0, topP: 1}, seed: 0, tokenIds: [1, 2], output: 'ab', determinismClass: CLASS_A}
+const claim: Claim = {prompt: 'Once upon a time', params: {maxTokens: 4, temperature: 0, topK: 0, topP: 1}, seed: 0, tokenIds: [1, 2], output: 'ab', determinismClass: CLASS_A, finishReason: 'stop'}
 function verdictFrom (address: Address): Verdict {
   return {accepted: true, method: 'teacher-forced', sameClass: true, reason: address, tokens: 2, failures: 0, meanLogProbability: -0.5, ms: 1}
 }

@@ -72,4 +72,16 @@ describe('verified stream (what a client sees while miners generate)', () => {
     assert.deepEqual(seen, ['Once', ' upon a time'])
     assert.equal(s.text, 'Once upon a time')
   })
+  it('text sent while a check runs, or without tokens, is not let through by that check', async () => {
+    const seen: string[] = []
+    let pass: (ok: boolean) => void = () => {}
+    const s = new VerifiedStream({k: 1, firstCheckTokens: 2, release: t => seen.push(t), check: async () => await new Promise<boolean>(resolve => { pass = resolve })})
+    s.push(A, chunk(1))
+    s.push(A, chunk(2))
+    s.push(A, {text: 'EVIL ', tokens: []})
+    s.push(A, chunk(3, 'unchecked '))
+    pass(true)
+    await tick()
+    assert.deepEqual(seen, ['t1 t2 '])
+  })
 })

@@ -292,7 +292,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
     const outputHash = outputHashOf(outcome.text)
     const commitment = commitmentFor(BigInt(taskId), address, outputHash, salt)
     const timings = {promptMs: outcome.timeToFirstTokenMs, generateMs: Math.max(0, outcome.durationMs - outcome.timeToFirstTokenMs)}
-    const result: MinerResult = {taskId, miner: address, output: outcome.text, salt, outputHash, commitment, tokenIds: outcome.tokens, determinismClass: outcome.determinismClass, timings}
+    const result: MinerResult = {taskId, miner: address, output: outcome.text, salt, outputHash, commitment, tokenIds: outcome.tokens, finishReason: outcome.finishReason, determinismClass: outcome.determinismClass, timings}
     return {type: 'Inferred', result}
   }
 

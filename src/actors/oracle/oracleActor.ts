@@ -206,7 +206,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
               break
             case 'verify': {
               const verify = init.verify
-              if (verify == null) break
+              // Restarted without a verifier: the task's checks fail (and it settles unverified at its deadline).
+              if (verify == null) {
+                system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: 'this oracle has no verifier'}})
+                break
+              }
               verify(effect.claim, {reexecute: effect.reexecute, partial: false}).then(
                 verdict => { system.tell(self, {type: '$Step', taskId, event: {type: 'Verified', miner: effect.miner, verdict: {accepted: verdict.accepted, method: verdict.method, sameClass: verdict.sameClass, reason: verdict.reason, ms: Math.round(verdict.ms)}}}) },
                 (err: Error) => { system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: err.message}}) })
@@ -286,7 +290,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           release: (text) => { if (state.live.get(taskId)?.onToken != null) onToken(text) },
           check: verify == null ? undefined : async (miner, tokenIds, output) => {
             const minerClass = state.miners.get(miner)?.determinismClass ?? ''
-            const verdict = await verify({prompt: record.prompt, params: record.params, seed: record.seed, tokenIds, output, determinismClass: minerClass}, {reexecute: false, partial: true})
+            const verdict = await verify({prompt: record.prompt, params: record.params, seed: record.seed, tokenIds, output, determinismClass: minerClass, finishReason: 'length'}, {reexecute: false, partial: true})
             if (!verdict.accepted) log.warn({taskId, miner, reason: verdict.reason}, 'streamed prefix failed verification; streaming stops')
             return verdict.accepted
           }
@@ -499,9 +503,9 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       case 'reassign':
         return {lane: 'user', call: {contract: 'cognitive', functionName: 'reassign', args: [taskId, tx.from, tx.to]}}
       case 'end':
-        return tx.rejected == null
+        return tx.verdicts == null
           ? {lane: 'settlement', call: {contract: 'cognitive', functionName: 'end', args: [taskId]}}
-          : {lane: 'settlement', call: {contract: 'cognitive', functionName: 'settle', args: [taskId, tx.rejected]}}
+          : {lane: 'settlement', call: {contract: 'cognitive', functionName: 'settle', args: [taskId, tx.verdicts.accepted, tx.verdicts.rejected]}}
       default:
         return assertNever(tx, 'oracle transaction')
     }

@@ -1,7 +1,7 @@
 import {commitmentFor} from '../../chain/commitment.js'
 import {TaskState} from '../../chain/enums.js'
 import type {Address} from '../../protocols/address.js'
-import {outputHashOf, type MinerResult, type Task} from '../../protocols/messages.js'
+import {outputHashOf, type FinishReason, type MinerResult, type Task} from '../../protocols/messages.js'
 import type {DecodedEvent} from '../chain/messages.js'
 import {keccak256, toUtf8Bytes} from 'ethers'
 import type {Claim} from '../../verify/verifier.js'
@@ -13,8 +13,11 @@ import {decideVerified} from './verifiedConsensus.js'
 export type TxIntent =
   | {kind: 'createTask'}
   | {kind: 'reassign', from: Address, to: Address}
-  /** `rejected`: a verified task settles (`Cognitive.settle`), refusing pay to these output hashes; without it, `end` (majority by hash). */
-  | {kind: 'end', rejected?: string[]}
+  /**
+   * `verdicts`: a verified task settles (`Cognitive.settle`): accepted hashes are paid, rejected
+   * ones recorded as faults, any other reveal unpaid without a fault. Without: `end` (majority by hash).
+   */
+  | {kind: 'end', verdicts?: {accepted: string[], rejected: string[]}}
 
 /**
  * One task as its oracle sees it: the API's record plus what the machine needs to decide.
@@ -32,13 +35,15 @@ export interface OracleTask {
   /** Outputs by miner (the record carries only hashes and the answer). */
   outputs: Record<string, string>
   /** What each miner's result claims beside its text: token ids and determinism class (what the verifier checks). */
-  claims: Record<string, {tokenIds: number[], determinismClass: string}>
+  claims: Record<string, {tokenIds: number[], determinismClass: string, finishReason: FinishReason}>
   /** Outputs are verified before anyone sees them and the task settles by verdict (set at creation from the oracle's config). */
   verify: boolean
   /** Verifications in flight, by `outputHash|class` (one check serves every identical claim). */
   verifying: string[]
   /** Competing mode: results the answer waits for (k, or fewer once the competing window closed). */
   quorum: number
+  /** Competing mode: the window closed; the answer weighs every result received. */
+  competingClosed: boolean
   /** Miners replaced or refused on this task: never picked again for it. */
   excluded: Address[]
   /** createTask: not yet mined, mined, or refused for good. */
@@ -172,7 +177,7 @@ export function createOracleTask (init: NewTask, now: number, config: OracleTask
   }
   const task: OracleTask = {
     record, requestId: init.requestId, precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000,
-    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verify, verifying: [], quorum: request.redundancy,
+    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verify, verifying: [], quorum: request.redundancy, competingClosed: false,
     excluded: [], onChain: 'pending', reassignQueue: [], reassigning: false,
     awaitingReply: true, ending: false, closing: false, retries: 0
   }
@@ -279,18 +284,26 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
       return out
     }
     case 'VerifyFailed':
-      draft.verifying = draft.verifying.filter(k => k !== verificationKey(draft, event.miner))
+      // The check stays in flight (settlement waits for it) and is asked again.
       effects.push(timer(now + config.retryMs, {type: 'Reverify', miner: event.miner}),
         {type: 'log', level: 'warn', msg: 'verifier unavailable; asking again', fields: {taskId: draft.record.taskId, miner: event.miner, error: event.error}})
       return out
-    case 'Reverify':
+    case 'Reverify': {
       if (draft.record.results.find(r => r.miner === event.miner)?.verdict != null) return unchanged(task)
       if (now > draft.commitDeadline) {
+        // Unchecked, it is neither paid nor counted against its miner (see endTx).
+        draft.verifying = draft.verifying.filter(k => k !== verificationKey(draft, event.miner))
+        effects.push({type: 'log', level: 'warn', msg: 'output left unverified: no verifier answered before the deadline', fields: {taskId: draft.record.taskId, miner: event.miner}})
         if (draft.record.phase === 'running') return fail(draft, now, effects, 503, 'VERIFIER_UNAVAILABLE', 'no verifier could check the results before the task\'s deadline')
-        return unchanged(task)
+        maybeEnd(draft, now, effects)
+        return out
       }
-      requestVerification(draft, event.miner, config, effects)
+      const claim = claimOf(draft, event.miner)
+      if (claim == null) return unchanged(task)
+      if (!draft.verifying.includes(verificationKey(draft, event.miner))) draft.verifying.push(verificationKey(draft, event.miner))
+      effects.push({type: 'verify', miner: event.miner, reexecute: audited(draft, claim.determinismClass, config), claim})
       return out
+    }
     case 'ChainState':
       if (draft.chainState === event.state) return unchanged(task)
       draft.chainState = event.state
@@ -373,6 +386,7 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       if (record.results.length > 0) {
         // Fewer than k competitors answered in time: answer with what agrees (or verifies) so far.
         task.quorum = record.results.length
+        task.competingClosed = true
         if (task.verify) decide(task, now, effects)
         else answer(task, tallyResults(record.results, record.results.length), now, effects)
       } else if (now > task.precommitDeadline) {
@@ -470,7 +484,7 @@ function answer (task: OracleTask, tally: Tally, now: number, effects: OracleEff
 function takeResult (task: OracleTask, result: MinerResult, miner: Address, now: number): string | null {
   if (result.tokenIds.length === 0 && result.output !== '') return 'result has text but no token ids; ignored'
   task.outputs[miner] = result.output
-  task.claims[miner] = {tokenIds: result.tokenIds, determinismClass: result.determinismClass}
+  task.claims[miner] = {tokenIds: result.tokenIds, determinismClass: result.determinismClass, finishReason: result.finishReason}
   task.record.results.push({miner, outputHash: result.outputHash, tokens: result.tokenIds.length, determinismClass: result.determinismClass, receivedAt: now})
   task.record.timings.firstResultAt ??= now
   return null
@@ -481,9 +495,18 @@ function relevantResults (task: OracleTask): TaskRecord['results'] {
   return record.mode === 'parallel' ? record.results.filter(r => record.assignees.includes(r.miner)) : record.results
 }
 
+/** What a verdict holds for: the same text, token ids and class (ids that decode to honest text can still be bogus). */
 function verificationKey (task: OracleTask, miner: Address): string {
   const result = task.record.results.find(r => r.miner === miner)
-  return `${result?.outputHash ?? ''}|${result?.determinismClass ?? ''}`
+  return `${result?.outputHash ?? ''}|${result?.determinismClass ?? ''}|${task.claims[miner]?.tokenIds.join(',') ?? ''}`
+}
+
+function claimOf (task: OracleTask, miner: Address): Claim | undefined {
+  const claim = task.claims[miner]
+  const output = task.outputs[miner]
+  if (claim == null || output == null) return undefined
+  const {record} = task
+  return {prompt: record.prompt, params: record.params, seed: record.seed, tokenIds: claim.tokenIds, output, determinismClass: claim.determinismClass, finishReason: claim.finishReason}
 }
 
 /**
@@ -493,9 +516,8 @@ function verificationKey (task: OracleTask, miner: Address): string {
 function requestVerification (task: OracleTask, miner: Address, config: OracleTaskConfig, effects: OracleEffect[]): void {
   const key = verificationKey(task, miner)
   const result = task.record.results.find(r => r.miner === miner)
-  const claim = task.claims[miner]
-  const output = task.outputs[miner]
-  if (result == null || claim == null || output == null || result.verdict != null) return
+  const claim = claimOf(task, miner)
+  if (result == null || claim == null || result.verdict != null) return
   const judged = task.record.results.find(r => r.verdict != null && verificationKey(task, r.miner) === key)
   if (judged?.verdict != null) {
     result.verdict = judged.verdict
@@ -503,11 +525,7 @@ function requestVerification (task: OracleTask, miner: Address, config: OracleTa
   }
   if (task.verifying.includes(key)) return
   task.verifying.push(key)
-  const {record} = task
-  effects.push({
-    type: 'verify', miner, reexecute: audited(task, claim.determinismClass, config),
-    claim: {prompt: record.prompt, params: record.params, seed: record.seed, tokenIds: claim.tokenIds, output, determinismClass: claim.determinismClass}
-  })
+  effects.push({type: 'verify', miner, reexecute: audited(task, claim.determinismClass, config), claim})
 }
 
 /** After a restart the checks in flight are lost: ask again for every result without a verdict. */
@@ -539,7 +557,7 @@ function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
   if (record.mode === 'competing') {
     // While the competing window is open, the first k outputs still standing decide; once it
     // closed (quorum lowered to what came), everything received is weighed.
-    if (task.quorum >= record.k) results = all.filter(r => r.accepted !== false)
+    if (!task.competingClosed) results = all.filter(r => r.accepted !== false)
     else quorum = all.length
   }
   const verifierClass = record.results.find(r => r.verdict?.sameClass === true)?.determinismClass
@@ -570,11 +588,14 @@ function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
 function endTx (task: OracleTask): TxIntent {
   if (!task.verify) return {kind: 'end'}
   const {record} = task
-  const refused = new Set(record.agreement?.rejected ?? [])
-  const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !refused.has(r.miner)).map(r => r.outputHash))
-  // Revealed hashes first: only those are on chain, and the contract takes at most k.
-  const seen = new Set([...record.reveals.map(r => r.outputHash), ...record.results.map(r => r.outputHash)])
-  return {kind: 'end', rejected: [...seen].filter(h => !accepted.has(h)).slice(0, record.k)}
+  const outvoted = new Set(record.agreement?.rejected ?? [])
+  const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !outvoted.has(r.miner)).map(r => r.outputHash))
+  // A fault only where a verdict proved it; unchecked outputs are named in neither list.
+  const rejected = new Set(record.results.filter(r => (r.verdict?.accepted === false || outvoted.has(r.miner)) && !accepted.has(r.outputHash)).map(r => r.outputHash))
+  // Revealed hashes first: only those are on chain, and the contract takes at most k in all.
+  const revealed = new Set(record.reveals.map(r => r.outputHash))
+  const judged = [...accepted, ...rejected].sort((a, b) => Number(revealed.has(b)) - Number(revealed.has(a))).slice(0, record.k)
+  return {kind: 'end', verdicts: {accepted: judged.filter(h => accepted.has(h)), rejected: judged.filter(h => rejected.has(h))}}
 }
 
 /**
@@ -587,6 +608,7 @@ export function upgradeTask (task: OracleTask): OracleTask {
   t.verify ??= false
   t.verifying ??= []
   t.quorum ??= t.record.k
+  t.competingClosed ??= false
   return t
 }
 
@@ -623,8 +645,12 @@ function notOnChain (task: OracleTask, now: number, effects: OracleEffect[]): St
 /** Sends `end` once the chain allows it, else sets a timer for the moment it will. */
 function maybeEnd (task: OracleTask, now: number, effects: OracleEffect[]): void {
   if (task.ending || task.closing || task.onChain === 'refused') return
-  // Settlement pays by verdict: it waits for the checks in flight (a Verified event calls back).
-  if (task.verify && task.verifying.length > 0) return
+  // Settlement pays by verdict: it waits for the checks in flight (a Verified event calls back;
+  // the timer covers a verdict lost with a restart, whose check is asked again on restart).
+  if (task.verify && task.verifying.length > 0) {
+    effects.push(timer(now + MAX_RETRY_MS, {type: 'SettleDue'}))
+    return
+  }
   const state = task.chainState ?? TaskState.Created
   // Once anyone precommitted, the contract keeps the task open for (late) reveals until the commit deadline.
   const deadline = state < TaskState.Precommitted && task.record.precommits.length === 0 ? task.precommitDeadline : task.commitDeadline

@@ -5,9 +5,10 @@ import type {Address} from '../../protocols/address.js'
 
 /**
  * How long past a deadline an oracle waits before closing another oracle's task: that oracle
- * normally closes its own at once, and every oracle racing for the same `end` wastes gas.
+ * normally closes its own at once (after verifying), the contract keeps others out for its
+ * ORACLE_SETTLE_GRACE (60 s), and every oracle racing for the same `end` wastes gas.
  */
-export const FOREIGN_GRACE_MS = 15_000
+export const FOREIGN_GRACE_MS = 75_000
 /** Our own tasks without a live state machine (from before a crash the journal did not see). */
 export const OWN_GRACE_MS = 2_000
 

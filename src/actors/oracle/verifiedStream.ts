@@ -32,7 +32,9 @@ export class VerifiedStream {
   /** Miners whose stream so far matches `agreed`. */
   private followers: Set<Address> | undefined
   private agreedTokens = 0
+  /** Tokens, and chunks, of `agreed` the verifier accepted as a prefix. */
   private verifiedTokens = 0
+  private verifiedChunks = 0
   private releasedChunks = 0
   private released = ''
   private checking = false
@@ -52,7 +54,8 @@ export class VerifiedStream {
   }
 
   push (miner: Address, chunk: StreamedChunk): void {
-    if (this.closed) return
+    // Text without tokens is text no check covers: it never reaches the client.
+    if (this.closed || chunk.tokens.length === 0) return
     const list = this.chunks.get(miner) ?? []
     list.push(chunk)
     this.chunks.set(miner, list)
@@ -105,6 +108,7 @@ export class VerifiedStream {
     }
     if (this.init.check == null) {
       this.verifiedTokens = this.agreedTokens
+      this.verifiedChunks = this.agreed.length
       this.releaseVerified()
       return
     }
@@ -128,6 +132,7 @@ export class VerifiedStream {
         return
       }
       this.verifiedTokens = tokens.length
+      this.verifiedChunks = upTo
       this.releaseVerified()
       this.maybeCheck()
     }, () => {
@@ -137,14 +142,11 @@ export class VerifiedStream {
     })
   }
 
+  /** Releases exactly the chunks the last passing check covered. */
   private releaseVerified (): void {
-    let covered = this.agreed.slice(0, this.releasedChunks).reduce((n, c) => n + c.tokens.length, 0)
     let text = ''
-    while (this.releasedChunks < this.agreed.length) {
-      const chunk = this.agreed[this.releasedChunks] as StreamedChunk
-      if (covered + chunk.tokens.length > this.verifiedTokens) break
-      covered += chunk.tokens.length
-      text += chunk.text
+    while (this.releasedChunks < this.verifiedChunks) {
+      text += (this.agreed[this.releasedChunks] as StreamedChunk).text
       this.releasedChunks++
     }
     if (text !== '') this.emit(text)
