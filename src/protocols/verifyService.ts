@@ -106,17 +106,20 @@ export function claimDigest (claim: Claim): string {
   return keccak256(toUtf8Bytes(JSON.stringify([CLAIM_DOMAIN, prompt, [params.maxTokens, params.temperature, params.topK, params.topP], seed, tokenIds, output, determinismClass, finishReason])))
 }
 
-/** What a validator signs: the claim it checked and what it found (the figures beside are informative). */
-export function verdictDigest (claim: Claim, verdict: Pick<Verdict, 'accepted' | 'method' | 'reason'>): string {
+/**
+ * What a validator signs: the claim it checked, whether as a whole or as a streamed prefix, and
+ * what it found (the figures beside are informative).
+ */
+export function verdictDigest (claim: Claim, verdict: Pick<Verdict, 'accepted' | 'method' | 'reason'>, partial: boolean): string {
   return keccak256(AbiCoder.defaultAbiCoder().encode(
-    ['string', 'bytes32', 'bool', 'string', 'string'],
-    [VERDICT_DOMAIN, claimDigest(claim), verdict.accepted, verdict.method, verdict.reason]))
+    ['string', 'bytes32', 'bool', 'bool', 'string', 'string'],
+    [VERDICT_DOMAIN, claimDigest(claim), partial, verdict.accepted, verdict.method, verdict.reason]))
 }
 
 /** The signer of a verdict, or null when the signature is not one. */
-export function verdictSigner (claim: Claim, verdict: Pick<Verdict, 'accepted' | 'method' | 'reason'>, signature: string): Address | null {
+export function verdictSigner (claim: Claim, verdict: Pick<Verdict, 'accepted' | 'method' | 'reason'>, partial: boolean, signature: string): Address | null {
   try {
-    return toAddress(recoverAddress(verdictDigest(claim, verdict), signature))
+    return toAddress(recoverAddress(verdictDigest(claim, verdict, partial), signature))
   } catch {
     return null
   }
@@ -225,7 +228,7 @@ export class VerifyService implements Startable {
       throw new VerifyExchangeError({code: 'VERIFIER_UNREACHABLE', reason: (err as Error).message}, `${who} answered a malformed frame: ${(err as Error).message}`, {cause: err})
     }
     const expected = addressFromPeerId(peer)
-    const signer = verdictSigner(sent, answer.verdict, answer.signature)
+    const signer = verdictSigner(sent, answer.verdict, options.partial, answer.signature)
     if (expected == null || signer !== expected) {
       const reason = `verdict signed by ${signer ?? 'nobody'}, not by ${expected ?? 'a secp256k1 key'}`
       throw new VerifyExchangeError({code: 'VERDICT_FORGED', reason}, `${who}: ${reason}`)
@@ -277,7 +280,7 @@ export class VerifyService implements Startable {
         await refuse(`cannot check: ${(err as Error).message}`)
         return
       }
-      const signature = this.signingKey.sign(verdictDigest(claim, verdict)).serialized
+      const signature = this.signingKey.sign(verdictDigest(claim, verdict, partial)).serialized
       await answer(packWire(verdictFrameSchema.parse({kind: 'verdict', verdict, signature}, 'verdict')))
     } catch (err) {
       logger.debug({err, peer}, 'verify stream ended early')

@@ -110,14 +110,15 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
 
   it('binds the signature to the claim and the verdict', () => {
     const verdict = {accepted: true, method: 'teacher-forced', reason: ''} as const
-    const signature = new SigningKey(validator.key).sign(verdictDigest(honest, verdict)).serialized
-    assert.equal(verdictSigner(honest, verdict, signature), validator.address)
-    assert.notEqual(verdictSigner(invented, verdict, signature), validator.address, 'another claim')
-    assert.notEqual(verdictSigner(honest, {...verdict, accepted: false}, signature), validator.address, 'another judgement')
-    assert.notEqual(verdictSigner(honest, {...verdict, method: 're-execution'}, signature), validator.address, 'another method')
-    assert.notEqual(verdictSigner(honest, {...verdict, reason: 'x'}, signature), validator.address, 'another reason')
+    const signature = new SigningKey(validator.key).sign(verdictDigest(honest, verdict, false)).serialized
+    assert.equal(verdictSigner(honest, verdict, false, signature), validator.address)
+    assert.notEqual(verdictSigner(invented, verdict, false, signature), validator.address, 'another claim')
+    assert.notEqual(verdictSigner(honest, verdict, true, signature), validator.address, 'a prefix check is not a check of the whole')
+    assert.notEqual(verdictSigner(honest, {...verdict, accepted: false}, false, signature), validator.address, 'another judgement')
+    assert.notEqual(verdictSigner(honest, {...verdict, method: 're-execution'}, false, signature), validator.address, 'another method')
+    assert.notEqual(verdictSigner(honest, {...verdict, reason: 'x'}, false, signature), validator.address, 'another reason')
     assert.notEqual(claimDigest(honest), claimDigest({...honest, seed: 1}))
-    assert.equal(verdictSigner(honest, verdict, `0x${'00'.repeat(65)}`), null, 'not a signature')
+    assert.equal(verdictSigner(honest, verdict, false, `0x${'00'.repeat(65)}`), null, 'not a signature')
   })
 
   it('refuses a peer that is not an admitted oracle', async () => {
