@@ -105,7 +105,6 @@ export class Verifier {
   }
 }
 
-
 /** The score of the tokens before the last (the appended end token is judged on its own). */
 function withoutLast (score: TokenScore): TokenScore {
   const n = score.scoredTokens - 1

@@ -40,8 +40,6 @@ export interface OracleTask {
   verify: boolean
   /** Verifications in flight, by `outputHash|class` (one check serves every identical claim). */
   verifying: string[]
-  /** Competing mode: results the answer waits for (k, or fewer once the competing window closed). */
-  quorum: number
   /** Competing mode: the window closed; the answer weighs every result received. */
   competingClosed: boolean
   /** Miners replaced or refused on this task: never picked again for it. */
@@ -177,7 +175,7 @@ export function createOracleTask (init: NewTask, now: number, config: OracleTask
   }
   const task: OracleTask = {
     record, requestId: init.requestId, precommitDeadline: (nowS + init.precommitWindowS) * 1000, commitDeadline: (nowS + init.commitWindowS) * 1000,
-    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verify, verifying: [], quorum: request.redundancy, competingClosed: false,
+    createdWith: [...init.assignees], outputs: {}, claims: {}, verify: config.verify, verifying: [], competingClosed: false,
     excluded: [], onChain: 'pending', reassignQueue: [], reassigning: false,
     awaitingReply: true, ending: false, closing: false, retries: 0
   }
@@ -385,7 +383,6 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
     case 'CompetingTimeout': {
       if (record.results.length > 0) {
         // Fewer than k competitors answered in time: answer with what agrees (or verifies) so far.
-        task.quorum = record.results.length
         task.competingClosed = true
         if (task.verify) decide(task, now, effects)
         else answer(task, tallyResults(record.results, record.results.length), now, effects)
@@ -556,7 +553,7 @@ function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
   const fallen = record.mode === 'competing' ? all.filter(r => r.accepted === false).map(r => r.miner) : []
   if (record.mode === 'competing') {
     // While the competing window is open, the first k outputs still standing decide; once it
-    // closed (quorum lowered to what came), everything received is weighed.
+    // closed, everything received is weighed.
     if (!task.competingClosed) results = all.filter(r => r.accepted !== false)
     else quorum = all.length
   }
@@ -582,16 +579,17 @@ function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
 }
 
 /**
- * The settling transaction. A verified task pays what passed: every output hash seen that no
- * accepted result carries is refused pay (failed, outvoted, or never checked).
+ * The settling transaction. A verified task pays what passed verification and was not outvoted
+ * in its class; it records as faults what failed or was outvoted; an output never checked (the
+ * verifier was unavailable, the reveal never reached this oracle) is named in neither list, so
+ * it is unpaid without a fault.
  */
 function endTx (task: OracleTask): TxIntent {
   if (!task.verify) return {kind: 'end'}
   const {record} = task
-  const outvoted = new Set(record.agreement?.rejected ?? [])
-  const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !outvoted.has(r.miner)).map(r => r.outputHash))
-  // A fault only where a verdict proved it; unchecked outputs are named in neither list.
-  const rejected = new Set(record.results.filter(r => (r.verdict?.accepted === false || outvoted.has(r.miner)) && !accepted.has(r.outputHash)).map(r => r.outputHash))
+  const refused = new Set(record.agreement?.rejected ?? [])
+  const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !refused.has(r.miner)).map(r => r.outputHash))
+  const rejected = new Set(record.results.filter(r => (r.verdict?.accepted === false || refused.has(r.miner)) && !accepted.has(r.outputHash)).map(r => r.outputHash))
   // Revealed hashes first: only those are on chain, and the contract takes at most k in all.
   const revealed = new Set(record.reveals.map(r => r.outputHash))
   const judged = [...accepted, ...rejected].sort((a, b) => Number(revealed.has(b)) - Number(revealed.has(a))).slice(0, record.k)
@@ -607,7 +605,6 @@ export function upgradeTask (task: OracleTask): OracleTask {
   t.claims ??= {}
   t.verify ??= false
   t.verifying ??= []
-  t.quorum ??= t.record.k
   t.competingClosed ??= false
   return t
 }
