@@ -119,7 +119,7 @@ describe('trust: users see only verified text, only verified work is paid', {tim
   after(async () => {
     provider?.destroy()
     await devnet?.stop()
-    if (dir != null) await rm(dir, {recursive: true, force: true})
+    if (dir != null && process.env.KEEP_DEVNET !== '1') await rm(dir, {recursive: true, force: true})
   })
 
   it('two colluding liars of k=3: the stream shows only the honest text; the honest miner is paid, the liars recorded', async () => {
@@ -194,6 +194,10 @@ describe('trust: users see only verified text, only verified work is paid', {tim
     if (gpu != null) await devnet.kill(gpu)
     const lazy = await rogue(8, 'invented')
     await ready([lazy, honestMiner])
+    // A competitor takes a slot only once its NodeStats ping says it is ready (a restarted one pings again).
+    for (const node of [lazy, honestMiner]) {
+      await until(`${node.name} ready on chain`, 60_000, async () => (await contracts.nodeStats.getFunction('isReady')(node.info.address, BigInt(devnet.modelId)) as boolean) ? true : undefined)
+    }
     const {status, json} = await api('/api/v1/completions', {prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, redundancy: 1, mode: 'competing'})
     assert.equal(status, 200, JSON.stringify(json))
     assert.equal(json.answer, honest)

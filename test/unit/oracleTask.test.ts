@@ -345,12 +345,12 @@ describe('oracle task machine: verified tasks', () => {
     assert.equal(rejection(got.effects), 'RESULT_REJECTED')
   })
 
-  it('a verifier that never answers: the output is left unchecked at the deadline, neither paid nor counted as a fault', () => {
+  it('a verifier that never answers: nothing is counted as a fault, and the task settles by the chain\'s majority rule', () => {
     const {task} = startVerified([A])
     const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'x'), {type: 'VerifyFailed', miner: A, error: 'down'}])
     const late = step(got.task, {type: 'Reverify', miner: A}, got.task.commitDeadline + 1, VERIFIED)
     assert.equal(rejection(late.effects), 'VERIFIER_UNAVAILABLE')
-    assert.deepEqual(settleTx(late.effects), [{kind: 'end', verdicts: {accepted: [], rejected: []}}])
+    assert.deepEqual(settleTx(late.effects), [{kind: 'end'}], 'nothing verified: the chain\'s majority rule pays the reveals, no fault recorded')
   })
 
   it('a verdict holds only for the same token ids: bogus ids that decode to honest text do not frame an honest miner', () => {
@@ -358,5 +358,10 @@ describe('oracle task machine: verified tasks', () => {
     const bogus: OracleTaskEvent = {type: 'ResultReceived', result: {...result(B, 'same text'), tokenIds: [9, 9, 9]}, sender: B}
     const got = steps(task, [bogus, received(A, 'same text')])
     assert.equal(verifies(got.effects).length, 2, 'each claim is checked on its own')
+  })
+  it('an oracle restarted before any result reached it settles by the majority rule (its miners\' reveals were never seen)', () => {
+    const {task} = startVerified([A, B])
+    const restarted = steps(task, [{type: 'CreateMined', tx: TX}, {type: 'Restarted'}, {type: 'ChainState', state: TaskState.Committed}])
+    assert.deepEqual(settleTx(restarted.effects), [{kind: 'end'}])
   })
 })

@@ -590,6 +590,9 @@ function endTx (task: OracleTask): TxIntent {
   const refused = new Set(record.agreement?.rejected ?? [])
   const accepted = new Set(record.results.filter(r => r.verdict?.accepted === true && !refused.has(r.miner)).map(r => r.outputHash))
   const rejected = new Set(record.results.filter(r => (r.verdict?.accepted === false || refused.has(r.miner)) && !accepted.has(r.outputHash)).map(r => r.outputHash))
+  // Nothing verified (the results came while this oracle was down, or no verifier answered):
+  // the chain's majority rule pays the reveals rather than leave every one of them unpaid.
+  if (accepted.size === 0 && rejected.size === 0) return {kind: 'end'}
   // Revealed hashes first: only those are on chain, and the contract takes at most k in all.
   const revealed = new Set(record.reveals.map(r => r.outputHash))
   const judged = [...accepted, ...rejected].sort((a, b) => Number(revealed.has(b)) - Number(revealed.has(a))).slice(0, record.k)
