@@ -11,6 +11,7 @@ import {startDevnet} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {SHARED_MODEL_PATH} from '../../src/util/paths.js'
 import {minersFree} from '../support/minersFree.js'
+import {streamedCompletion, type TimedStream} from '../support/streamedCompletion.js'
 
 const MINERS = 7
 const PROMPT = 'Once upon a time'
@@ -37,28 +38,7 @@ const engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1,
 const devnet = await startDevnet({miners: MINERS, dir, logLevel: 'warn', nodeConfig: {stats: {heartbeatIntervalMs: 500}}})
 const headers = {'content-type': 'application/json', authorization: `Bearer ${devnet.apiToken}`}
 
-/** Streams one completion through the oracle; times the first non-empty text chunk and the end. */
-async function throughOracle (redundancy: number): Promise<{firstMs: number, totalMs: number, text: string}> {
-  const t0 = performance.now()
-  const res = await fetch(`${devnet.apiUrl}/v1/completions`, {method: 'POST', headers, body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy, stream: true})})
-  if (!res.ok || res.body == null) throw new Error(`oracle answered ${res.status}: ${await res.text()}`)
-  let firstMs = NaN
-  let text = ''
-  let buffer = ''
-  const decoder = new TextDecoder()
-  for await (const bytes of res.body) {
-    buffer += decoder.decode(bytes as Uint8Array, {stream: true})
-    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-      const data = buffer.slice(6, end)
-      buffer = buffer.slice(end + 2)
-      if (data === '[DONE]') continue
-      const piece = (JSON.parse(data) as {choices: Array<{text: string}>}).choices[0]?.text ?? ''
-      if (piece !== '' && Number.isNaN(firstMs)) firstMs = performance.now() - t0
-      text += piece
-    }
-  }
-  return {firstMs, totalMs: performance.now() - t0, text}
-}
+const throughOracle = async (redundancy: number): Promise<TimedStream> => await streamedCompletion(devnet, {prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy})
 
 async function direct (): Promise<{firstMs: number, totalMs: number, text: string}> {
   const t0 = performance.now()

@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {startDevnet, type Devnet} from '../../src/devnet/devnet.js'
 import {minersFree} from '../support/minersFree.js'
+import {streamedCompletion} from '../support/streamedCompletion.js'
 
 const MINERS = 3
 const PROMPT = 'Once upon a time'
@@ -18,32 +19,6 @@ const REPETITIONS = 10
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)] ?? NaN
-}
-
-async function streamed (devnet: Devnet, redundancy: number): Promise<{firstMs: number, totalMs: number, text: string}> {
-  const t0 = performance.now()
-  const res = await fetch(`${devnet.apiUrl}/v1/completions`, {
-    method: 'POST',
-    headers: {'content-type': 'application/json', authorization: `Bearer ${devnet.apiToken}`},
-    body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy, stream: true})
-  })
-  if (!res.ok || res.body == null) throw new Error(`oracle answered ${res.status}: ${await res.text()}`)
-  let firstMs = NaN
-  let text = ''
-  let buffer = ''
-  const decoder = new TextDecoder()
-  for await (const bytes of res.body) {
-    buffer += decoder.decode(bytes as Uint8Array, {stream: true})
-    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-      const data = buffer.slice(6, end)
-      buffer = buffer.slice(end + 2)
-      if (data === '[DONE]') continue
-      const piece = (JSON.parse(data) as {choices: Array<{text: string}>}).choices[0]?.text ?? ''
-      if (piece !== '' && Number.isNaN(firstMs)) firstMs = performance.now() - t0
-      text += piece
-    }
-  }
-  return {firstMs, totalMs: performance.now() - t0, text}
 }
 
 const dirs: string[] = []
@@ -64,7 +39,7 @@ try {
       for (const verifier of ['off', 'local'] as const) {
         const devnet = devnets[verifier]
         await minersFree(devnet, k)
-        const r = await streamed(devnet, k)
+        const r = await streamedCompletion(devnet, {prompt: PROMPT, max_tokens: MAX_TOKENS, redundancy: k})
         const key = `${verifier} k=${k}`
         ;(texts[key] ??= new Set()).add(r.text)
         if (i > 0) { (first[key] ??= []).push(r.firstMs); (total[key] ??= []).push(r.totalMs) }

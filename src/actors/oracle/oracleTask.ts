@@ -296,10 +296,11 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
         maybeEnd(draft, now, effects)
         return out
       }
-      const claim = claimOf(draft, event.miner)
-      if (claim == null) return unchanged(task)
+      const verify = verifyEffect(draft, event.miner, config)
+      if (verify == null) return unchanged(task)
+      // Still in flight since the failed attempt (settlement waits for it).
       if (!draft.verifying.includes(verificationKey(draft, event.miner))) draft.verifying.push(verificationKey(draft, event.miner))
-      effects.push({type: 'verify', miner: event.miner, reexecute: audited(draft, claim.determinismClass, config), claim})
+      effects.push(verify)
       return out
     }
     case 'ChainState':
@@ -513,8 +514,8 @@ function claimOf (task: OracleTask, miner: Address): Claim | undefined {
 function requestVerification (task: OracleTask, miner: Address, config: OracleTaskConfig, effects: OracleEffect[]): void {
   const key = verificationKey(task, miner)
   const result = task.record.results.find(r => r.miner === miner)
-  const claim = claimOf(task, miner)
-  if (result == null || claim == null || result.verdict != null) return
+  const verify = verifyEffect(task, miner, config)
+  if (result == null || verify == null || result.verdict != null) return
   const judged = task.record.results.find(r => r.verdict != null && verificationKey(task, r.miner) === key)
   if (judged?.verdict != null) {
     result.verdict = judged.verdict
@@ -522,7 +523,13 @@ function requestVerification (task: OracleTask, miner: Address, config: OracleTa
   }
   if (task.verifying.includes(key)) return
   task.verifying.push(key)
-  effects.push({type: 'verify', miner, reexecute: audited(task, claim.determinismClass, config), claim})
+  effects.push(verify)
+}
+
+/** The check of `miner`'s claim: re-executed when the task is drawn for an audit. */
+function verifyEffect (task: OracleTask, miner: Address, config: OracleTaskConfig): OracleEffect | undefined {
+  const claim = claimOf(task, miner)
+  return claim == null ? undefined : {type: 'verify', miner, reexecute: audited(task, claim.determinismClass, config), claim}
 }
 
 /** After a restart the checks in flight are lost: ask again for every result without a verdict. */

@@ -1,6 +1,5 @@
 import {determinismClass} from '../../inference/determinismClass.js'
 import {LlamaEngine} from '../../inference/llamaEngine.js'
-import {normalizeSha256} from '../../model/modelDescriptor.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {Verifier} from '../../verify/verifier.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
@@ -23,8 +22,7 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
     const loaded = await LlamaEngine.load({modelPath: reply.path, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'}), signal: node.signal})
     node.onStop(async () => { await loaded.dispose() })
     engine = loaded
-    // The registry's sha256 comes 0x-prefixed; a class names it in bare hex.
-    verifier = new Verifier(loaded, determinismClass(normalizeSha256(reply.descriptor.sha256), loaded.info.gpu))
+    verifier = new Verifier(loaded, determinismClass(reply.descriptor.sha256, loaded.info.gpu))
     modelId = reply.modelId
     log.info({modelId, determinismClass: verifier.ownClass}, 'validator ready')
     await node.admitted
