@@ -1,5 +1,7 @@
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {isIPv6, type AddressInfo} from 'node:net'
+import {networkInterfaces} from 'node:os'
+import {multiaddr} from '@multiformats/multiaddr'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
 
@@ -47,6 +49,8 @@ export interface Route {
 export interface HttpApiInit {
   host: string
   port: number
+  /** The node's announce multiaddrs: the first one's host names the API URL when `host` is a wildcard. */
+  announce?: string[]
   routes: Route[]
   /** Accepted bearer tokens; empty disables auth. */
   tokens: string[]
@@ -119,7 +123,7 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
     server.listen(init.port, init.host, () => resolve())
   })
   const addr = server.address() as AddressInfo
-  const url = `http://${init.host}:${addr.port}`
+  const url = apiUrl(init.host, addr.port, init.announce ?? [])
   log.info({url}, 'API listening')
   return {
     server,
@@ -135,6 +139,30 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
       clearTimeout(cut)
     }
   }
+}
+
+/**
+ * The URL the API is reached at, as node.json and the logs give it to operators and scripts:
+ * a wildcard host (0.0.0.0, ::) is no address to connect to, so it stands for the host of the
+ * first announce address, else the first non-internal IPv4 interface (loopback on a host with
+ * no other).
+ */
+export function apiUrl (host: string, port: number, announce: readonly string[]): string {
+  let reachable = host
+  if (host === '0.0.0.0' || host === '::') {
+    reachable = announcedHost(announce) ?? Object.values(networkInterfaces()).flat()
+      .find(net => net != null && net.family === 'IPv4' && !net.internal)?.address ?? '127.0.0.1'
+  }
+  return `http://${isIPv6(reachable) ? `[${reachable}]` : reachable}:${port}`
+}
+
+/** The IP or DNS name of the first announce multiaddr that has one. */
+function announcedHost (announce: readonly string[]): string | undefined {
+  for (const addr of announce) {
+    const host = multiaddr(addr).getComponents()[0]
+    if (host?.value != null && ['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(host.name)) return host.value
+  }
+  return undefined
 }
 
 /**

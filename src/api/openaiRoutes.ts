@@ -1,4 +1,5 @@
 import type {TaskRequest} from '../actors/oracle/messages.js'
+import type {ModelId} from '../protocols/modelId.js'
 import type {OracleClient} from './oracleClient.js'
 import {ApiError, type ApiResult, type Route} from './httpApi.js'
 import {chatMessages, completionPrompt, fullResponse, networkFields, finishReason, responseId, streamChunk, usage, usageChunk, type OpenAiKind, type ResponseHead} from './openaiFormat.js'
@@ -19,8 +20,17 @@ export function openaiRoutes (client: OracleClient): Route[] {
       method: 'GET',
       path: '/v1/models',
       handler: async () => {
-        const model = await client.init.model
-        return {json: {object: 'list', data: [{id: model?.name ?? client.init.modelId, object: 'model', created: 0, owned_by: `cortensor:${client.init.network.networkId}`}]}}
+        // Every active registered model, named as requests name it; how many miners serve it rides along.
+        const models = (await client.models()).filter(m => m.active)
+        return {
+          json: {
+            object: 'list',
+            data: models.map(m => ({
+              id: m.name, object: 'model', created: 0, owned_by: `cortensor:${client.init.network.networkId}`,
+              cortensor: {model_id: m.id, quantization: m.quantization, size_bytes: m.sizeBytes, cid: m.cid, miners: m.miners, miners_loaded: m.loaded, verifiable: m.verifiable}
+            }))
+          }
+        }
       }
     },
     {method: 'POST', path: '/v1/completions', handler: async (req) => await serve('completion', asObject(req.body), req.signal)},
@@ -28,28 +38,28 @@ export function openaiRoutes (client: OracleClient): Route[] {
   ]
 
   async function serve (kind: OpenAiKind, body: Record<string, unknown>, signal: AbortSignal): Promise<ApiResult> {
-    const prompt = kind === 'chat' ? await renderChat(body.messages) : completionPrompt(body.prompt)
-    const promptTokens = await client.checkPrompt(prompt, kind === 'chat' ? 'messages' : 'prompt')
+    const model = await client.resolveModel(body.model, 'model')
+    const prompt = kind === 'chat' ? await renderChat(model.id, body.messages) : completionPrompt(body.prompt)
+    const promptTokens = await client.checkPrompt(model.id, prompt, kind === 'chat' ? 'messages' : 'prompt')
     if (body.n != null && body.n !== 1) throw new ApiError(400, 'UNSUPPORTED', '"n" must be 1: each choice is a task of its own on this network', 'n')
     if (body.stream != null && typeof body.stream !== 'boolean') throw new ApiError(400, 'INVALID_FIELD', `"stream" must be true or false, got ${JSON.stringify(body.stream)}`, 'stream')
     const maxTokensField = kind === 'chat' && body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens'
     const request: TaskRequest = {
       prompt,
       ...networkParams(body, client.init.defaults, fieldReaders(body).int(maxTokensField, kind === 'chat' ? client.init.defaults.defaultMaxTokens : OPENAI_DEFAULT_MAX_TOKENS, 1, 4096)),
-      modelId: await client.resolveModel(body.model, 'model')
+      modelId: model.id
     }
-    const model = (await client.init.model)?.name ?? client.init.modelId
     const created = Math.floor(Date.now() / 1000)
 
     if (body.stream !== true) {
       const record = await client.complete(request, {signal})
-      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model}, record, usage(promptTokens, client.completionTokens(record)))}
+      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model: model.name}, record, usage(promptTokens, client.completionTokens(record)))}
     }
     const includeUsage = (body.stream_options as {include_usage?: unknown} | undefined)?.include_usage === true
     return {
       stream: async (res) => {
         // The task id is known only with the answer; chunks before it share a provisional id.
-        const head: ResponseHead = {kind, id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-pending`, created, model}
+        const head: ResponseHead = {kind, id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-pending`, created, model: model.name}
         // Opened on the first token: a request refused before any (no miner ready) still gets its status.
         const sse = lazySse(res, send => { if (kind === 'chat') send(streamChunk(head, {role: true, text: ''})) })
         let streamed = ''
@@ -83,10 +93,10 @@ export function openaiRoutes (client: OracleClient): Route[] {
     }
   }
 
-  async function renderChat (messages: unknown): Promise<string> {
+  async function renderChat (modelId: ModelId, messages: unknown): Promise<string> {
     const parsed = chatMessages(messages)
-    const tools = await client.init.promptTools
-    if (tools == null) throw new ApiError(503, 'MODEL_UNAVAILABLE', 'the oracle has no copy of the model yet to render the chat template')
+    const tools = await client.init.promptToolsOf(modelId)
+    if (tools == null) throw new ApiError(503, 'MODEL_UNAVAILABLE', `the oracle has no copy of model ${modelId} (yet) to render its chat template`)
     return tools.renderChat(parsed)
   }
 }

@@ -6,30 +6,28 @@ import type {CompleteReply, OracleMessage, TaskRecord, TaskRequest} from '../act
 import type {MinerView} from '../actors/oracle/selectMiners.js'
 import type {ContractAddresses} from '../chain/contracts.js'
 import type {PromptTools} from '../inference/promptTools.js'
+import type {ModelCatalog, RegisteredModel} from './modelCatalog.js'
 import {toAddress, type Address} from '../protocols/address.js'
 import type {ModelId} from '../protocols/modelId.js'
 import {ApiError} from './httpApi.js'
-
-/** The model the oracle serves: the registry's record and the oracle's verified copy. */
-export interface ServedModel {
-  name: string
-  path: string
-  quantization: string
-  sizeBytes: number
-  cid: string
-}
 
 export interface OracleClientInit {
   system: ActorSystem
   oracle: ActorRef<OracleMessage>
   /** For reads the API needs (NodeStats counters). */
   chain: ActorRef<ChainMessage>
+  /** `rpcUrl`: scheme, host and port only; an API key in the operator's URL is never served. */
   network: {networkId: string, chainId: number, rpcUrl: string, contracts: ContractAddresses, deployBlock: number}
-  modelId: ModelId
-  /** Resolves once the oracle holds the verified model (undefined when it has none). */
-  model: Promise<ServedModel | undefined>
-  /** Tokenizer and chat template of the served model; undefined when the oracle has no copy. */
-  promptTools: Promise<PromptTools | undefined>
+  /** The registry's models, which requests name by id or name. */
+  catalog: ModelCatalog
+  /** The model of a request that names none: the first in the oracle's config. */
+  defaultModelId: ModelId
+  /** Tokenizer and chat template of a model this oracle holds; undefined for one it has no copy of. */
+  promptToolsOf: (modelId: ModelId) => Promise<PromptTools | undefined>
+  /** Whether this oracle can check miners' outputs of the model (its own copy, validators, or verification off); null when it can, else why not. */
+  unverifiable: (modelId: ModelId) => string | null
+  /** A miner heard from within this long counts as serving its models now. */
+  minerLiveMs: number
   /** The miners' context size: longer prompts are refused up front (413). */
   contextSize: number
   defaults: {defaultRedundancy: number, defaultMaxTokens: number}
@@ -62,23 +60,40 @@ export class OracleClient {
     this.chain = new ChainClient(init.system, init.chain)
   }
 
-  /** Accepts the registry id or the model's name; anything else is a 404 naming what is served. */
-  async resolveModel (requested: unknown, param: string): Promise<ModelId> {
-    const served = await this.init.model
-    if (requested == null) return this.init.modelId
-    if (typeof requested === 'string' && (requested === this.init.modelId || requested === served?.name)) return this.init.modelId
-    throw new ApiError(404, 'UNKNOWN_MODEL', `model ${JSON.stringify(requested)} is not served here; this oracle serves ${served?.name ?? 'model'} (id ${this.init.modelId})`, param)
+  /**
+   * The registered model a request names by id or name (the oracle's first model when it names
+   * none): 404 for one not registered or deactivated, 503 for one this oracle cannot verify.
+   */
+  async resolveModel (requested: unknown, param: string): Promise<RegisteredModel> {
+    if (requested != null && typeof requested !== 'string' && typeof requested !== 'number') {
+      throw new ApiError(400, 'INVALID_FIELD', `"${param}" must be a model name or registry id, got ${JSON.stringify(requested)}`, param)
+    }
+    const model = await this.init.catalog.resolve(requested == null ? this.init.defaultModelId : String(requested), param)
+    const why = this.init.unverifiable(model.id)
+    if (why != null) throw new ApiError(503, 'MODEL_NOT_VERIFIABLE', `model ${model.name} (id ${model.id}) is registered, but ${why}`, param)
+    return model
   }
 
-  /** Prompt tokens as the miners count them; 413 when the prompt leaves no room to generate. */
-  async checkPrompt (prompt: string, param: string): Promise<number | null> {
-    const tools = await this.init.promptTools
+  /** Prompt tokens as the miners of `modelId` count them; 413 when the prompt leaves no room to generate. */
+  async checkPrompt (modelId: ModelId, prompt: string, param: string): Promise<number | null> {
+    const tools = await this.init.promptToolsOf(modelId)
     if (tools == null) return null
     const tokens = tools.countTokens(prompt)
     if (tokens >= this.init.contextSize) {
       throw new ApiError(413, 'PROMPT_TOO_LONG', `prompt is ${tokens} tokens; the miners' context holds ${this.init.contextSize} (prompt and answer together)`, param)
     }
     return tokens
+  }
+
+  /** Every registered model with how many live miners serve it now (and hold it in memory). */
+  async models (): Promise<Array<RegisteredModel & {miners: number, loaded: number, verifiable: boolean}>> {
+    const [models, views] = await Promise.all([this.init.catalog.list(), this.minerViews()])
+    const now = Date.now()
+    const live = views.filter(v => now - v.seenAt <= this.init.minerLiveMs)
+    return models.map(model => {
+      const serving = live.map(v => v.models.find(m => m.id === model.id)).filter(m => m != null)
+      return {...model, miners: serving.length, loaded: serving.filter(m => m.loaded).length, verifiable: this.init.unverifiable(model.id) == null}
+    })
   }
 
   /**
@@ -121,10 +136,7 @@ export class OracleClient {
 
   /** Live miners (heartbeats) with their on-chain counters and what they earned here. */
   async miners (): Promise<MinerSummary[]> {
-    const [views, tasks] = await Promise.all([
-      this.init.system.ask<OracleMessage, MinerView[]>(this.init.oracle, replyTo => ({type: 'ListMiners', replyTo}), ASK_TIMEOUT_MS.status),
-      this.tasks()
-    ])
+    const [views, tasks] = await Promise.all([this.minerViews(), this.tasks()])
     const earned = new Map<Address, bigint>()
     for (const task of tasks) {
       for (const event of task.trail) {
@@ -150,13 +162,19 @@ export class OracleClient {
   }
 
   async info (): Promise<unknown> {
-    const model = await this.init.model
     return {
       network: this.init.network.networkId,
       chain: {chainId: this.init.network.chainId, rpcUrl: this.init.network.rpcUrl, deployBlock: this.init.network.deployBlock},
       contracts: this.init.network.contracts,
-      models: [{id: this.init.modelId, name: model?.name ?? null, cid: model?.cid ?? null, quantization: model?.quantization ?? null, sizeBytes: model?.sizeBytes ?? null, contextSize: this.init.contextSize}]
+      defaultModel: this.init.defaultModelId,
+      contextSize: this.init.contextSize,
+      models: await this.models()
     }
+  }
+
+  /** Every miner the oracle has heard, as its latest heartbeat said. */
+  private async minerViews (): Promise<MinerView[]> {
+    return await this.init.system.ask<OracleMessage, MinerView[]>(this.init.oracle, replyTo => ({type: 'ListMiners', replyTo}), ASK_TIMEOUT_MS.status)
   }
 
   /** Tokens the winning miner generated (what `usage.completion_tokens` reports). */

@@ -18,7 +18,7 @@ export function oracleRoutes (client: OracleClient): Route[] {
       handler: async (req) => {
         const body = asObject(req.body)
         const request = await parseCompletionRequest(body, client)
-        await client.checkPrompt(request.prompt, 'prompt')
+        await client.checkPrompt(request.modelId, request.prompt, 'prompt')
         if (body.stream !== true) return {json: completionResponse(await client.complete(request, {signal: req.signal}), client)}
         return {
           stream: async (res) => {
@@ -125,6 +125,6 @@ async function parseCompletionRequest (b: Record<string, unknown>, client: Oracl
   return {
     prompt: b.prompt,
     ...networkParams(b, client.init.defaults, fieldReaders(b).int('max_tokens', client.init.defaults.defaultMaxTokens, 1, 4096)),
-    modelId: await client.resolveModel(b.model, 'model')
+    modelId: (await client.resolveModel(b.model, 'model')).id
   }
 }

@@ -8,6 +8,11 @@ import {createSilentLogger, type Logger} from '../util/logger.js'
 import {sleep} from '../util/sleep.js'
 
 export interface AnvilOptions {
+  /**
+   * Address to listen on: loopback by default. `0.0.0.0` or a LAN address makes the chain
+   * reachable from other hosts, and with it anvil's unauthenticated `anvil_*` methods.
+   */
+  host?: string
   /** 0 or undefined: a free port chosen by the OS. */
   port?: number
   chainId?: number
@@ -17,14 +22,31 @@ export interface AnvilOptions {
   logger?: Logger
   /** How long anvil may take to answer its first RPC call. */
   startTimeoutMs?: number
+  /**
+   * File the chain is loaded from at start (when it exists) and written to at a clean stop
+   * (SIGTERM/SIGINT); none: the chain lives in memory only.
+   */
+  statePath?: string
+  /** Also write `statePath` every this many seconds, so a SIGKILL or a power cut loses little. */
+  stateIntervalSeconds?: number
+  /**
+   * Funded dev accounts from anvil's public test mnemonic (default 1). A chain other hosts can
+   * reach should have none: anyone knows their keys.
+   */
+  devAccounts?: number
 }
 
 export interface Anvil {
+  /** Where this host reaches the chain (loopback when anvil listens on every interface). */
   rpcUrl: string
+  /** The address anvil listens on. */
+  host: string
   chainId: number
   port: number
   /** The anvil process (fault tests freeze the chain with SIGSTOP/SIGCONT). */
   pid: number
+  /** Resolves when anvil exits, whether stopped or not (a crash, a signal from elsewhere). */
+  exited: Promise<{code: number | null, signal: NodeJS.Signals | null}>
   stop: () => Promise<void>
 }
 
@@ -89,33 +111,51 @@ export async function startAnvil (opts: AnvilOptions = {}): Promise<Anvil> {
   opts.signal?.throwIfAborted()
   const log = (opts.logger ?? createSilentLogger()).child({component: 'anvil'})
   const chainId = opts.chainId ?? DEVNET_CHAIN_ID
-  const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--chain-id', String(chainId), '--accounts', '1']
+  const host = opts.host ?? '127.0.0.1'
+  const args = ['--host', host, '--port', String(opts.port ?? 0), '--chain-id', String(chainId), '--accounts', String(opts.devAccounts ?? 1)]
   if (opts.blockTimeSeconds !== undefined) args.push('--block-time', String(opts.blockTimeSeconds))
+  if (opts.statePath !== undefined) args.push('--state', opts.statePath)
+  if (opts.stateIntervalSeconds !== undefined) args.push('--state-interval', String(opts.stateIntervalSeconds))
   const command = [locateAnvilBinary(), ...args]
   const child = spawn(SETPRIV ?? command[0]!, SETPRIV == null ? command.slice(1) : ['--pdeathsig', 'SIGTERM', '--', ...command], {stdio: ['ignore', 'pipe', 'pipe']})
   running.add(child)
   killAllOnExit()
 
   let exited = false
-  const exitedPromise = new Promise<void>((resolve) => {
+  const exitedPromise = new Promise<{code: number | null, signal: NodeJS.Signals | null}>((resolve) => {
     child.once('exit', (code, signal) => {
       exited = true
       running.delete(child)
       log.debug({code, signal}, 'anvil exited')
-      resolve()
+      resolve({code, signal})
     })
   })
+  // SIGTERM: anvil shuts down cleanly and writes its state file, if it has one.
   const stop = async (): Promise<void> => {
     if (!exited) child.kill('SIGTERM')
     await exitedPromise
   }
+  /** anvil's last lines: why it refused to start (a port in use, a bad state file) is in them. */
+  const lastLines: string[] = []
+  const remember = (line: string): void => {
+    if (line.trim() === '') return
+    lastLines.push(line.trim())
+    if (lastLines.length > 5) lastLines.shift()
+  }
 
   const listening = Promise.withResolvers<number>()
   child.once('error', (err) => listening.reject(new AnvilError({code: 'ANVIL_START_FAILED', detail: err.message}, `anvil failed to start: ${err.message}`, {cause: err})))
-  void exitedPromise.then(() => listening.reject(new AnvilError({code: 'ANVIL_START_FAILED'}, 'anvil exited before listening')))
-  createInterface({input: child.stderr!}).on('line', (line) => log.warn({line}, 'anvil stderr'))
+  void exitedPromise.then(({code}) => {
+    const why = lastLines.findLast(line => /error/i.test(line)) ?? lastLines.at(-1)
+    listening.reject(new AnvilError({code: 'ANVIL_START_FAILED', detail: why}, `anvil exited (code ${code}) before listening${why === undefined ? '' : `: ${why}`}`))
+  })
+  createInterface({input: child.stderr!}).on('line', (line) => {
+    remember(line)
+    log.warn({line}, 'anvil stderr')
+  })
   createInterface({input: child.stdout!}).on('line', (line) => {
-    const match = /Listening on [\d.]+:(\d+)/.exec(line)
+    // Never remembered: the banner lists the dev accounts' private keys.
+    const match = /Listening on \S*:(\d+)/.exec(line)
     if (match !== null) listening.resolve(Number(match[1]))
     if (line.trim() !== '') log.trace({line}, 'anvil')
   })
@@ -126,14 +166,16 @@ export async function startAnvil (opts: AnvilOptions = {}): Promise<Anvil> {
     const timeoutMs = opts.startTimeoutMs ?? 15_000
     const timer = setTimeout(() => listening.reject(new AnvilError({code: 'ANVIL_START_TIMEOUT'}, `anvil did not listen within ${timeoutMs} ms`)), timeoutMs)
     const port = await listening.promise.finally(() => clearTimeout(timer))
-    const rpcUrl = `http://127.0.0.1:${port}`
+    const rpcUrl = `http://${localHost(host)}:${port}`
     await waitForRpc(rpcUrl, timeoutMs, opts.signal)
-    log.info({rpcUrl, chainId, pid: child.pid}, 'anvil started')
+    log.info({rpcUrl, host, chainId, pid: child.pid}, 'anvil started')
     return {
       rpcUrl,
+      host,
       chainId,
       port,
       pid: child.pid ?? 0,
+      exited: exitedPromise,
       stop: async () => {
         opts.signal?.removeEventListener('abort', onAbort)
         await stop()
@@ -144,6 +186,13 @@ export async function startAnvil (opts: AnvilOptions = {}): Promise<Anvil> {
     await stop()
     throw err
   }
+}
+
+/** How this host dials a chain listening on `host`: a wildcard address is reached on loopback. */
+function localHost (host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
 }
 
 async function waitForRpc (rpcUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -8,11 +8,12 @@ import {writeDeployment, type Deployment} from '../chain/deployment.js'
 import {devnetPrivateKey, devnetWallet, fundDevnetAccounts} from './devnetKeys.js'
 import {createProvider} from '../chain/provider.js'
 import {setupDevnet} from './setupDevnet.js'
+import {registerModel} from '../chain/admission.js'
 import {resolveModelPath} from '../inference/resolveModelPath.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
 import type {Role} from '../protocols/messages.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
-import {PROJECT_ROOT, STORIES_260K} from '../util/paths.js'
+import {PROJECT_ROOT, SHARED_Q4_MODEL_PATH, STORIES_260K, STORIES_260K_Q4} from '../util/paths.js'
 import {DEFAULTS} from '../runtime/config.js'
 import {writeKeystore} from '../runtime/keys.js'
 import {startNodeProcess, type NodeInfo, type NodeProcess} from './nodeProcess.js'
@@ -65,10 +66,13 @@ export interface Devnet {
   dir: string
   anvil: Anvil
   deployment: Deployment
+  /** The F32 model: what a request naming no model runs on. */
   modelId: string
+  /** Every registered model: stories260K (F32) then stories260K-Q4_0; every node lists both. */
+  modelIds: string[]
   oracle: DevnetNode
   miners: DevnetNode[]
-  /** Validator nodes, each holding the model file the oracle seeds (stories260K, F32). */
+  /** Validator nodes, each holding the model files the oracle seeds. */
   validators: DevnetNode[]
   /** Base URL of the oracle's API. */
   apiUrl: string
@@ -89,9 +93,9 @@ export interface Devnet {
 
 /**
  * One local network on loopback: anvil from its npm package, contracts deployed and wired,
- * 1 oracle + N miners (+ M validators) admitted through ACL and IAM, stories260K registered in
- * the ModelRegistry, then every node started as its own OS process. Only the oracle and the
- * validators have the model file: miners fetch it over IPFS and verify it before loading it.
+ * 1 oracle + N miners (+ M validators) admitted through ACL and IAM, stories260K and its 4-bit
+ * copy registered in the ModelRegistry, then every node started as its own OS process. Only the
+ * oracle and the validators have the model files: miners fetch them over IPFS and verify them.
  */
 export async function startDevnet (init: DevnetInit): Promise<Devnet> {
   const progress = init.onProgress ?? (() => {})
@@ -112,26 +116,35 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     anvil = await startAnvil({logger, signal: init.signal})
     const provider = createProvider(anvil.rpcUrl, anvil.chainId)
 
-    progress('hashing the model and computing its IPFS CID')
+    progress('hashing the models and computing their IPFS CIDs')
     const modelFile = await resolveModelPath({cacheDirectory: join(PROJECT_ROOT, '.data', 'model-cache'), logger})
+    const q4File = SHARED_Q4_MODEL_PATH
     const cidStore = createHeliaLight()
-    const added = await new HeliaModelStore({host: cidStore, modelDir: join(dir, 'model-cache'), logger}).addFile(modelFile)
+    const cids = new HeliaModelStore({host: cidStore, modelDir: join(dir, 'model-cache'), logger})
+    const added = await cids.addFile(modelFile)
+    const addedQ4 = await cids.addFile(q4File)
     await cidStore.stop()
 
     const spares = init.spareMiners ?? 0
     const validatorCount = init.validators ?? 0
-    progress(`deploying contracts, admitting 1 oracle + ${init.miners + spares} miners${validatorCount > 0 ? ` + ${validatorCount} validators` : ''}, registering ${STORIES_260K.name}`)
+    progress(`deploying contracts, admitting 1 oracle + ${init.miners + spares} miners${validatorCount > 0 ? ` + ${validatorCount} validators` : ''}, registering ${STORIES_260K.name} and ${STORIES_260K_Q4.name}`)
     const net = await setupDevnet({
       provider, miners: init.miners + spares, validators: validatorCount, logger, signal: init.signal,
       model: {name: STORIES_260K.name, cid: added.cid, sha256: `0x${added.sha256}`, sizeBytes: added.sizeBytes, quantization: STORIES_260K.quantization}
     })
+    const q4Id = await registerModel(net.admin.queue, net.contracts, {name: STORIES_260K_Q4.name, cid: addedQ4.cid, sha256: `0x${addedQ4.sha256}`, sizeBytes: addedQ4.sizeBytes, quantization: STORIES_260K_Q4.quantization}, {signal: init.signal})
     const deploymentFile = join(dir, 'deployment.json')
     await writeDeployment(deploymentFile, net.deployment)
     const modelId = String(net.modelId)
+    const modelIds = [modelId, String(q4Id)]
+    /** Every node lists both models; `files` gives a node its own copies (the oracle and validators seed them). */
+    const models = (files: boolean): Array<{id: number, file?: string}> => files
+      ? [{id: Number(modelId), file: modelFile}, {id: Number(q4Id), file: q4File}]
+      : modelIds.map(id => ({id: Number(id)}))
     // A key the ACL never admitted, funded so it can try (and fail) to register.
     await fundDevnetAccounts(provider, [devnetWallet('miner', UNADMITTED_INDEX_BASE).address])
     provider.destroy()
-    progress(`contracts at ${net.deployment.contracts.cognitive} (Cognitive), model id ${modelId}, cid ${added.cid}`)
+    progress(`contracts at ${net.deployment.contracts.cognitive} (Cognitive), model ids ${modelId} (${STORIES_260K.name}, cid ${added.cid}) and ${q4Id} (${STORIES_260K_Q4.name}, cid ${addedQ4.cid})`)
 
     const passwordFile = join(dir, 'devnet-password')
     await writeFile(passwordFile, DEVNET_KEY_PASSWORD, {mode: 0o600})
@@ -154,10 +167,10 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
       const {p2p: p2pPort, api: apiPort} = await allocateNodePorts()
       const config = mergeConfig({
         role, networkId: DEFAULTS.networkId, keystore, keyPasswordFile: passwordFile,
-        chain: {rpcUrl: anvil?.rpcUrl, deploymentFile},
+        chain: {rpcUrls: [anvil?.rpcUrl], deploymentFile},
         p2p: {listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`]},
         dataDir: join(nodeDir, 'data'),
-        model: {id: Number(modelId)},
+        models: models(false),
         api: {host: '127.0.0.1', port: apiPort},
         logLevel: init.logLevel
       }, roleDefaults, init.nodeConfig ?? {}, extra)
@@ -169,7 +182,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
 
     progress('starting the oracle (it seeds the model over IPFS)')
     const apiToken = hexlify(randomBytes(16)).slice(2)
-    const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {model: {id: Number(modelId), file: modelFile}, api: {tokens: [apiToken]}},
+    const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {models: models(true), api: {tokens: [apiToken]}},
       validatorCount > 0 ? {oracle: {verifier: 'validators'}} : {})
     const bootstrap = oracle.info.addrs.filter(a => a.includes('/ip4/127.0.0.1/'))
     progress(`oracle up: API ${oracle.info.api}, peer ${oracle.info.peerId}`)
@@ -183,7 +196,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
     const miners = await Promise.all(Array.from({length: init.miners}, async (_, index) => await startMiner({index, admitted: true})))
     if (validatorCount > 0) progress(`starting ${validatorCount} validators (with the model file: they check miners' outputs for the oracle)`)
     const validators = await Promise.all(Array.from({length: validatorCount}, async (_, index) =>
-      await launch(`validator-${index}`, 'validator', devnetPrivateKey('validator', index), {p2p: {bootstrap}, model: {id: Number(modelId), file: modelFile}})))
+      await launch(`validator-${index}`, 'validator', devnetPrivateKey('validator', index), {p2p: {bootstrap}, models: models(true)})))
     const restart = async (node: DevnetNode, opts: {graceMs?: number} = {}): Promise<DevnetNode> => {
       await node.process.stop(opts.graceMs)
       const proc = startProcess(node.name, node.configFile, node.process.dataDir, node.script)
@@ -195,7 +208,7 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
       node.process.kill()
       await node.process.exited
     }
-    return {dir, anvil, deployment: net.deployment, modelId, oracle, miners, validators, apiUrl: oracle.info.api, apiToken, startMiner, restart, kill, stop}
+    return {dir, anvil, deployment: net.deployment, modelId, modelIds, oracle, miners, validators, apiUrl: oracle.info.api, apiToken, startMiner, restart, kill, stop}
   } catch (err) {
     await stop()
     throw err

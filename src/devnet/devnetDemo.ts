@@ -1,13 +1,14 @@
 import {setTimeout as delay} from 'node:timers/promises'
 import type {TaskRecord} from '../actors/oracle/messages.js'
 import type {RouterCompletion} from '../api/oracleRoutes.js'
+import {STORIES_260K_Q4} from '../util/paths.js'
 
-/** The demo's prompts: both modes, several redundancies. */
+/** The demo's prompts: both modes, several redundancies, both models (the F32 default and the 4-bit one by name). */
 export const DEMO_PROMPTS = [
   {prompt: 'Once upon a time', mode: 'parallel', redundancy: 3, max_tokens: 48},
   {prompt: 'The little dog', mode: 'competing', redundancy: 1, max_tokens: 48},
-  {prompt: 'Lily wanted to play', mode: 'parallel', redundancy: 2, max_tokens: 48},
-  {prompt: 'One day, a boy named Tom', mode: 'competing', redundancy: 2, max_tokens: 48},
+  {prompt: 'Lily wanted to play', mode: 'parallel', redundancy: 2, max_tokens: 48, model: STORIES_260K_Q4.name},
+  {prompt: 'One day, a boy named Tom', mode: 'competing', redundancy: 2, max_tokens: 48, model: STORIES_260K_Q4.name},
   {prompt: 'The sun was shining and', mode: 'parallel', redundancy: 7, max_tokens: 32}
 ] as const
 
@@ -24,7 +25,7 @@ export async function runDemo (init: {apiUrl: string, apiToken: string, miners: 
   const answered: RouterCompletion[] = []
   // A smaller devnet runs the same prompts with redundancy capped at its miner count.
   for (const [i, p] of DEMO_PROMPTS.map(p => ({...p, redundancy: Math.min(p.redundancy, init.miners)})).entries()) {
-    out(`\n── prompt ${i + 1}/${DEMO_PROMPTS.length}: "${p.prompt}"  (${p.mode}, k=${p.redundancy}, max ${p.max_tokens} tokens)`)
+    out(`\n── prompt ${i + 1}/${DEMO_PROMPTS.length}: "${p.prompt}"  (${'model' in p ? `${p.model}, ` : ''}${p.mode}, k=${p.redundancy}, max ${p.max_tokens} tokens)`)
     const res = await fetch(`${init.apiUrl}/api/v1/completions`, {method: 'POST', headers: {'content-type': 'application/json', authorization: `Bearer ${init.apiToken}`}, body: JSON.stringify(p), signal: init.signal})
     const body = await res.json() as RouterCompletion & {error?: {code: string, message: string}}
     if (!res.ok) {

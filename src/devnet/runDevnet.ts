@@ -15,7 +15,7 @@ export interface RunDevnetOptions {
 }
 
 interface NodeStatus {
-  model?: {phase: string, progress?: {bytes: number, total: number}}
+  models?: Array<{modelId: string, phase: string, progress?: {bytes: number, total: number}}>
   mining?: {completed: number, active: number}
   validator?: {verifications: {served: number}}
   stats?: {chainPings: number}
@@ -23,7 +23,7 @@ interface NodeStatus {
   peers?: number
 }
 
-/** Time allowed for every miner to fetch, verify and load the model and ping NodeStats (validators: load it and ping). */
+/** Time allowed for every miner to fetch, verify and load the models and ping NodeStats (validators: load them and ping). */
 const READY_TIMEOUT_MS = 5 * 60_000
 
 /** `cortensord devnet`: start the network, show it live, optionally run the demo and stop. */
@@ -56,13 +56,13 @@ export async function runDevnet (opts: RunDevnetOptions): Promise<number> {
     })
     const net = devnet
     out(`${stamp()} oracle API ${net.apiUrl}, bearer token ${net.apiToken} (dashboard: ${net.apiUrl}/#token=${net.apiToken})`)
-    out(`${stamp()} all ${opts.miners + validators + 1} processes up; waiting for miners to fetch the model over IPFS, verify it and ping NodeStats`)
+    out(`${stamp()} all ${opts.miners + validators + 1} processes up; waiting for miners to fetch the models over IPFS, verify them and ping NodeStats`)
     const ready = await watchUntilReady(net, controller.signal, out, stamp)
     if (!ready) {
       out(`${stamp()} miners${validators > 0 ? ' or validators' : ''} did not become ready within ${READY_TIMEOUT_MS / 1000} s`)
       return interrupted ? 130 : 1
     }
-    out(`${stamp()} network ready: ${opts.miners} miners mining model ${net.modelId}${validators > 0 ? `, ${validators} validators checking their outputs` : ''}`)
+    out(`${stamp()} network ready: ${opts.miners} miners mining models ${net.modelIds.join(', ')}${validators > 0 ? `, ${validators} validators checking their outputs` : ''}`)
     if (opts.demo) {
       const ok = await runDemo({apiUrl: net.apiUrl, apiToken: net.apiToken, miners: opts.miners, out, signal: controller.signal})
       out(`${stamp()} demo ${ok ? 'finished' : 'FAILED'}; stopping the network`)
@@ -100,18 +100,25 @@ async function oracleReadyMiners (net: Devnet): Promise<Set<string>> {
     const res = await fetch(`${net.apiUrl}/api/v1/miners`, {headers: {authorization: `Bearer ${net.apiToken}`}, signal: AbortSignal.timeout(2_000)})
     if (!res.ok) return new Set()
     // Addresses and model ids come as the node writes them everywhere (`toAddress`, decimal ids).
-    const {miners} = await res.json() as {miners: Array<{address: string, modelsReady: string[]}>}
-    return new Set(miners.filter(m => m.modelsReady.includes(String(net.modelId))).map(m => m.address))
+    const {miners} = await res.json() as {miners: Array<{address: string, models: Array<{id: string}>}>}
+    return new Set(miners.filter(m => net.modelIds.every(id => m.models.some(s => s.id === id))).map(m => m.address))
   } catch {
     return new Set()
   }
 }
 
+/** One word per model, in the node's order: `ready`, `fetching 40%`, ... */
 function modelCell (s: NodeStatus | undefined): string {
-  if (s?.model == null) return '?'
-  const p = s.model.progress
-  if (s.model.phase === 'fetching' && p != null && p.total > 0) return `fetching ${Math.floor(100 * p.bytes / p.total)}%`
-  return s.model.phase
+  if (s?.models == null || s.models.length === 0) return '?'
+  return s.models.map(m => {
+    const p = m.progress
+    return m.phase === 'fetching' && p != null && p.total > 0 ? `fetching ${Math.floor(100 * p.bytes / p.total)}%` : m.phase
+  }).join(' ')
+}
+
+/** Every model the node lists has its verified file. */
+function modelsReady (s: NodeStatus | undefined): boolean {
+  return s?.models != null && s.models.length > 0 && s.models.every(m => m.phase === 'ready')
 }
 
 async function table (net: Devnet): Promise<{text: string, readyMiners: number, readyValidators: number}> {
@@ -122,19 +129,19 @@ async function table (net: Devnet): Promise<{text: string, readyMiners: number, 
     return [node.name, node.role, `${node.info.address.slice(0, 10)}…`, `…${node.info.peerId.slice(-10)}`, modelCell(s),
       String(s?.mining?.completed ?? s?.validator?.verifications.served ?? (node.role === 'oracle' ? '-' : '?')), String(s?.stats?.chainPings ?? '?'), String(s?.peers ?? '?')]
   })
-  const header = ['node', 'role', 'address', 'peer id', 'model', 'tasks done', 'pings', 'peers']
+  const header = ['node', 'role', 'address', 'peer id', 'models', 'tasks done', 'pings', 'peers']
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map(r => (r[c] ?? '').length)))
   const line = (cells: string[]): string => cells.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ')
   // Ready means: verified model, pinged on chain, and seen ready by the oracle's heartbeat view.
   const seenByOracle = await oracleReadyMiners(net)
   const readyMiners = net.miners.filter((node, i) => {
     const s = statuses[i + 1]
-    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0 && seenByOracle.has(node.info.address)
+    return modelsReady(s) && (s?.stats?.chainPings ?? 0) > 0 && seenByOracle.has(node.info.address)
   }).length
   // A validator is ready once its model is loaded and it pinged NodeStats (it does once admitted too).
   const readyValidators = net.validators.filter((_, i) => {
     const s = statuses[i + 1 + net.miners.length]
-    return s?.model?.phase === 'ready' && (s.stats?.chainPings ?? 0) > 0
+    return modelsReady(s) && (s?.stats?.chainPings ?? 0) > 0
   }).length
   return {text: [line(header), ...rows.map(line)].join('\n'), readyMiners, readyValidators}
 }

@@ -9,8 +9,8 @@ export const PROTOCOL_PREFIX = '/cortensor'
  * on different versions then simply do not share the topic instead of rejecting each other.
  */
 export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
-  /** 2: the determinism class names the model file (`<sha256>/<build>/<backend>`). */
-  heartbeat: 2,
+  /** 2: the determinism class names the model file (`<sha256>/<build>/<backend>`). 3: every served model with its class and whether it is loaded. */
+  heartbeat: 3,
   /** 2: the task carries its precommit deadline (miners reveal late once it passed). */
   task: 2,
   precommit: 1,
@@ -23,7 +23,8 @@ export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
  * and commits the output text; larger payloads (token streams) use request/response, not gossip.
  */
 export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
-  heartbeat: 4 * 1024,
+  /** Up to 32 served models, each with its class. */
+  heartbeat: 12 * 1024,
   task: 128 * 1024,
   precommit: 1024,
   /** Output text plus its token ids (up to ~5 bytes each in msgpack). */
@@ -39,6 +40,7 @@ export const STREAM_PROTOCOL_VERSION = {
   /** 1.1.0: the oracle cancels with a frame; a stream that only breaks no longer cancels. 1.2.0: token frames and the result carry token ids. */
   result: '1.2.0',
   /** An oracle asks a validator to check a miner's claimed output; the validator answers a signed verdict. */
-  verify: '1.0.0'
+  /** 1.1.0: the request names the task's model (a validator may hold several). */
+  verify: '1.1.0'
 } as const
 export type StreamProtocol = keyof typeof STREAM_PROTOCOL_VERSION

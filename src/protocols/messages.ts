@@ -1,7 +1,7 @@
 import {keccak256, toUtf8Bytes} from 'ethers'
 import {toAddress} from './address.js'
 import {toModelId} from './modelId.js'
-import {array, convert, float, type Infer, object, oneOf, type Schema, string, uint} from './schema.js'
+import {array, boolean, convert, float, type Infer, object, oneOf, type Schema, string, uint} from './schema.js'
 import {GossipTopic} from './topic.js'
 
 /** Field types shared by several messages. */
@@ -10,7 +10,7 @@ export const bytes32 = string({minLength: 66, maxLength: 66, pattern: /^0x[0-9a-
 /** Chain task id (uint256) as a decimal string: msgpack has no integer that wide. */
 export const taskId = string({minLength: 1, maxLength: 78, pattern: /^(0|[1-9][0-9]*)$/})
 /** ModelRegistry id as a decimal string. */
-const modelId = convert(string({minLength: 1, maxLength: 78}), toModelId, 'a model registry id (decimal)')
+export const modelIdSchema = convert(string({minLength: 1, maxLength: 78}), toModelId, 'a model registry id (decimal)')
 /** Milliseconds since the Unix epoch. */
 const unixMs = uint()
 
@@ -35,11 +35,16 @@ export const heartbeatSchema = object({
   peerId: string({minLength: 1, maxLength: 128}),
   /** Multiaddrs the node accepts connections on, so peers found through gossip can dial it. */
   addrs: array(string({minLength: 1, maxLength: 256}), {maxLength: 8}),
-  modelsReady: array(modelId, {maxLength: 32}),
+  /** The models the node serves now (a miner: it takes their tasks; a validator: it checks their outputs). */
+  models: array(object({
+    id: modelIdSchema,
+    /** `<model sha256>/<build>/<backend>` (see determinismClass.ts): equal classes give byte-identical greedy output; '' while unknown. */
+    determinismClass: string({maxLength: 160}),
+    /** In memory now: a task for it starts without a model load. */
+    loaded: boolean()
+  }), {maxLength: 32}),
   freeSlots: uint({max: 1024}),
   tokensPerSecond: float({min: 0, max: 1e7}),
-  /** `<model sha256>/<build>/<backend>` (see determinismClass.ts): equal classes give byte-identical greedy output; '' for a node without a model loaded. */
-  determinismClass: string({maxLength: 160}),
   /** Strictly increasing per sender while it runs (start it at the boot time in ms). */
   seq: uint(),
   timestamp: unixMs
@@ -54,7 +59,7 @@ export const samplingParamsSchema = object({
 
 export const taskSchema = object({
   taskId,
-  modelId,
+  modelId: modelIdSchema,
   prompt: string({minLength: 1, maxLength: 100_000}),
   params: samplingParamsSchema,
   seed: uint({max: 0xffff_ffff}),
@@ -113,6 +118,8 @@ export const commitSchema = object({
 })
 
 export type Heartbeat = Infer<typeof heartbeatSchema>
+/** One model a node serves, as its heartbeat tells it. */
+export type ServedModel = Heartbeat['models'][number]
 /** How tokens are chosen: the one shape of the sampling settings, from the API to the engine. */
 export type SamplingParams = Infer<typeof samplingParamsSchema>
 export type Task = Infer<typeof taskSchema>

@@ -8,7 +8,8 @@ import type {Claim, VerificationMethod, Verdict} from '../verify/verifier.js'
 import type {AccessView} from './accessView.js'
 import {toAddress, type Address} from './address.js'
 import {packWire, unpackWire} from './codec.js'
-import {FINISH_REASONS, samplingParamsSchema} from './messages.js'
+import {FINISH_REASONS, modelIdSchema, samplingParamsSchema} from './messages.js'
+import type {ModelId} from './modelId.js'
 import {addressFromPeerId} from './peerAddress.js'
 import {array, boolean, float, type Infer, nullable, object, oneOf, string, uint} from './schema.js'
 import {streamProtocolId} from './topic.js'
@@ -27,7 +28,8 @@ const claimSchema = object({
   determinismClass: string({minLength: 1, maxLength: 160}),
   finishReason: oneOf(FINISH_REASONS)
 })
-const requestSchema = object({claim: claimSchema, reexecute: boolean(), partial: boolean()})
+/** `modelId`: the task's model; the validator checks the claim on that model (a claim naming another model's file fails). */
+const requestSchema = object({claim: claimSchema, modelId: modelIdSchema, reexecute: boolean(), partial: boolean()})
 
 /** Every method a verdict may name, from verifier.ts's union (a new one fails to compile here). */
 const METHODS: {[K in VerificationMethod]: K} = {'teacher-forced': 'teacher-forced', 're-execution': 're-execution', none: 'none'}
@@ -87,6 +89,8 @@ export class VerifyExchangeError extends CortensorError<{code: VerifyErrorCode, 
 
 /** How a claim is to be checked (`Verifier.check`'s options). */
 export interface VerifyOptions {
+  /** The task's model. */
+  modelId: ModelId
   /** An audit: a validator of the miner's class runs the task again. */
   reexecute: boolean
   /** A streamed prefix: the output need not have ended. */
@@ -194,7 +198,7 @@ export class VerifyService implements Startable {
   async check (peer: PeerId, claim: Claim, options: VerifyOptions, abort: AbortOptions = {}): Promise<Verdict> {
     const {maxFrameBytes, openTimeoutMs, exchangeTimeoutMs, maxOutboundStreams} = this.options
     const who = `validator ${peer.toString()}`
-    const packed = packWire(requestSchema.parse({claim: {...claim, tokenIds: [...claim.tokenIds]}, reexecute: options.reexecute, partial: options.partial}, 'request'))
+    const packed = packWire(requestSchema.parse({claim: {...claim, tokenIds: [...claim.tokenIds]}, modelId: options.modelId, reexecute: options.reexecute, partial: options.partial}, 'request'))
     // The claim as the validator will read it (a string msgpack cannot carry exactly comes out
     // changed): the signature is checked over what it signed.
     const sent = requestSchema.parse(unpackWire(packed), 'request').claim
@@ -271,10 +275,10 @@ export class VerifyService implements Startable {
         }
         throw err
       }
-      const {claim, reexecute, partial} = request
+      const {claim, modelId, reexecute, partial} = request
       let verdict: Verdict
       try {
-        verdict = wireVerdict(await handler(claim, {reexecute, partial, signal}, oracle))
+        verdict = wireVerdict(await handler(claim, {modelId, reexecute, partial, signal}, oracle))
       } catch (err) {
         if (signal.aborted) throw err
         await refuse(`cannot check: ${(err as Error).message}`)

@@ -34,6 +34,11 @@ export interface HostInit {
   privateKey: Uint8Array
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
   listen: string[]
+  /**
+   * Multiaddrs peers are told to dial (a NAT's public address, a DNS name), as given; when
+   * empty, this host's own addresses are announced (see `reachableAddresses`).
+   */
+  announce?: string[]
   /** Multiaddrs (with `/p2p/<peerId>`) dialled at start. */
   bootstrap?: string[]
   /** Blocks and datastore are kept on disk under this folder; in memory when absent (tests). */
@@ -64,9 +69,12 @@ export async function createHost (init: HostInit): Promise<Host> {
     peerDiscovery.push(bootstrap({list: init.bootstrap, timeout: 0}))
   }
 
+  const announce = init.announce ?? []
   const helia = withBitswap(withLibp2pLight(createHeliaLight(stores), {
     privateKey: privateKeyFromRaw(init.privateKey),
-    addresses: {listen: init.listen},
+    // The filter shapes every address list peers learn: identify, and `dialAddresses`
+    // (heartbeats, node.json). Announce addresses given by the operator pass unfiltered.
+    addresses: announce.length > 0 ? {listen: init.listen, announce} : {listen: init.listen, announceFilter: reachableAddresses},
     connectionManager: {
       // libp2p resets more than 5 inbound connections a second per IP; on a loopback devnet or
       // behind NAT every peer shares one IP, so seven miners dialling the seeder would be cut.
@@ -84,7 +92,8 @@ export async function createHost (init: HostInit): Promise<Host> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         ...init.gossip
-      })
+      }),
+      ...(announce.length > 0 ? {} : {interfaceAddresses: trustInterfaceAddresses()})
     }
   })) as Host
 
@@ -94,9 +103,53 @@ export async function createHost (init: HostInit): Promise<Host> {
   return helia
 }
 
-/** The listen multiaddrs of a host with its peer id, as other nodes dial it. */
+/** The multiaddrs, with the peer id, that the host tells peers to dial it at (identify tells them the same). */
 export function dialAddresses (host: Host): string[] {
   return host.libp2p.getMultiaddrs().map(String)
+}
+
+/**
+ * What a host without announce addresses tells peers: its listen addresses (libp2p expands a
+ * wildcard listener into one per interface) less the loopback ones, at which a peer on another
+ * host would dial itself, and any wildcard one; all of them when nothing else is left (a node
+ * listening on loopback only, such as a devnet's, or a host with no network).
+ */
+export function reachableAddresses (addrs: Multiaddr[]): Multiaddr[] {
+  const reachable = addrs.filter(addr => !isLocalOnly(addr))
+  return reachable.length > 0 ? reachable : addrs
+}
+
+/** Loopback (127.0.0.0/8, ::1) or wildcard (0.0.0.0, ::). */
+function isLocalOnly (addr: Multiaddr): boolean {
+  const ip = addr.getComponents()[0]
+  if (ip?.name === 'ip4') return ip.value === '0.0.0.0' || ip.value?.startsWith('127.') === true
+  if (ip?.name === 'ip6') return ip.value === '::' || ip.value === '::1'
+  return false
+}
+
+/** The parts of libp2p's components `trustInterfaceAddresses` uses. */
+export interface InterfaceAddressComponents {
+  addressManager: {confirmObservedAddr: (addr: Multiaddr, options: {type: 'transport'}) => void}
+  transportManager: {getAddrs: () => Multiaddr[]}
+  events: {addEventListener: (type: 'transport:listening', listener: () => void) => void}
+}
+
+/**
+ * libp2p announces a listen address on a public IP only once autonat has had peers dial it
+ * back, and this network runs no autonat: a host with its public IP on an interface (a VPS,
+ * bare metal) would announce only its private and loopback addresses. Its own interface
+ * addresses are trusted instead, as libp2p already trusts private ones: whoever listens on
+ * them means them to be dialled. A host behind NAT sets `p2p.announce`.
+ */
+export function trustInterfaceAddresses (): (components: InterfaceAddressComponents) => object {
+  return (components) => {
+    components.events.addEventListener('transport:listening', () => {
+      for (const addr of components.transportManager.getAddrs()) {
+        if (!isLocalOnly(addr)) components.addressManager.confirmObservedAddr(addr, {type: 'transport'})
+      }
+    })
+    return {}
+  }
 }
 
 

@@ -31,6 +31,9 @@ export interface NodeKeyInfo {
 export type KeyErrorCode =
   | 'KEYSTORE_EXISTS'
   | 'KEYSTORE_NOT_FOUND'
+  /** There, but not readable (permissions, a folder). */
+  | 'KEYSTORE_UNREADABLE'
+  | 'KEYSTORE_UNWRITABLE'
   | 'KEYSTORE_INVALID'
   | 'KEYSTORE_WRONG_PASSWORD'
   | 'PRIVATE_KEY_INVALID'
@@ -86,7 +89,11 @@ export async function writeKeystore (path: string, privateKey: string | Uint8Arr
     password,
     {scrypt: KEYSTORE_SCRYPT}
   )
-  await mkdir(dirname(path), {recursive: true})
+  try {
+    await mkdir(dirname(path), {recursive: true})
+  } catch (err) {
+    throw new KeyError({code: 'KEYSTORE_UNWRITABLE', path}, `cannot write keystore ${path}: ${(err as Error).message}`, {cause: err})
+  }
   try {
     // 'wx' fails if the file exists, atomically: no check-then-write race.
     await writeFile(path, json, {flag: 'wx', mode: 0o600})
@@ -94,7 +101,7 @@ export async function writeKeystore (path: string, privateKey: string | Uint8Arr
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new KeyError({code: 'KEYSTORE_EXISTS', path}, `keystore ${path} already exists; refusing to overwrite it`)
     }
-    throw err
+    throw new KeyError({code: 'KEYSTORE_UNWRITABLE', path}, `cannot write keystore ${path}: ${(err as Error).message}`, {cause: err})
   }
   return nodeKeyInfo(key)
 }
@@ -108,7 +115,7 @@ export async function loadKeystore (path: string, password: string): Promise<Nod
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new KeyError({code: 'KEYSTORE_NOT_FOUND', path}, `keystore ${path} not found`, {cause: err})
     }
-    throw err
+    throw new KeyError({code: 'KEYSTORE_UNREADABLE', path}, `cannot read keystore ${path}: ${(err as Error).message}`, {cause: err})
   }
   if (!isKeystoreJson(json)) {
     throw new KeyError({code: 'KEYSTORE_INVALID', path}, `${path} is not an Ethereum JSON keystore`)

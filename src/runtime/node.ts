@@ -11,7 +11,7 @@ import {statsActor} from '../actors/stats/statsActor.js'
 import {startHttpApi, type Route} from '../api/httpApi.js'
 import {AccessCache} from '../chain/accessCache.js'
 import {readDeployment} from '../chain/deployment.js'
-import {createProvider} from '../chain/provider.js'
+import {createProvider, RpcEndpoints} from '../chain/provider.js'
 import type {InferenceEngine} from '../inference/inferenceEngine.js'
 import {LlamaEngine, type LlamaEngineOptions} from '../inference/llamaEngine.js'
 import {TaskJournal} from '../journal/taskJournal.js'
@@ -87,13 +87,14 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
   try {
     await mkdir(config.dataDir, {recursive: true})
     const deployment = await readDeployment(config.chain.deploymentFile)
-    const connect = (): ReturnType<typeof createProvider> => createProvider(config.chain.rpcUrl, deployment.chainId, {pollingIntervalMs: config.chain.pollingIntervalMs})
+    const rpc = new RpcEndpoints(config.chain.rpcUrls, log.child({component: 'rpc'}))
+    const connect = (): ReturnType<typeof createProvider> => createProvider(rpc, deployment.chainId, {pollingIntervalMs: config.chain.pollingIntervalMs})
     const provider = connect()
     cleanups.push(() => { provider.destroy() })
     const metrics = new MetricsRegistry()
 
     const host = await createHost({
-      privateKey: key.privateKey, listen: config.p2p.listen, bootstrap: config.p2p.bootstrap, dataDir: join(config.dataDir, 'ipfs'),
+      privateKey: key.privateKey, listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, dataDir: join(config.dataDir, 'ipfs'),
       // Without the topic scoring a rejected message would never lower its sender's score.
       gossip: gossipsubOptions(config.networkId),
       logger: log.child({component: 'host'})
@@ -142,7 +143,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       results: new ResultService({libp2p: host.libp2p, access, logger: log.child({component: 'results'})}, {networkId: config.networkId}),
       verify: new VerifyService({libp2p: host.libp2p, access, logger: log.child({component: 'verify'}), privateKey: key.privateKey}, {networkId: config.networkId}),
       admitted: ensureRegistered({system, chain, access, address: key.address, peerIdBytes: peerIdToBytes(host.libp2p.peerId), role: config.role, log, signal}),
-      modelReady: system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: config.model.id, localFile: config.model.file, replyTo}), ASK_TIMEOUT_MS.modelEnsure),
+      modelFiles: ensureInOrder(config.models, entry => system.ask<ModelMessage, EnsureReply>(model, replyTo => ({type: 'Ensure', modelId: entry.id, localFile: entry.file, replyTo}), ASK_TIMEOUT_MS.modelEnsure)),
       fail: init.fail,
       onStop: (cleanup) => { cleanups.push(cleanup) }
     }
@@ -174,7 +175,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
             role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host),
             networkId: config.networkId, chainId: deployment.chainId, peers: host.libp2p.getPeers().length,
             admitted: access.roleAllowed(key.address, config.role),
-            model: await askStatus<ModelStatus>(system, model),
+            models: await askStatus<ModelStatus[]>(system, model),
             ...await role.status(),
             stats: await askStatus<StatsStatus>(system, stats)
           }
@@ -182,7 +183,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       },
       ...role.routes
     ]
-    const api = await startHttpApi({host: config.api.host, port: config.api.port, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
+    const api = await startHttpApi({host: config.api.host, port: config.api.port, announce: config.p2p.announce, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
     cleanups.push(async () => { await api.close() })
     // Where supervisors (the devnet, systemd scripts, operators) find this node once it is up.
     // Written aside and renamed: a reader never sees half a file.
@@ -195,6 +196,19 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     await stop()
     throw err
   }
+}
+
+/**
+ * One model at a time, in config order: the first (preferred) model is ready soonest, and a
+ * node fetching several does not split its bandwidth. A failed one does not hold up the next.
+ */
+function ensureInOrder<T, R> (items: readonly T[], ensure: (item: T) => Promise<R>): Array<Promise<R>> {
+  let previous: Promise<unknown> = Promise.resolve()
+  return items.map(item => {
+    const done = previous.then(async () => await ensure(item))
+    previous = done.catch(() => {})
+    return done
+  })
 }
 
 /** Hands the role each validated message of `topic` it has a handler for. */

@@ -1,6 +1,6 @@
 import type {AbortOptions} from '@libp2p/interface'
 import type {Address} from '../protocols/address.js'
-import type {Heartbeat} from '../protocols/messages.js'
+import type {Heartbeat, ServedModel} from '../protocols/messages.js'
 import type {ModelId} from '../protocols/modelId.js'
 import {VerifyExchangeError, type VerifyOptions} from '../protocols/verifyService.js'
 import {CortensorError} from '../util/cortensorError.js'
@@ -11,8 +11,8 @@ import type {Claim, Verdict} from './verifier.js'
 export interface ValidatorView {
   address: Address
   peerId: string
-  modelsReady: readonly ModelId[]
-  determinismClass: string
+  /** The models it checks, each with its class. */
+  models: readonly ServedModel[]
   /** Local receive time of the latest heartbeat (ms). */
   seenAt: number
 }
@@ -39,17 +39,18 @@ export function orderValidators (input: ValidatorChoice): ValidatorView[] {
   const live: ValidatorView[] = []
   for (const v of input.validators) {
     if (input.now - v.seenAt > input.maxHeartbeatAgeMs) continue
-    if (!v.modelsReady.includes(input.modelId)) continue
+    if (!v.models.some(m => m.id === input.modelId)) continue
     if (!input.isAdmitted(v.address)) continue
     live.push(v)
   }
+  const classOf = (v: ValidatorView): string | undefined => v.models.find(m => m.id === input.modelId)?.determinismClass
   // A fixed order first, so the rotation is the same whatever order heartbeats came in.
   live.sort((a, b) => a.address.localeCompare(b.address))
   const rotate = (group: ValidatorView[]): ValidatorView[] => {
     const start = group.length === 0 ? 0 : input.turn % group.length
     return [...group.slice(start), ...group.slice(0, start)]
   }
-  return [...rotate(live.filter(v => v.determinismClass === input.claimClass)), ...rotate(live.filter(v => v.determinismClass !== input.claimClass))]
+  return [...rotate(live.filter(v => classOf(v) === input.claimClass)), ...rotate(live.filter(v => classOf(v) !== input.claimClass))]
 }
 
 export class ValidatorPoolError extends CortensorError<{code: 'NO_VALIDATOR', modelId: ModelId, tried: number}> {}
@@ -83,14 +84,18 @@ export class ValidatorPool {
   /** A validated heartbeat: a validator's is remembered, any other ignored. */
   heartbeat (hb: Heartbeat): void {
     if (hb.role !== 'validator') return
-    this.validators.set(hb.address, {address: hb.address, peerId: hb.peerId, modelsReady: hb.modelsReady, determinismClass: hb.determinismClass, seenAt: this.now()})
+    this.validators.set(hb.address, {address: hb.address, peerId: hb.peerId, models: hb.models, seenAt: this.now()})
   }
 
-  /** Determinism classes of the live validators of `modelId`: the classes whose results can be audited by re-execution. */
-  classes (modelId: ModelId): string[] {
+  /**
+   * Determinism classes the live validators hold, of every model: the classes whose results can
+   * be audited by re-execution (a class names its model's sha256, so models never mix).
+   */
+  classes (): string[] {
     const maxAge = this.maxAgeMs()
     const now = this.now()
-    return [...new Set([...this.validators.values()].filter(v => now - v.seenAt <= maxAge && v.modelsReady.includes(modelId) && this.init.isAdmitted(v.address)).map(v => v.determinismClass))]
+    const live = [...this.validators.values()].filter(v => now - v.seenAt <= maxAge && this.init.isAdmitted(v.address))
+    return [...new Set(live.flatMap(v => v.models.map(m => m.determinismClass)).filter(c => c !== ''))]
   }
 
   /** Checks `claim` with a live validator of `modelId`; NO_VALIDATOR when none could answer. */
@@ -102,7 +107,7 @@ export class ValidatorPool {
     for (const validator of order) {
       signal?.throwIfAborted()
       try {
-        return await this.init.ask(validator, claim, {reexecute, partial}, {signal})
+        return await this.init.ask(validator, claim, {modelId, reexecute, partial}, {signal})
       } catch (err) {
         // Only a validator's failure is worth another validator: an abort or a claim the
         // protocol cannot carry would fail the same everywhere.

@@ -117,7 +117,7 @@ describe('cortensord CLI', () => {
 
   it('rejects a bad config with the field it belongs to, before touching the network', async () => {
     const config = join(dir, 'config.json')
-    await writeFile(config, JSON.stringify({role: 'watcher', keystore: 'k.json', dataDir: 'd', chain: {rpcUrl: 'http://127.0.0.1:1', deploymentFile: 'x.json'}, model: {id: 1}}))
+    await writeFile(config, JSON.stringify({role: 'watcher', keystore: 'k.json', dataDir: 'd', chain: {rpcUrls: ['http://127.0.0.1:1'], deploymentFile: 'x.json'}, models: [{id: 1}]}))
     const bad = cortensord(['start', '--config', config], {CORTENSORD_KEY_PASSWORD: 'x'})
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /config field "role" must be "oracle" or "miner" or "validator", got "watcher"/)
@@ -146,7 +146,7 @@ describe('cortensord CLI', () => {
     // Credentials and a key-bearing path, as public RPC URLs carry them: they must not be logged.
     const rpcUrl = `http://user:s3cret@127.0.0.1:${await closedPort()}/v2/apikey123`
     await writeFile(join(nodeDir, 'config.json'), JSON.stringify({
-      role: 'miner', keystore: 'key.json', dataDir: 'data', chain: {rpcUrl, deploymentFile: 'deployment.json'}, model: {id: 1},
+      role: 'miner', keystore: 'key.json', dataDir: 'data', chain: {rpcUrls: [rpcUrl], deploymentFile: 'deployment.json'}, models: [{id: 1}],
       p2p: {listen: ['/ip4/127.0.0.1/tcp/0']}, api: {port: 0}
     }))
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', join(nodeDir, 'config.json')], {

@@ -72,10 +72,9 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       address: node.key.address,
       peerId: node.key.peerId.toString(),
       addrs: dialAddresses(node.host),
-      modelsReady: [toModelId(1)],
+      models: [{id: toModelId(1), determinismClass: 'llama.cpp-test/cpu-x64', loaded: true}],
       freeSlots: 1,
       tokensPerSecond: 100,
-      determinismClass: 'llama.cpp-test/cpu-x64',
       seq,
       timestamp: Date.now()
     }

@@ -9,6 +9,7 @@ import {StaticAccessView} from '../../src/protocols/accessView.js'
 import type {Address} from '../../src/protocols/address.js'
 import {packWire, unpackWire} from '../../src/protocols/codec.js'
 import {greedy} from '../../src/protocols/messages.js'
+import {toModelId} from '../../src/protocols/modelId.js'
 import {addressFromPeerId} from '../../src/protocols/peerAddress.js'
 import {claimDigest, verdictDigest, verdictSigner, VerifyService, type VerifyHandler} from '../../src/protocols/verifyService.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
@@ -42,7 +43,7 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
   let honest: Claim
   let invented: Claim
   /** What the validator's handler saw, in order. */
-  const handled: Array<{oracle: Address, reexecute: boolean, partial: boolean}> = []
+  const handled: Array<{oracle: Address, modelId: string, reexecute: boolean, partial: boolean}> = []
   let handlerFails = false
 
   before(async () => {
@@ -57,7 +58,7 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
     ;[validator, oracle, rogue] = await Promise.all([node(), node(), node()])
     for (const peer of [validator, rogue]) await oracle.host.libp2p.dial(multiaddr(dialAddresses(peer.host)[0] as string))
     const handler: VerifyHandler = async (claim, options, from) => {
-      handled.push({oracle: from, reexecute: options.reexecute, partial: options.partial})
+      handled.push({oracle: from, modelId: options.modelId, reexecute: options.reexecute, partial: options.partial})
       if (handlerFails) throw new Error('engine busy')
       return await verifier.check(claim, options)
     }
@@ -86,7 +87,7 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
     await engine?.dispose()
   })
 
-  async function check (claim: Claim, options = {reexecute: false, partial: false}, peer = validator.host.libp2p.peerId): ReturnType<VerifyService['check']> {
+  async function check (claim: Claim, options = {modelId: toModelId(1), reexecute: false, partial: false}, peer = validator.host.libp2p.peerId): ReturnType<VerifyService['check']> {
     return await oracleService.check(peer, claim, options, {signal: AbortSignal.timeout(30_000)})
   }
 
@@ -94,9 +95,9 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
     const verdict = await check(honest)
     assert.deepEqual({accepted: verdict.accepted, method: verdict.method, sameClass: verdict.sameClass, reason: verdict.reason, tokens: verdict.tokens, failures: verdict.failures},
       {accepted: true, method: 'teacher-forced', sameClass: true, reason: '', tokens: honest.tokenIds.length, failures: 0})
-    assert.deepEqual(handled, [{oracle: oracle.address, reexecute: false, partial: false}], 'the handler learns the oracle from its connection key')
+    assert.deepEqual(handled, [{oracle: oracle.address, modelId: '1', reexecute: false, partial: false}], 'the handler learns the oracle from its connection key, and the task\'s model from the request')
 
-    const audited = await check(honest, {reexecute: true, partial: false})
+    const audited = await check(honest, {modelId: toModelId(1), reexecute: true, partial: false})
     assert.deepEqual({accepted: audited.accepted, method: audited.method}, {accepted: true, method: 're-execution'})
   })
 
@@ -130,7 +131,7 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
   it('refuses a malformed request without checking it', async () => {
     const stream = await oracle.host.libp2p.dialProtocol(validator.host.libp2p.peerId, validatorService.protocol)
     const lp = lpStream(stream)
-    await lp.write(packWire({claim: {...honest, tokenIds: [...honest.tokenIds]}, reexecute: 'yes', partial: false}))
+    await lp.write(packWire({claim: {...honest, tokenIds: [...honest.tokenIds]}, modelId: '1', reexecute: 'yes', partial: false}))
     const answer = unpackWire((await lp.read({signal: AbortSignal.timeout(10_000)})).subarray()) as {kind: string, reason: string}
     assert.equal(answer.kind, 'refused')
     assert.match(answer.reason, /malformed request: request\.reexecute: expected boolean/)
@@ -143,13 +144,13 @@ describe('verify service: an oracle asks a validator to check a claim', {skip: !
   })
 
   it('throws VERDICT_FORGED for a verdict signed by another key than the dialled peer\'s', async () => {
-    await assert.rejects(check(honest, {reexecute: false, partial: false}, rogue.host.libp2p.peerId), {code: 'VERDICT_FORGED'})
+    await assert.rejects(check(honest, {modelId: toModelId(1), reexecute: false, partial: false}, rogue.host.libp2p.peerId), {code: 'VERDICT_FORGED'})
     assert.equal(handled.length, 1, 'the rogue did check, and signed with the wrong key')
   })
 
   it('throws VERIFIER_UNREACHABLE for a peer that does not serve the protocol', async () => {
     // The other way round: the oracle serves no checks.
     const asking = new VerifyService({libp2p: validator.host.libp2p, access, logger, privateKey: validator.key}, {networkId: NETWORK})
-    await assert.rejects(asking.check(oracle.host.libp2p.peerId, honest, {reexecute: false, partial: false}), {code: 'VERIFIER_UNREACHABLE'})
+    await assert.rejects(asking.check(oracle.host.libp2p.peerId, honest, {modelId: toModelId(1), reexecute: false, partial: false}), {code: 'VERIFIER_UNREACHABLE'})
   })
 })

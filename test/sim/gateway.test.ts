@@ -50,7 +50,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
     client = new OpenAI({apiKey: devnet.apiToken, baseURL: `${devnet.apiUrl}/v1`, maxRetries: 0})
     await until('3 miners ready at the oracle', 120_000, async () => {
       const {json} = await api('/api/v1/miners')
-      return json.miners?.filter((m: {modelsReady: string[]}) => m.modelsReady.length > 0).length === 3 ? true : undefined
+      return json.miners?.filter((m: {models: unknown[]}) => m.models.length > 0).length === 3 ? true : undefined
     })
   })
 

@@ -21,7 +21,7 @@ import {toModelId, type ModelId} from '../../src/protocols/modelId.js'
 import {sha256File} from '../../src/model/verifyFile.js'
 import {startDevnet, type Devnet, type DevnetNode} from '../../src/devnet/devnet.js'
 import {createSilentLogger} from '../../src/util/logger.js'
-import {SHARED_MODEL_PATH, STORIES_260K} from '../../src/util/paths.js'
+import {SHARED_MODEL_PATH, SHARED_Q4_MODEL_PATH, STORIES_260K, STORIES_260K_Q4} from '../../src/util/paths.js'
 import {until} from '../support/until.js'
 
 const HEARTBEAT_MS = 1_000
@@ -49,8 +49,8 @@ async function api<T> (path: string, body?: unknown): Promise<{status: number, j
 }
 
 async function readyMiners (): Promise<Set<Address>> {
-  const {json} = await api<{miners: Array<{address: string, modelsReady: ModelId[]}>}>('/api/v1/miners')
-  const fresh = json.miners.filter(m => m.modelsReady.includes(toModelId(devnet.modelId)))
+  const {json} = await api<{miners: Array<{address: string, models: Array<{id: ModelId}>}>}>('/api/v1/miners')
+  const fresh = json.miners.filter(m => m.models.some(s => s.id === toModelId(devnet.modelId)))
   return new Set(fresh.map(m => toAddress(m.address)))
 }
 
@@ -106,17 +106,16 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     if (dir != null) await rm(dir, {recursive: true, force: true})
   })
 
-  it('miners started without the model fetched it over IPFS and verified it', async () => {
+  it('miners started without the models fetched both over IPFS and verified them', async () => {
     for (const miner of devnet.miners) {
       const modelsDir = join(miner.process.dataDir, 'models')
       const files = (await readdir(modelsDir)).filter(f => f.endsWith('.gguf'))
-      assert.equal(files.length, 1, `${miner.name} holds one model file`)
-      const {sha256, sizeBytes} = await sha256File(join(modelsDir, files[0] as string))
-      assert.equal(sha256, STORIES_260K.sha256, `${miner.name}'s copy is byte-identical`)
-      assert.equal(sizeBytes, STORIES_260K.sizeBytes)
-      const status = await (await fetch(`${miner.info.api}/api/v1/status`)).json() as {model: {phase: string, path: string}}
-      assert.equal(status.model.phase, 'ready')
-      assert.ok(status.model.path.startsWith(modelsDir), `${miner.name} loaded its fetched copy, not the shared file`)
+      assert.equal(files.length, 2, `${miner.name} holds both model files`)
+      const copies = await Promise.all(files.map(async f => await sha256File(join(modelsDir, f))))
+      assert.deepEqual(copies.map(c => c.sha256).sort(), [STORIES_260K.sha256, STORIES_260K_Q4.sha256].sort(), `${miner.name}'s copies are byte-identical`)
+      const status = await (await fetch(`${miner.info.api}/api/v1/status`)).json() as {models: Array<{modelId: string, phase: string, path: string}>}
+      assert.deepEqual(status.models.map(m => [m.modelId, m.phase]), devnet.modelIds.map(id => [id, 'ready']))
+      for (const m of status.models) assert.ok(m.path.startsWith(modelsDir), `${miner.name} loaded its fetched copy, not the shared file`)
     }
   })
 
@@ -154,6 +153,30 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     assertTrail(await settled(json.task_id), prompt, json.answer, 1)
   })
 
+  it('serves the 4-bit model a request names, on that model, and lists every registered model with its miners', async () => {
+    const prompt = 'Lily wanted to play'
+    const {status, json} = await api<Completion>('/api/v1/completions', {prompt, max_tokens: 40, mode: 'parallel', redundancy: 2, model: STORIES_260K_Q4.name})
+    assert.equal(status, 200, JSON.stringify(json))
+    const q4 = await LlamaEngine.load({modelPath: SHARED_Q4_MODEL_PATH, threads: 1, contextSize: 512, logger: createSilentLogger()})
+    try {
+      assert.equal(json.answer, (await q4.complete({prompt, seed: 42, params: greedy(40)})).text, 'the answer is the Q4 file\'s own greedy text')
+    } finally {
+      await q4.dispose()
+    }
+    assert.notEqual(json.answer, await direct(prompt, 40), 'and not the F32 model\'s')
+    const record = await settled(json.task_id)
+    assert.equal(String(record.trail.find(e => e.name === 'TaskCreated')?.args.modelId), devnet.modelIds[1], 'the task names the 4-bit model on chain')
+    assertTrail(record, prompt, json.answer, 2)
+
+    const {json: models} = await api<{data: Array<{id: string, cortensor: {model_id: string, quantization: string, miners: number}}>}>('/v1/models')
+    assert.deepEqual(models.data.map(m => [m.id, m.cortensor.model_id, m.cortensor.quantization]), [[STORIES_260K.name, devnet.modelIds[0], 'F32'], [STORIES_260K_Q4.name, devnet.modelIds[1], 'Q4_0']])
+    for (const m of models.data) assert.ok(m.cortensor.miners >= 3, `${m.id} is served by every miner`)
+
+    const unknown = await api<{error: {code: string, param: string}}>('/api/v1/completions', {prompt, max_tokens: 4, model: 'no-such-model'})
+    assert.equal(unknown.status, 404)
+    assert.equal(unknown.json.error.code, 'UNKNOWN_MODEL')
+  })
+
   it('never gives a task to a miner the ACL does not admit', async () => {
     const outsider = toAddress(unadmitted.info.address)
     const status = await (await fetch(`${unadmitted.info.api}/api/v1/status`)).json() as {admitted: boolean}
@@ -187,13 +210,13 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     // The miner writes node.json once its API is up, while its model fetch and check run on: if
     // the check fails first, startMiner rejects naming the exit code, else it resolves and the
     // process exits after. Which one is a race; either way the exit code must be 1.
-    const started = devnet.startMiner({index: 4, admitted: true, nodeConfig: {model: {id: Number(badModelId)}}})
+    const started = devnet.startMiner({index: 4, admitted: true, nodeConfig: {models: [{id: Number(badModelId)}]}})
     const node = await started.catch(() => undefined)
     if (node != null) assert.equal(await node.process.exited, 1, 'the miner stops with a failure exit code')
     else await assert.rejects(started, {message: /^miner-4 exited \(1\) before it was up; see /}, 'the miner stops with a failure exit code')
     const log = await readFile(join(devnet.dir, 'miner-4.log'), 'utf8')
     assert.match(log, /HASH_MISMATCH/)
-    assert.match(log, /cortensord: stopped: model \d+ unavailable/)
+    assert.match(log, /cortensord: stopped: this miner can serve none of its models: model \d+ unavailable/)
     const modelsDir = join(dir, 'miner-4', 'data', 'models')
     const left = await readdir(modelsDir).catch(() => [] as string[])
     assert.deepEqual(left.filter(f => f.endsWith('.gguf') || f.endsWith('.partial')), [], 'no mismatching file is left to load')

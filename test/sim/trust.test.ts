@@ -60,7 +60,7 @@ async function ready (miners: DevnetNode[]): Promise<void> {
   const wanted = new Set(miners.map(m => toAddress(m.info.address)))
   await until(`${miners.length} miners ready at the oracle`, 120_000, async () => {
     const {json} = await api('/api/v1/miners')
-    const live = (json.miners as Array<{address: string, modelsReady: string[], heartbeatAgeMs: number}>).filter(m => wanted.has(toAddress(m.address)) && m.modelsReady.length > 0 && m.heartbeatAgeMs < 3_000)
+    const live = (json.miners as Array<{address: string, models: unknown[], heartbeatAgeMs: number}>).filter(m => wanted.has(toAddress(m.address)) && m.models.length > 0 && m.heartbeatAgeMs < 3_000)
     return live.length === wanted.size ? true : undefined
   })
 }
@@ -69,8 +69,8 @@ async function ready (miners: DevnetNode[]): Promise<void> {
 async function onlyLive (node: DevnetNode): Promise<void> {
   await until(`only ${node.name} live at the oracle`, 60_000, async () => {
     const {json} = await api('/api/v1/miners')
-    const live = (json.miners as Array<{address: string, heartbeatAgeMs: number, freeSlots: number, modelsReady: string[]}>).filter(m => m.heartbeatAgeMs < 3_000)
-    return live.length === 1 && toAddress(live[0]?.address ?? '') === toAddress(node.info.address) && (live[0]?.freeSlots ?? 0) > 0 && (live[0]?.modelsReady.length ?? 0) > 0 ? true : undefined
+    const live = (json.miners as Array<{address: string, heartbeatAgeMs: number, freeSlots: number, models: unknown[]}>).filter(m => m.heartbeatAgeMs < 3_000)
+    return live.length === 1 && toAddress(live[0]?.address ?? '') === toAddress(node.info.address) && (live[0]?.freeSlots ?? 0) > 0 && (live[0]?.models.length ?? 0) > 0 ? true : undefined
   })
 }
 

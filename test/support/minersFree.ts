@@ -11,7 +11,7 @@ export async function minersFree (devnet: Devnet, n: number, timeoutMs = 120_000
   await until(`${n} miners with the model and a free slot`, timeoutMs, async () => {
     const res = await fetch(`${devnet.apiUrl}/api/v1/miners`, {headers: {authorization: `Bearer ${devnet.apiToken}`}})
     // Model ids come as decimal strings, as the API writes every model id.
-    const {miners} = await res.json() as {miners: Array<{modelsReady: string[], freeSlots: number}>}
-    return miners.filter(m => m.modelsReady.includes(devnet.modelId) && m.freeSlots > 0).length >= n ? true : undefined
+    const {miners} = await res.json() as {miners: Array<{models: Array<{id: string}>, freeSlots: number}>}
+    return miners.filter(m => m.models.some(s => s.id === devnet.modelId) && m.freeSlots > 0).length >= n ? true : undefined
   })
 }

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {describe, it} from 'node:test'
 import {keccak256, toUtf8Bytes, Wallet} from 'ethers'
-import {DeploymentError, readDeployment, validateDeployment, writeDeployment, type Deployment} from '../../src/chain/deployment.js'
+import {DeploymentError, readDeployment, validateDeployment, validateNetworkDescription, writeDeployment, type Deployment} from '../../src/chain/deployment.js'
 import {devnetPrivateKey} from '../../src/devnet/devnetKeys.js'
 import {AclRole, ROLE_CODE, roleOfCode, taskStateName} from '../../src/chain/enums.js'
 import {taskCommitment} from '../../src/chain/commitment.js'
@@ -27,6 +27,9 @@ describe('chain deployment file', () => {
     try {
       await writeDeployment(join(dir, 'sub', 'deployment.json'), sample)
       assert.deepEqual(await readDeployment(join(dir, 'sub', 'deployment.json')), sample)
+      const described = {...sample, network: {name: 'lan', rpcUrls: ['http://10.0.0.5:8545']}}
+      await writeDeployment(join(dir, 'described.json'), described)
+      assert.deepEqual(await readDeployment(join(dir, 'described.json')), described)
       await writeFile(join(dir, 'broken.json'), '{')
       await assert.rejects(readDeployment(join(dir, 'broken.json')), (e: unknown) => e instanceof DeploymentError && e.code === 'DEPLOYMENT_UNREADABLE' && e.message.includes('broken.json'))
     } finally {
@@ -34,10 +37,27 @@ describe('chain deployment file', () => {
     }
   })
 
-  it('ships an Arbitrum Sepolia preset whose unset addresses are refused by name', () => {
-    const preset = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'config', 'arbitrum-sepolia.json'), 'utf8')) as {chain: {chainId: number}, deployment: unknown}
-    assert.equal(preset.chain.chainId, 421614)
-    assert.throws(() => validateDeployment(preset.deployment, 'arbitrum-sepolia.json'), (e: unknown) => e instanceof DeploymentError && e.type.field !== undefined)
+  it('ships an Arbitrum Sepolia preset in the one format, whose unset addresses are refused by name', () => {
+    const file = resolve(PROJECT_ROOT, 'config', 'arbitrum-sepolia.json')
+    const preset = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+    assert.equal(preset.chainId, 421614)
+    assert.deepEqual(validateNetworkDescription(preset.network, file), {
+      name: 'arbitrum-sepolia', rpcUrls: ['https://sepolia-rollup.arbitrum.io/rpc'], explorerUrl: 'https://sepolia.arbiscan.io', nativeCurrency: 'ETH'
+    })
+    assert.throws(() => validateDeployment(preset, 'arbitrum-sepolia.json'), (e: unknown) => e instanceof DeploymentError && e.type.field === 'contracts.acl' &&
+      e.message.startsWith('arbitrum-sepolia.json: contracts.acl is not set') && e.message.includes('cortensord network deploy') && !e.message.includes('\n'))
+    // Once the admin fills in what `network deploy` printed, it is a deployment like any other.
+    const filled = {...preset, contracts: sample.contracts, deployBlock: 123, deployer: sample.deployer}
+    assert.deepEqual(validateDeployment(filled, 'arbitrum-sepolia.json'), {...sample, chainId: 421614, deployBlock: 123, network: validateNetworkDescription(preset.network)})
+  })
+
+  it('checks the optional network description field by field', () => {
+    const network = {name: 'lan', rpcUrls: ['http://10.0.0.5:8545']}
+    assert.deepEqual(validateDeployment({...sample, network}).network, network)
+    assert.throws(() => validateDeployment({...sample, network: {...network, rpcUrls: ['ftp://x']}}), (e: unknown) => e instanceof DeploymentError && e.type.field === 'network.rpcUrls[0]')
+    assert.throws(() => validateDeployment({...sample, network: {rpcUrls: []}}), (e: unknown) => e instanceof DeploymentError && e.type.field === 'network.name')
+    assert.throws(() => validateDeployment({...sample, network: {...network, explorerUrl: 'nope'}}), (e: unknown) => e instanceof DeploymentError && e.type.field === 'network.explorerUrl')
+    assert.throws(() => validateDeployment({...sample, deployBlock: null}), (e: unknown) => e instanceof DeploymentError && e.type.field === 'deployBlock' && /is not set/.test(e.message))
   })
 
   it('names the bad field', () => {

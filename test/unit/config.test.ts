@@ -3,10 +3,22 @@ import {mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
-import {buildConfig, ConfigError, fromDottedEntries, readConfigFile} from '../../src/runtime/config.js'
+import {buildConfig, ConfigError, ENV_FIELDS, fromDottedEntries, MAX_RPC_URLS, readConfigFile} from '../../src/runtime/config.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
 
-const minimal = {role: 'miner', keystore: '/k.json', dataDir: '/d', chain: {rpcUrl: 'http://127.0.0.1:8545', deploymentFile: '/dep.json'}, model: {id: 1}}
+const minimal = {role: 'miner', keystore: '/k.json', dataDir: '/d', chain: {rpcUrls: ['http://127.0.0.1:8545'], deploymentFile: '/dep.json'}, models: [{id: 1}]}
+
+/** Asserts that building `layers` fails with CONFIG_INVALID on `field`, in one line matching `message`. */
+function rejects (layers: Array<Record<string, unknown>>, field: string, message: RegExp): void {
+  assert.throws(() => buildConfig(layers), (err: ConfigError) => {
+    assert.ok(err instanceof ConfigError, String(err))
+    assert.equal(err.code, 'CONFIG_INVALID')
+    assert.equal(err.type.code === 'CONFIG_INVALID' ? err.type.field : undefined, field)
+    assert.match(err.message, message)
+    assert.doesNotMatch(err.message, /\n/, 'one line')
+    return true
+  })
+}
 
 describe('config', () => {
   it('fills defaults and lets env and flags override the file, field by field', () => {
@@ -46,7 +58,7 @@ describe('config', () => {
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ['role', {role: 'watcher'}, /"role" must be "oracle" or "miner" or "validator", got "watcher"/],
     ['threads', {inference: {threads: 0}}, /"inference.threads" must be an integer in \[1, 256\], got 0/],
-    ['rpc url', {chain: {rpcUrl: 'localhost:8545'}}, /"chain.rpcUrl" must be an http\(s\) or ws\(s\) URL/],
+    ['rpc url', {chain: {rpcUrls: ['localhost:8545']}}, /"chain.rpcUrls\[0\]" must be an http\(s\) URL/],
     ['bootstrap', {p2p: {bootstrap: ['1.2.3.4:4001']}}, /"p2p.bootstrap" multiaddr must start with "\/"/],
     ['missing keystore', {keystore: undefined}, /"keystore" must be a non-empty string, got nothing/],
     ['escrow', {chain: {taskEscrowWei: '1e18'}}, /"chain.taskEscrowWei" must be a decimal amount of wei/]
@@ -61,6 +73,85 @@ describe('config', () => {
       assert.throws(() => buildConfig([layer]), (err: ConfigError) => err.code === 'CONFIG_INVALID' && message.test(err.message))
     })
   }
+
+  describe('unknown fields', () => {
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+      ['a near miss in a section', {p2p: {bootstrapp: ['/ip4/1.2.3.4/tcp/1']}}, 'p2p.bootstrapp', /^config field "p2p.bootstrapp" is not a config field; did you mean "p2p.bootstrap"\?$/],
+      ['two letters swapped', {api: {hots: '0.0.0.0'}}, 'api.hots', /is not a config field; did you mean "api.host"\?$/],
+      ['the old single RPC URL field', {chain: {rpcUrl: 'http://127.0.0.1:8545'}}, 'chain.rpcUrl', /did you mean "chain.rpcUrls"\?$/],
+      ['a section field at the top', {bootstrap: []}, 'bootstrap', /did you mean "p2p.bootstrap"\?$/],
+      ['a field in the wrong case', {inference: {Threads: 2}}, 'inference.Threads', /did you mean "inference.threads"\?$/],
+      ['a name like nothing known', {colour: 'blue'}, 'colour', /^config field "colour" is not a config field$/],
+      ['a field under a value', {oracle: {verifier: 'off', auditRate: 0, extra: {x: 1}}}, 'oracle.extra', /is not a config field$/],
+      ['the old single model', {model: {id: 1}}, 'model', /did you mean "models"\?$/]
+    ]
+    for (const [name, layer, field, message] of cases) {
+      it(`rejects ${name}, naming the full dotted field`, () => { rejects([minimal, layer], field, message) })
+    }
+
+    it('rejects a section given as a value', () => {
+      rejects([minimal, {p2p: '/ip4/1.2.3.4/tcp/1'}], 'p2p', /^config field "p2p" must be an object with the fields listen, announce, bootstrap; got "\/ip4/)
+    })
+
+    it('rejects unknown fields of a model entry', () => {
+      rejects([{...minimal, models: [{id: 1, fiel: '/m.gguf'}]}], 'models[0].fiel', /"models\[0\].fiel" is not a model field/)
+    })
+
+    it('rejects them from the environment and flags too, and a `__proto__` key in a file', () => {
+      rejects([minimal, fromDottedEntries({'api.hots': '0.0.0.0'})], 'api.hots', /did you mean "api.host"/)
+      rejects([minimal, JSON.parse('{"__proto__": {"role": "oracle"}}') as Record<string, unknown>], '__proto__', /is not a config field/)
+    })
+
+    it('maps every environment variable onto a known field', () => {
+      for (const field of Object.values(ENV_FIELDS)) {
+        // The value may be bad for the field; the field itself must be known.
+        try {
+          buildConfig([minimal, fromDottedEntries({[field]: '1'})])
+        } catch (err) {
+          assert.doesNotMatch((err as Error).message, /is not a config field/, field)
+        }
+      }
+      assert.equal(ENV_FIELDS.CORTENSORD_RPC_URL, 'chain.rpcUrls')
+      assert.equal(ENV_FIELDS.CORTENSORD_ANNOUNCE, 'p2p.announce')
+    })
+  })
+
+  describe('chain.rpcUrls', () => {
+    it('takes a list, a single string (a one-element list) and a comma list (env, --rpc)', () => {
+      assert.deepEqual(buildConfig([minimal, {chain: {rpcUrls: ['https://a.example/rpc', 'http://b.example:8545']}}]).chain.rpcUrls, ['https://a.example/rpc', 'http://b.example:8545'])
+      assert.deepEqual(buildConfig([minimal, {chain: {rpcUrls: 'https://a.example/v2/key'}}]).chain.rpcUrls, ['https://a.example/v2/key'])
+      assert.deepEqual(buildConfig([minimal, fromDottedEntries({'chain.rpcUrls': 'https://a.example, http://b.example:8545'})]).chain.rpcUrls, ['https://a.example', 'http://b.example:8545'])
+    })
+
+    it(`takes 1 to ${MAX_RPC_URLS} URLs`, () => {
+      const urls = (n: number): string[] => Array.from({length: n}, (_, i) => `https://rpc${i}.example`)
+      assert.equal(buildConfig([minimal, {chain: {rpcUrls: urls(MAX_RPC_URLS)}}]).chain.rpcUrls.length, MAX_RPC_URLS)
+      rejects([minimal, {chain: {rpcUrls: urls(MAX_RPC_URLS + 1)}}], 'chain.rpcUrls', /must list 1 to 20 RPC URLs, got 21/)
+      rejects([minimal, {chain: {rpcUrls: []}}], 'chain.rpcUrls', /must list 1 to 20 RPC URLs, got 0/)
+      rejects([minimal, fromDottedEntries({'chain.rpcUrls': ' , '})], 'chain.rpcUrls', /got 0/)
+    })
+
+    it('names the bad URL by its index; WebSocket URLs are refused (the provider polls over HTTP)', () => {
+      rejects([minimal, {chain: {rpcUrls: ['https://a.example', 'wss://b.example']}}], 'chain.rpcUrls[1]', /"chain.rpcUrls\[1\]" must be an http\(s\) URL \(WebSocket endpoints are not supported\), got "wss:\/\/b.example"/)
+      rejects([minimal, {chain: {rpcUrls: ['http://']}}], 'chain.rpcUrls[0]', /must be an http\(s\) URL/)
+      rejects([minimal, {chain: {rpcUrls: [8545]}}], 'chain.rpcUrls', /must be a list of strings/)
+    })
+  })
+
+  describe('p2p.announce', () => {
+    it('is empty by default and takes a comma list from the environment', () => {
+      assert.deepEqual(buildConfig([minimal]).p2p.announce, [])
+      const config = buildConfig([minimal, fromDottedEntries({'p2p.announce': '/ip4/203.0.113.7/tcp/4040,/dns4/node.example.com/tcp/4040'})])
+      assert.deepEqual(config.p2p.announce, ['/ip4/203.0.113.7/tcp/4040', '/dns4/node.example.com/tcp/4040'])
+    })
+
+    it('refuses a wildcard address and what is no multiaddr', () => {
+      rejects([minimal, {p2p: {announce: ['/ip4/0.0.0.0/tcp/4040']}}], 'p2p.announce', /lists "\/ip4\/0.0.0.0\/tcp\/4040", which no peer can dial/)
+      rejects([minimal, {p2p: {announce: ['/ip6/::/tcp/4040']}}], 'p2p.announce', /which no peer can dial/)
+      rejects([minimal, {p2p: {announce: ['/ip4/203.0.113/tcp/4040']}}], 'p2p.announce', /is not a multiaddr: "\/ip4\/203.0.113\/tcp\/4040"/)
+      rejects([minimal, {p2p: {announce: ['203.0.113.7:4040']}}], 'p2p.announce', /multiaddr must start with "\/"/)
+    })
+  })
 
   it('reads the example configs, resolving their paths against the file', () => {
     for (const role of ['miner', 'oracle']) {

@@ -11,7 +11,7 @@ import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const NOW = 1_000_000
 function miner (address: Address, overrides: Partial<MinerView> = {}): MinerView {
-  return {address, peerId: `peer-${address}`, modelsReady: [toModelId(1)], freeSlots: 1, tokensPerSecond: 100, determinismClass: 'cpu', seenAt: NOW - 1_000, ...overrides}
+  return {address, peerId: `peer-${address}`, models: [{id: toModelId(1), determinismClass: 'cpu', loaded: true}], freeSlots: 1, tokensPerSecond: 100, seenAt: NOW - 1_000, ...overrides}
 }
 const base = {modelId: toModelId(1), now: NOW, maxHeartbeatAgeMs: 10_000, isAdmitted: () => true, recentAssignments: new Map<Address, number>()}
 
@@ -21,13 +21,20 @@ describe('miner selection', () => {
       miner(addr(0xa)),
       miner(addr(0xb), {seenAt: NOW - 60_000}),
       miner(addr(0xc), {freeSlots: 0}),
-      miner(addr(0xd), {modelsReady: [toModelId(2)]}),
+      miner(addr(0xd), {models: [{id: toModelId(2), determinismClass: 'cpu', loaded: true}]}),
       miner(addr(0xe)),
       miner(addr(0xf))
     ]
     const picked = selectMiners({...base, miners, k: 2, isAdmitted: a => a !== addr(0xe), exclude: new Set([addr(0xa)])})
     assert.equal(picked, null, 'only 0xf is eligible, so k=2 cannot be met')
     assert.deepEqual(selectMiners({...base, miners, k: 1, isAdmitted: a => a !== addr(0xe), exclude: new Set([addr(0xa)])}), [addr(0xf)])
+  })
+
+  it('prefers miners that hold the model in memory over ones that must load it first', () => {
+    const unloaded = [{id: toModelId(1), determinismClass: 'cpu', loaded: false}]
+    const miners = [miner(addr(0xa), {models: unloaded}), miner(addr(0xb)), miner(addr(0xc), {models: unloaded})]
+    assert.deepEqual(selectMiners({...base, miners, k: 1}), [addr(0xb)])
+    assert.deepEqual(selectMiners({...base, miners, k: 2}), [addr(0xb), addr(0xa)], 'an unloaded miner still serves when the loaded ones are taken')
   })
 
   it('spreads tasks over the least recently used miners', () => {

@@ -31,10 +31,9 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
       address: miner.address,
       peerId: miner.peerId.toString(),
       addrs: ['/ip4/127.0.0.1/tcp/4001'],
-      modelsReady: [toModelId(1)],
+      models: [{id: toModelId(1), determinismClass: 'llama.cpp-b6000/cpu-x64', loaded: true}, {id: toModelId(2), determinismClass: '', loaded: false}],
       freeSlots: 2,
       tokensPerSecond: 812.5,
-      determinismClass: 'llama.cpp-b6000/cpu-x64',
       seq: NOW - 60_000,
       timestamp: NOW
     }
@@ -106,7 +105,7 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
     // commit is at 2: its reveal carries the whole miner result.
-    const versions: {[K in GossipTopic]: number} = {heartbeat: 2, task: 2, precommit: 1, commit: 3}
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 3, task: 2, precommit: 1, commit: 3}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
       assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import type {Address} from '../../src/protocols/address.js'
-import type {Heartbeat} from '../../src/protocols/messages.js'
-import {toModelId} from '../../src/protocols/modelId.js'
+import type {Heartbeat, ServedModel} from '../../src/protocols/messages.js'
+import {toModelId, type ModelId} from '../../src/protocols/modelId.js'
 import {VerifyExchangeError, type VerifyErrorCode} from '../../src/protocols/verifyService.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {orderValidators, ValidatorPool, type ValidatorView} from '../../src/verify/validatorPool.js'
@@ -14,14 +14,18 @@ const MODEL = toModelId(1)
 const CLASS_A = `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cpu-linux-x64`
 const CLASS_B = `${'ab'.repeat(32)}/node-llama-cpp-3.21.1/cuda`
 
+/** One model a validator serves, in a class (A by default). */
+function served (id: ModelId, determinismClass = CLASS_A): ServedModel {
+  return {id, determinismClass, loaded: true}
+}
 function validator (address: Address, overrides: Partial<ValidatorView> = {}): ValidatorView {
-  return {address, peerId: `peer-${address}`, modelsReady: [MODEL], determinismClass: CLASS_A, seenAt: NOW - 1_000, ...overrides}
+  return {address, peerId: `peer-${address}`, models: [served(MODEL)], seenAt: NOW - 1_000, ...overrides}
 }
 const base = {modelId: MODEL, claimClass: CLASS_A, now: NOW, maxHeartbeatAgeMs: 6_000, isAdmitted: () => true, turn: 0}
 const addresses = (views: ValidatorView[]): Address[] => views.map(v => v.address)
 
 function heartbeat (address: Address, overrides: Partial<Heartbeat> = {}): Heartbeat {
-  return {role: 'validator', address, peerId: `peer-${address}`, addrs: [], modelsReady: [MODEL], freeSlots: 1, tokensPerSecond: 0, determinismClass: CLASS_A, seq: 1, timestamp: NOW, ...overrides}
+  return {role: 'validator', address, peerId: `peer-${address}`, addrs: [], models: [served(MODEL)], freeSlots: 1, tokensPerSecond: 0, seq: 1, timestamp: NOW, ...overrides}
 }
 const claim: Claim = {prompt: 'Once upon a time', params: {maxTokens: 4, temperature: 0, topK: 0, topP: 1}, seed: 0, tokenIds: [1, 2], output: 'ab', determinismClass: CLASS_A, finishReason: 'stop'}
 function verdictFrom (address: Address): Verdict {
@@ -45,22 +49,22 @@ describe('validator selection', () => {
     const validators = [
       validator(addr(0xa)),
       validator(addr(0xb), {seenAt: NOW - 60_000}),
-      validator(addr(0xc), {modelsReady: [toModelId(2)]}),
+      validator(addr(0xc), {models: [served(toModelId(2))]}),
       validator(addr(0xd)),
-      validator(addr(0xe), {modelsReady: []})
+      validator(addr(0xe), {models: []})
     ]
     assert.deepEqual(addresses(orderValidators({...base, validators, isAdmitted: a => a !== addr(0xd)})), [addr(0xa)])
   })
 
   it('prefers validators of the claim\'s class, then the others', () => {
-    const validators = [validator(addr(0xa), {determinismClass: CLASS_B}), validator(addr(0xb)), validator(addr(0xc), {determinismClass: CLASS_B}), validator(addr(0xd))]
+    const validators = [validator(addr(0xa), {models: [served(MODEL, CLASS_B)]}), validator(addr(0xb)), validator(addr(0xc), {models: [served(MODEL, CLASS_B)]}), validator(addr(0xd))]
     assert.deepEqual(addresses(orderValidators({...base, validators})), [addr(0xb), addr(0xd), addr(0xa), addr(0xc)])
     assert.deepEqual(addresses(orderValidators({...base, validators, claimClass: CLASS_B})), [addr(0xa), addr(0xc), addr(0xb), addr(0xd)])
     assert.deepEqual(addresses(orderValidators({...base, validators, claimClass: 'another/class/x'})), [addr(0xa), addr(0xb), addr(0xc), addr(0xd)], 'no class matches: all are equal')
   })
 
   it('spreads successive checks round-robin within each group, whatever order heartbeats came in', () => {
-    const validators = [validator(addr(0xc)), validator(addr(0xa)), validator(addr(0xb)), validator(addr(0xd), {determinismClass: CLASS_B})]
+    const validators = [validator(addr(0xc)), validator(addr(0xa)), validator(addr(0xb)), validator(addr(0xd), {models: [served(MODEL, CLASS_B)]})]
     const firsts = [0, 1, 2, 3].map(turn => orderValidators({...base, validators, turn})[0]?.address)
     assert.deepEqual(firsts, [addr(0xa), addr(0xb), addr(0xc), addr(0xa)])
     assert.deepEqual(addresses(orderValidators({...base, validators, turn: 1})), [addr(0xb), addr(0xc), addr(0xa), addr(0xd)])
@@ -80,7 +84,7 @@ describe('validator pool', () => {
   })
 
   it('asks a validator of the claim\'s class, spreading checks over them', async () => {
-    const {pool, asked} = poolWith([heartbeat(addr(0xa), {determinismClass: CLASS_B}), heartbeat(addr(0xb)), heartbeat(addr(0xc))], async v => verdictFrom(v.address))
+    const {pool, asked} = poolWith([heartbeat(addr(0xa), {models: [served(MODEL, CLASS_B)]}), heartbeat(addr(0xb)), heartbeat(addr(0xc))], async v => verdictFrom(v.address))
     for (let i = 0; i < 4; i++) await pool.check(claim, {modelId: MODEL, reexecute: true, partial: false})
     assert.deepEqual(asked, [addr(0xb), addr(0xc), addr(0xb), addr(0xc)])
   })
@@ -98,7 +102,7 @@ describe('validator pool', () => {
   })
 
   it('fails NO_VALIDATOR when none is live, admitted and serving the model', async () => {
-    const {pool, asked} = poolWith([heartbeat(addr(0xa), {modelsReady: [toModelId(2)]}), heartbeat(addr(0xb))], async v => verdictFrom(v.address), a => a !== addr(0xb))
+    const {pool, asked} = poolWith([heartbeat(addr(0xa), {models: [served(toModelId(2))]}), heartbeat(addr(0xb))], async v => verdictFrom(v.address), a => a !== addr(0xb))
     await assert.rejects(pool.check(claim, {modelId: MODEL, reexecute: false, partial: false}), {code: 'NO_VALIDATOR', message: 'no live validator for model 1'})
     assert.deepEqual(asked, [])
   })

@@ -218,12 +218,12 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
       case 'runInference': {
         const engine = inference
         if (engine == null) { tell({type: 'InferenceFailed', code: 'NO_MODEL', error: 'no inference actor'}); return }
-        const {prompt, seed, params} = task.task
+        const {modelId, prompt, seed, params} = task.task
         // The stream comes first so the oracle sees tokens as they are generated.
         void (streams.get(taskId) ?? Promise.resolve(undefined)).then(async stream => {
           const reply = await system.ask<InferenceMessage, InferenceReply>(engine, replyTo => ({
             type: 'Run',
-            job: {jobId: taskId, prompt, seed, params},
+            job: {jobId: taskId, modelId, prompt, seed, params},
             replyTo,
             onToken: stream == null ? undefined : (_text, chunk) => { stream.token(chunk) }
           }), ASK_TIMEOUT_MS.inferenceRun).catch((err: Error): InferenceReply => ({type: 'Failed', jobId: taskId, code: 'ASK_FAILED', error: err.message}))

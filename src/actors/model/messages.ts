@@ -7,9 +7,10 @@ export type EnsureReply =
   | {type: 'Ready', modelId: ModelId, path: string, descriptor: ModelDescriptor, networkBytes: number}
   | {type: 'Failed', modelId: ModelId, code: string, error: string}
 
+/** One model's way to a verified local file. */
 export interface ModelStatus {
-  modelId?: ModelId
-  phase: 'idle' | 'resolving' | 'importing' | 'fetching' | 'verifying' | 'ready' | 'failed'
+  modelId: ModelId
+  phase: 'resolving' | 'importing' | 'fetching' | 'verifying' | 'ready' | 'failed'
   progress?: ModelProgress
   path?: string
   error?: string
@@ -21,4 +22,5 @@ export type ModelMessage =
    * when this node has it (its CID and sha256 must match the registry), else fetch over IPFS.
    */
   | {type: 'Ensure', modelId: ModelId, localFile?: string, replyTo: ActorRef<EnsureReply>}
-  | {type: 'GetStatus', replyTo: ActorRef<ModelStatus>}
+  /** Every model asked for so far, in the order asked. */
+  | {type: 'GetStatus', replyTo: ActorRef<ModelStatus[]>}

@@ -1,3 +1,4 @@
+import type {ModelId} from '../../protocols/modelId.js'
 import type {ModelDescriptor} from '../../model/modelDescriptor.js'
 import type {ModelProgress} from '../../model/modelProgress.js'
 import type {ModelStore} from '../../model/modelStore.js'
@@ -20,12 +21,12 @@ const FETCH_ATTEMPTS = 5
 const FETCH_RETRY_DELAY_MS = 1_000
 
 type Internal =
-  | {type: '$Progress', progress: ModelProgress}
+  | {type: '$Progress', modelId: ModelId, progress: ModelProgress}
   | {type: '$Done', reply: EnsureReply}
 
 interface ModelState {
   store: ModelStore
-  status: ModelStatus
+  statuses: Map<ModelId, ModelStatus>
   controller: AbortController
 }
 
@@ -39,14 +40,14 @@ export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, M
   const chain = new ChainClient(system, init.chain)
   return {
     name: 'model',
-    init: async () => ({store: await init.openStore(), status: {phase: 'idle'}, controller: new AbortController()}),
+    init: async () => ({store: await init.openStore(), statuses: new Map(), controller: new AbortController()}),
     receive: (state, msg, ctx) => {
       const self = ctx.self as ActorRef<Internal>
       switch (msg.type) {
         case 'Ensure': {
-          state.status = {modelId: msg.modelId, phase: 'resolving'}
+          state.statuses.set(msg.modelId, {modelId: msg.modelId, phase: 'resolving'})
           const signal = state.controller.signal
-          const onProgress = (event: {detail: ModelProgress}): void => { system.tell(self, {type: '$Progress', progress: event.detail}) }
+          const onProgress = (event: {detail: ModelProgress}): void => { system.tell(self, {type: '$Progress', modelId: msg.modelId, progress: event.detail}) }
           const work = async (): Promise<EnsureReply> => {
             const read = await chain.read({contract: 'modelRegistry', functionName: 'modelOf', args: [BigInt(msg.modelId)]})
             if (read.type !== 'Value') return {type: 'Failed', modelId: msg.modelId, code: 'REGISTRY_UNREADABLE', error: read.error}
@@ -85,19 +86,22 @@ export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, M
         }
         case '$Progress': {
           const phase = msg.progress.phase === 'import' ? 'importing' : msg.progress.phase === 'fetch' ? 'fetching' : 'verifying'
-          state.status = {...state.status, phase, progress: msg.progress}
-          ctx.log.info({phase, bytes: msg.progress.bytes, total: msg.progress.total, rate: Math.round(msg.progress.rate)}, 'model progress')
+          state.statuses.set(msg.modelId, {modelId: msg.modelId, phase, progress: msg.progress})
+          ctx.log.info({modelId: msg.modelId, phase, bytes: msg.progress.bytes, total: msg.progress.total, rate: Math.round(msg.progress.rate)}, 'model progress')
           return state
         }
-        case '$Done':
-          state.status = msg.reply.type === 'Ready'
-            ? {...state.status, phase: 'ready', path: msg.reply.path}
-            : {...state.status, phase: 'failed', error: `${msg.reply.code}: ${msg.reply.error}`}
-          if (msg.reply.type === 'Ready') ctx.log.info({path: msg.reply.path, networkBytes: msg.reply.networkBytes}, 'model ready')
-          else ctx.log.error({code: msg.reply.code, error: msg.reply.error}, 'model unavailable')
+        case '$Done': {
+          const {reply} = msg
+          const last = state.statuses.get(reply.modelId)
+          state.statuses.set(reply.modelId, reply.type === 'Ready'
+            ? {modelId: reply.modelId, phase: 'ready', progress: last?.progress, path: reply.path}
+            : {modelId: reply.modelId, phase: 'failed', progress: last?.progress, error: `${reply.code}: ${reply.error}`})
+          if (reply.type === 'Ready') ctx.log.info({modelId: reply.modelId, path: reply.path, networkBytes: reply.networkBytes}, 'model file ready')
+          else ctx.log.error({modelId: reply.modelId, code: reply.code, error: reply.error}, 'model unavailable')
           return state
+        }
         case 'GetStatus':
-          system.tell(msg.replyTo, structuredClone(state.status))
+          system.tell(msg.replyTo, structuredClone([...state.statuses.values()]))
           return state
         default:
           return assertNever(msg, 'model message')

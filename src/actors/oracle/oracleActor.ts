@@ -39,7 +39,7 @@ export interface OracleActorInit {
    * Checks a miner's claim (in process, or by a validator). Undefined: this oracle verifies
    * nothing, and tasks answer and settle by hash majority.
    */
-  verify?: (claim: Claim, options: {reexecute: boolean, partial: boolean}) => Promise<Verdict>
+  verify?: (modelId: ModelId, claim: Claim, options: {reexecute: boolean, partial: boolean}) => Promise<Verdict>
   /** Classes the verifier(s) can re-execute exactly, as far as known now (a local model once loaded, live validators). */
   auditableClasses: () => readonly string[]
   /** Probability of a re-execution audit of a k=1 or competing result in the verifier's class. */
@@ -211,7 +211,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
                 system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: 'this oracle has no verifier'}})
                 break
               }
-              verify(effect.claim, {reexecute: effect.reexecute, partial: false}).then(
+              verify(effect.modelId, effect.claim, {reexecute: effect.reexecute, partial: false}).then(
                 verdict => { system.tell(self, {type: '$Step', taskId, event: {type: 'Verified', miner: effect.miner, verdict: {accepted: verdict.accepted, method: verdict.method, sameClass: verdict.sameClass, reason: verdict.reason, ms: Math.round(verdict.ms)}}}) },
                 (err: Error) => { system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: err.message}}) })
               break
@@ -289,8 +289,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           k: record.k,
           release: (text) => { if (state.live.get(taskId)?.onToken != null) onToken(text) },
           check: verify == null ? undefined : async (miner, tokenIds, output) => {
-            const minerClass = state.miners.get(miner)?.determinismClass ?? ''
-            const verdict = await verify({prompt: record.prompt, params: record.params, seed: record.seed, tokenIds, output, determinismClass: minerClass, finishReason: 'length'}, {reexecute: false, partial: true})
+            const minerClass = state.miners.get(miner)?.models.find(m => m.id === record.modelId)?.determinismClass ?? ''
+            const verdict = await verify(record.modelId, {prompt: record.prompt, params: record.params, seed: record.seed, tokenIds, output, determinismClass: minerClass, finishReason: 'length'}, {reexecute: false, partial: true})
             if (!verdict.accepted) log.warn({taskId, miner, reason: verdict.reason}, 'streamed prefix failed verification; streaming stops')
             return verdict.accepted
           }
@@ -321,8 +321,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           if (hb.role !== 'miner') return state
           const known = state.miners.has(hb.address)
           state.miners.set(hb.address, {
-            address: hb.address, peerId: hb.peerId, modelsReady: hb.modelsReady,
-            freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, determinismClass: hb.determinismClass, seenAt: Date.now(),
+            address: hb.address, peerId: hb.peerId, models: hb.models,
+            freeSlots: hb.freeSlots, tokensPerSecond: hb.tokensPerSecond, seenAt: Date.now(),
             reputation: state.reputations.get(hb.address)
           })
           if (!known) readReputation(hb.address)

@@ -4,6 +4,7 @@ import type {Address} from '../../protocols/address.js'
 import {outputHashOf, type FinishReason, type MinerResult, type Task} from '../../protocols/messages.js'
 import type {DecodedEvent} from '../chain/messages.js'
 import {keccak256, toUtf8Bytes} from 'ethers'
+import type {ModelId} from '../../protocols/modelId.js'
 import type {Claim} from '../../verify/verifier.js'
 import type {CompleteReply, TaskRecord, TaskRequest, TxRef, VerdictSummary} from './messages.js'
 import {tallyResults, type Tally} from './tallyResults.js'
@@ -116,7 +117,7 @@ export type OracleEffect =
   | {type: 'readChainState'}
   | {type: 'queryTrail'}
   /** Ask the verifier about `miner`'s claim; `reexecute`: an audit, running the task again in the miner's class. */
-  | {type: 'verify', miner: Address, claim: Claim, reexecute: boolean}
+  | {type: 'verify', miner: Address, modelId: ModelId, claim: Claim, reexecute: boolean}
   | {type: 'log', level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>}
 
 export interface Stepped {
@@ -529,7 +530,7 @@ function requestVerification (task: OracleTask, miner: Address, config: OracleTa
 /** The check of `miner`'s claim: re-executed when the task is drawn for an audit. */
 function verifyEffect (task: OracleTask, miner: Address, config: OracleTaskConfig): OracleEffect | undefined {
   const claim = claimOf(task, miner)
-  return claim == null ? undefined : {type: 'verify', miner, reexecute: audited(task, claim.determinismClass, config), claim}
+  return claim == null ? undefined : {type: 'verify', miner, modelId: task.record.modelId, reexecute: audited(task, claim.determinismClass, config), claim}
 }
 
 /** After a restart the checks in flight are lost: ask again for every result without a verdict. */

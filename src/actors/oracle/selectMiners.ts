@@ -1,4 +1,5 @@
 import type {Address} from '../../protocols/address.js'
+import type {ServedModel} from '../../protocols/messages.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import type {Reputation} from './reputation.js'
 
@@ -6,10 +7,10 @@ import type {Reputation} from './reputation.js'
 export interface MinerView {
   address: Address
   peerId: string
-  modelsReady: ModelId[]
+  /** The models it serves, each with its class and whether it is loaded. */
+  models: ServedModel[]
   freeSlots: number
   tokensPerSecond: number
-  determinismClass: string
   /** Local receive time of the latest heartbeat (ms). */
   seenAt: number
   /** From its chain record (reputation.ts); undefined until first read. */
@@ -36,7 +37,7 @@ export function capableMiners (input: SelectionInput): MinerView[] {
   for (const miner of input.miners) {
     if (input.exclude?.has(miner.address) === true) continue
     if (input.now - miner.seenAt > input.maxHeartbeatAgeMs) continue
-    if (!miner.modelsReady.includes(input.modelId)) continue
+    if (!miner.models.some(m => m.id === input.modelId)) continue
     if (!input.isAdmitted(miner.address)) continue
     if (miner.reputation?.suspended === true) continue
     capable.push(miner)
@@ -47,13 +48,17 @@ export function capableMiners (input: SelectionInput): MinerView[] {
 /** Reputation steps that outrank load: a miner in a lower step is picked only when better ones are busy. */
 const REPUTATION_STEPS = 4
 
-/** The miners able to take a task now, best first: by reputation step, then least loaded. */
+/**
+ * The miners able to take a task now, best first: by reputation step, then those with the
+ * model in memory (no load before the first token), then least loaded.
+ */
 export function eligibleMiners (input: SelectionInput): MinerView[] {
   const eligible = capableMiners(input).filter(m => m.freeSlots > 0)
   const load = (m: MinerView): number => input.recentAssignments.get(m.address) ?? 0
   // Unknown yet (no chain read): the score of a new miner.
   const step = (m: MinerView): number => Math.round((m.reputation?.score ?? 0.5) * REPUTATION_STEPS)
-  return eligible.sort((a, b) => step(b) - step(a) || load(a) - load(b) || b.freeSlots - a.freeSlots || b.tokensPerSecond - a.tokensPerSecond || a.address.localeCompare(b.address))
+  const loaded = (m: MinerView): number => m.models.some(s => s.id === input.modelId && s.loaded) ? 1 : 0
+  return eligible.sort((a, b) => step(b) - step(a) || loaded(b) - loaded(a) || load(a) - load(b) || b.freeSlots - a.freeSlots || b.tokensPerSecond - a.tokensPerSecond || a.address.localeCompare(b.address))
 }
 
 /** Picks k distinct miners for a parallel task, or null when fewer than k can take it. */

@@ -7,7 +7,7 @@ import type {ChainMessage, SendReply} from '../chain/messages.js'
 import type {StatsMessage, StatsStatus} from './messages.js'
 
 /** The live part of a heartbeat, gathered from the node's other actors at each tick. */
-export type HeartbeatSample = Pick<Heartbeat, 'modelsReady' | 'freeSlots' | 'tokensPerSecond' | 'determinismClass'>
+export type HeartbeatSample = Pick<Heartbeat, 'models' | 'freeSlots' | 'tokensPerSecond'>
 
 export interface StatsActorInit {
   system: ActorSystem

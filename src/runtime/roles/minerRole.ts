@@ -1,19 +1,23 @@
 import {peerIdFromString} from '@libp2p/peer-id'
 import {ASK_TIMEOUT_MS} from '../../actors/askTimeouts.js'
 import {inferenceActor} from '../../actors/inference/inferenceActor.js'
-import type {InferenceMessage, InferenceStatus} from '../../actors/inference/messages.js'
+import type {AddModelReply, InferenceMessage, InferenceStatus} from '../../actors/inference/messages.js'
 import type {MiningMessage, MiningStatus} from '../../actors/mining/messages.js'
 import {miningActor} from '../../actors/mining/miningActor.js'
 import type {ActorRef} from '../../actors/actorSystem.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {askStatus} from './askStatus.js'
+import {firstServed} from './firstServed.js'
+import {memoryBudgetBytes} from './memoryBudget.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 
 /**
- * A miner: takes tasks from gossip, runs them on its model, streams tokens and the result to
- * the task's oracle, and proves the work on chain. It serves once its model is verified (IPFS +
- * sha256) and loaded, and the chain admits it; a model it cannot serve stops the node.
+ * A miner: takes tasks from gossip for the models it serves, runs them, streams tokens and the
+ * result to the task's oracle, and proves the work on chain. Each listed model is served once
+ * its file is verified (IPFS + sha256) and the chain admits the node; the models share one
+ * memory budget (loaded on demand, least recently used unloaded). A node that can serve none
+ * of its models stops; one that can serve some logs the others and serves those.
  */
 export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRuntime> => {
   const {config, system, log} = node
@@ -26,21 +30,25 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
       return await node.results.open(peerIdFromString(peer), taskId, {signal: node.signal})
     }
   }))
-  let inference: ActorRef<InferenceMessage> | undefined
+  const inference: ActorRef<InferenceMessage> = node.spawn('inference', inferenceActor({
+    system,
+    budgetBytes: memoryBudgetBytes(config.inference.memoryBudgetMiB),
+    openEngine: async (modelPath) => await node.openEngine({modelPath, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'})})
+  }))
 
-  const serving: Promise<ModelId> = node.modelReady.then(async (reply) => {
+  const served: Array<Promise<ModelId>> = node.modelFiles.map(async (file) => {
+    const reply = await file
     if (reply.type !== 'Ready') throw new Error(`model ${reply.modelId} unavailable: ${reply.code}: ${reply.error}`)
-    const engine = node.spawn('inference', inferenceActor({
-      system, modelPath: reply.path, modelSha256: reply.descriptor.sha256,
-      openEngine: async (modelPath) => await node.openEngine({modelPath, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'})})
-    }))
-    inference = engine
-    await system.ask<InferenceMessage, InferenceStatus>(engine, replyTo => ({type: 'GetStatus', replyTo}), ASK_TIMEOUT_MS.modelEnsure)
+    const {descriptor} = reply
+    const added = await system.ask<InferenceMessage, AddModelReply>(inference, replyTo => ({
+      type: 'AddModel', model: {id: reply.modelId, path: reply.path, sha256: descriptor.sha256, sizeBytes: descriptor.sizeBytes}, replyTo
+    }), ASK_TIMEOUT_MS.modelEnsure)
+    if (added.type === 'Failed') throw new Error(`model ${added.modelId} cannot be served: ${added.code}: ${added.error}`)
     await node.admitted
-    system.tell(mining, {type: 'ModelReady', modelId: reply.modelId, inference: engine})
+    system.tell(mining, {type: 'ModelReady', modelId: reply.modelId, inference})
     return reply.modelId
   })
-  serving.catch((err: Error) => { if (!node.signal.aborted) node.fail(err.message, err) })
+  const serving = firstServed(node, served)
 
   return {
     gossip: {
@@ -50,7 +58,12 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
     sample: async () => {
       const miningStatus = await askStatus<MiningStatus>(system, mining)
       const inferenceStatus = await askStatus<InferenceStatus>(system, inference)
-      return {modelsReady: miningStatus?.modelsReady ?? [], freeSlots: miningStatus?.freeSlots ?? 0, tokensPerSecond: inferenceStatus?.tokensPerSecond ?? 0, determinismClass: inferenceStatus?.determinismClass ?? ''}
+      const mined = new Set(miningStatus?.modelsReady ?? [])
+      return {
+        models: (inferenceStatus?.models ?? []).filter(m => mined.has(m.id)),
+        freeSlots: miningStatus?.freeSlots ?? 0,
+        tokensPerSecond: inferenceStatus?.tokensPerSecond ?? 0
+      }
     },
     status: async () => ({
       inference: await askStatus<InferenceStatus>(system, inference),

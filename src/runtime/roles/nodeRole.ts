@@ -39,8 +39,11 @@ export interface NodeComponents {
   /** The node's durable task memory (`<dataDir>/journal.sqlite`); closed after the actors stop. */
   journal: TaskJournal
   model: ActorRef<ModelMessage>
-  /** The configured model, verified on disk (fetched over IPFS or seeded from `model.file`). */
-  modelReady: Promise<EnsureReply>
+  /**
+   * The configured models, in config order, each once verified on disk (seeded from its
+   * `file`, else fetched over IPFS); made ready one after another, the first first.
+   */
+  modelFiles: Array<Promise<EnsureReply>>
   /** Resolves once this node is registered in IAM (it retries until the ACL admits it). */
   admitted: Promise<void>
   /** Loads an inference engine (LlamaEngine.load; a test's stand-in miner replaces it). */
@@ -66,7 +69,7 @@ export interface RoleRuntime {
   /** The role's part of `GET /api/v1/status`. */
   status: () => Promise<Record<string, unknown>>
   routes: Route[]
-  /** Resolves with the model this node serves once it can take work (NodeStats then pings it ready). */
+  /** Resolves with the first model this node serves once it can take work (NodeStats then pings it ready). */
   serving?: Promise<ModelId>
 }
 

@@ -3,34 +3,59 @@ import type {ActorRef} from '../../actors/actorSystem.js'
 import type {OracleMessage} from '../../actors/oracle/messages.js'
 import {oracleActor} from '../../actors/oracle/oracleActor.js'
 import {dashboardRoutes} from '../../api/dashboardRoutes.js'
+import {ModelCatalog} from '../../api/modelCatalog.js'
+import {rpcUrlForLogs} from '../../chain/accessCache.js'
 import {openaiRoutes} from '../../api/openaiRoutes.js'
 import {OracleClient} from '../../api/oracleClient.js'
 import {oracleRoutes} from '../../api/oracleRoutes.js'
 import {PromptTools} from '../../inference/promptTools.js'
-import {determinismClass} from '../../inference/determinismClass.js'
 import {LlamaEngine} from '../../inference/llamaEngine.js'
+import type {ModelId} from '../../protocols/modelId.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {ValidatorPool} from '../../verify/validatorPool.js'
-import {Verifier} from '../../verify/verifier.js'
+import {VerifierPool} from '../../verify/verifierPool.js'
+import {memoryBudgetBytes} from './memoryBudget.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 
 /**
  * An oracle: the user's front door (router API, OpenAI routes, dashboard) and the tasks'
  * coordinator. It learns miners from heartbeats, follows their precommits and reveals on
- * gossip, takes their tokens and results over task streams, and seeds its model file to them.
+ * gossip, takes their tokens and results over task streams, and seeds its model files to them.
+ * Requests may name any registered model; the oracle checks outputs of the models it holds
+ * (`verifier: local`), of those its validators hold (`validators`), or none (`off`).
  */
 export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleRuntime> => {
   const {config, system, log, deployment} = node
-  const model = node.modelReady.then(reply => {
-    if (reply.type === 'Ready') return {...reply.descriptor, path: reply.path}
-    log.error({reply}, 'oracle could not seed the model; miners must find it elsewhere')
-    return undefined
-  }, () => undefined)
-  const verifier = config.oracle.verifier === 'local' ? localVerifier(node, model) : undefined
+  const local = config.oracle.verifier === 'local' ? localVerifiers(node) : undefined
   // `validators` mode: checks go over the verify stream to live validators, learnt from heartbeats.
   const validators = config.oracle.verifier === 'validators' ? validatorPool(node) : undefined
-  let verifierClass: string | undefined
-  void verifier?.then(v => { verifierClass = v.ownClass }, (err: Error) => { log.error({err}, 'the local verifier cannot load: no task can be answered') })
+  /** Vocabulary only, per held model: token counts and chat templates for the API, no weights. */
+  const promptTools = new Map<ModelId, Promise<PromptTools | undefined>>()
+
+  for (const [i, file] of node.modelFiles.entries()) {
+    const entry = config.models[i]
+    if (entry == null) continue
+    const ready = file.then(reply => {
+      if (reply.type === 'Ready') return reply
+      log.error({modelId: reply.modelId, code: reply.code, error: reply.error}, 'oracle could not seed the model; miners must find it elsewhere, and this oracle cannot check it')
+      return undefined
+    }, () => undefined)
+    promptTools.set(entry.id, ready.then(async r => r == null ? undefined : await PromptTools.load({modelPath: r.path, logger: log.child({component: 'llama'})}))
+      .catch((err: Error) => { log.warn({err, modelId: entry.id}, 'no tokenizer: usage counts and context checks are off for this model'); return undefined }))
+    if (local != null) {
+      void ready.then(async r => {
+        if (r == null) return
+        local.add({id: r.modelId, path: r.path, sha256: r.descriptor.sha256, sizeBytes: r.descriptor.sizeBytes})
+        const determinismClass = await local.load(r.modelId, node.signal)
+        log.info({modelId: r.modelId, determinismClass}, 'verifier ready')
+      }).catch((err: Error) => { log.error({err, modelId: entry.id}, 'the local verifier cannot load this model: its tasks cannot be answered') })
+    }
+  }
+  node.onStop(async () => {
+    for (const tools of promptTools.values()) await (await tools)?.dispose()
+    await local?.dispose()
+  })
+
   const oracle: ActorRef<OracleMessage> = node.spawn('oracle', oracleActor({
     system, address: node.key.address, chain: node.chain, journal: node.journal,
     publishTask: async (task) => { await node.gossip.publish(GossipTopic.task, task) },
@@ -41,23 +66,27 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
     commitWindowS: config.oracle.commitWindowS,
     heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
     deployBlock: deployment.deployBlock,
-    verify: verifier != null
-      ? async (claim, options) => await (await verifier).check(claim, options)
-      : validators == null ? undefined : async (claim, options) => await validators.check(claim, {...options, modelId: config.model.id, signal: node.signal}),
-    // Local: the oracle's own class. Validators: theirs (the pool sends an audit to a validator of the miner's class).
-    auditableClasses: () => validators != null ? validators.classes(config.model.id) : verifierClass == null ? [] : [verifierClass],
+    verify: local != null
+      ? async (modelId, claim, options) => await local.check(modelId, claim, {...options, signal: node.signal})
+      : validators == null ? undefined : async (modelId, claim, options) => await validators.check(claim, {...options, modelId, signal: node.signal}),
+    // Local: the oracle's own classes. Validators: theirs (the pool sends an audit to a validator of the miner's class).
+    auditableClasses: () => validators != null ? validators.classes() : local?.ownClasses() ?? [],
     auditRate: config.oracle.auditRate,
     // Two missed pings: the node has stopped reporting.
     pingWindowS: Math.ceil(2 * config.stats.chainPingIntervalMs / 1000)
   }))
-  // Vocabulary only: token counts and chat templates for the API, no weights.
-  const promptTools = model.then(async m => m == null ? undefined : await PromptTools.load({modelPath: m.path, logger: log.child({component: 'llama'})}))
-    .catch((err: Error) => { log.warn({err}, 'no tokenizer: usage counts and context checks are off'); return undefined })
-  node.onStop(async () => { await (await promptTools)?.dispose() })
+  const listed = new Set(config.models.map(m => m.id))
   const client = new OracleClient({
-    system, oracle, chain: node.chain, modelId: config.model.id, model, promptTools, contextSize: config.inference.contextSize,
+    system, oracle, chain: node.chain, catalog: new ModelCatalog(system, node.chain),
+    defaultModelId: config.models[0]!.id,
+    promptToolsOf: async (modelId) => await promptTools.get(modelId),
+    unverifiable: (modelId) => local == null || local.has(modelId) ? null
+      : listed.has(modelId) ? 'this oracle has not loaded its copy of it yet'
+        : 'this oracle checks only the models it holds (add it to the oracle\'s `models`, or use validators)',
+    minerLiveMs: 3 * config.stats.heartbeatIntervalMs,
+    contextSize: config.inference.contextSize,
     defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000, signal: node.signal,
-    network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: config.chain.rpcUrl, contracts: deployment.contracts, deployBlock: deployment.deployBlock}
+    network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: rpcUrlForLogs(config.chain.rpcUrls[0]!), contracts: deployment.contracts, deployBlock: deployment.deployBlock}
   })
 
   return {
@@ -80,24 +109,24 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
       }
     },
     // An oracle mines nothing: its heartbeat only says it is there.
-    sample: async () => ({modelsReady: [], freeSlots: 0, tokensPerSecond: 0, determinismClass: verifierClass ?? ''}),
-    status: async () => ({}),
+    sample: async () => ({models: [], freeSlots: 0, tokensPerSecond: 0}),
+    status: async () => ({verifier: {mode: config.oracle.verifier, models: local?.served() ?? []}}),
     routes: [...oracleRoutes(client), ...openaiRoutes(client), ...dashboardRoutes()]
   }
 }
 
 /**
- * The oracle checks outputs itself with its own copy of the model (one slot: checks are
- * prefills, far cheaper than the decoding they check on real models).
+ * The oracle checks outputs itself with its own copy of each model it holds (one slot per
+ * model: checks are prefills, far cheaper than the decoding they check on real models), the
+ * models sharing the node's memory budget.
  */
-async function localVerifier (node: NodeComponents, model: Promise<{path: string, sha256: string} | undefined>): Promise<Verifier> {
-  const m = await model
-  if (m == null) throw new Error('the oracle has no copy of the model to verify with')
-  const engine = await LlamaEngine.load({modelPath: m.path, threads: node.config.inference.threads, sequences: 1, contextSize: node.config.inference.contextSize, logger: node.log.child({component: 'verifier'})})
-  node.onStop(async () => { await engine.dispose() })
-  const verifier = new Verifier(engine, determinismClass(m.sha256, engine.info.gpu))
-  node.log.info({determinismClass: verifier.ownClass}, 'verifier ready')
-  return verifier
+function localVerifiers (node: NodeComponents): VerifierPool {
+  const {config} = node
+  return new VerifierPool({
+    budgetBytes: memoryBudgetBytes(config.inference.memoryBudgetMiB),
+    openEngine: async (model) => await LlamaEngine.load({modelPath: model.path, threads: config.inference.threads, sequences: 1, contextSize: config.inference.contextSize, logger: node.log.child({component: 'verifier'}), signal: node.signal}),
+    logger: node.log.child({component: 'verifiers'})
+  })
 }
 
 /** The validators this oracle asks in `validators` mode (admitted ones only, by their connection key). */
