@@ -30,7 +30,6 @@ contract NodeStats {
         uint64 lastPingAt;
         uint64 pingCount;
         bool ready;
-        uint256 readyModelId;
         uint64 assigned;
         uint64 precommitted;
         uint64 committed;
@@ -43,6 +42,8 @@ contract NodeStats {
     /// Few enough that a cheating miner is stopped after a handful of tasks, more than one so a
     /// single disputed rejection does not take an honest miner offline before an admin looks.
     uint64 public constant DEFAULT_FAULT_LIMIT = 3;
+    /// As many models as a node may serve (a heartbeat carries at most 32).
+    uint256 public constant MAX_READY_MODELS = 32;
 
     ACL public immutable acl;
     IAM public immutable iam;
@@ -55,8 +56,10 @@ contract NodeStats {
     uint64 public faultLimit;
 
     mapping(address => Stats) private _stats;
+    /// Each node's models as its last ping listed them (short: checked in a loop by `isReady`).
+    mapping(address => uint256[]) private _readyModels;
 
-    event Pinged(address indexed node, uint256 indexed modelId, bool ready, uint64 pingCount);
+    event Pinged(address indexed node, uint256[] modelIds, bool ready, uint64 pingCount);
     event CounterIncremented(address indexed node, Counter indexed counter, uint64 value);
     event CognitiveSet(address cognitive);
     event ReadyWindowSet(uint64 readyWindow);
@@ -67,6 +70,7 @@ contract NodeStats {
     error NotActiveNode(address account);
     error OnlyCognitive(address caller);
     error CognitiveAlreadySet(address cognitive);
+    error TooManyModels(uint256 count, uint256 max);
     error ZeroAddress();
     error NothingToReinstate(address node);
 
@@ -110,15 +114,22 @@ contract NodeStats {
         emit Reinstated(node, msg.sender);
     }
 
-    /// `modelId` is the model the node has loaded (0: none); `ready` says it takes tasks now.
-    function ping(uint256 modelId, bool ready) external {
+    /// `modelIds` are every model the node serves now (each ping replaces the last list); `ready`
+    /// says it takes tasks now. A miner serving many models is ready for each of them.
+    function ping(uint256[] calldata modelIds, bool ready) external {
         if (iam.activeRoleOf(msg.sender) == Role.None) revert NotActiveNode(msg.sender);
+        if (modelIds.length > MAX_READY_MODELS) revert TooManyModels(modelIds.length, MAX_READY_MODELS);
         Stats storage s = _stats[msg.sender];
         s.lastPingAt = uint64(block.timestamp);
         s.pingCount += 1;
         s.ready = ready;
-        s.readyModelId = modelId;
-        emit Pinged(msg.sender, modelId, ready, s.pingCount);
+        _readyModels[msg.sender] = modelIds;
+        emit Pinged(msg.sender, modelIds, ready, s.pingCount);
+    }
+
+    /// The models the node listed in its last ping.
+    function readyModelsOf(address node) external view returns (uint256[] memory) {
+        return _readyModels[node];
     }
 
     function increment(address node, Counter counter) external {
@@ -137,8 +148,11 @@ contract NodeStats {
 
     function isReady(address node, uint256 modelId) external view returns (bool) {
         Stats storage s = _stats[node];
-        if (!s.ready || s.readyModelId != modelId) return false;
-        return readyWindow == 0 || block.timestamp <= uint256(s.lastPingAt) + readyWindow;
+        if (!s.ready) return false;
+        if (readyWindow != 0 && block.timestamp > uint256(s.lastPingAt) + readyWindow) return false;
+        uint256[] storage models = _readyModels[node];
+        for (uint256 i = 0; i < models.length; i++) if (models[i] == modelId) return true;
+        return false;
     }
 
     function isSuspended(address node) external view returns (bool) {

@@ -40,7 +40,8 @@ export interface AccountInfo {
     pingAgeSeconds: number | null
     pingCount: number
     ready: boolean
-    readyModelId: string
+    /** The models its last ping listed (ready for each while `ready`). */
+    readyModelIds: string[]
     assigned: number
     precommitted: number
     committed: number
@@ -103,12 +104,13 @@ export async function readNetworkInfo (network: OperatorNetwork, opts: {onProgre
   const addresses = await accountsNamed(network, head.number, opts)
   const accounts = await mapLimit(addresses, async (address): Promise<AccountInfo> => {
     opts.signal?.throwIfAborted()
-    const [held, node, activeRole, stats, suspended] = await Promise.all([
+    const [held, node, activeRole, stats, suspended, readyModels] = await Promise.all([
       Promise.all(Object.values(ACL_ROLE_NAMES).map(async code => await contracts.acl.hasRole(code, address) as boolean)),
       contracts.iam.nodeOf(address),
       contracts.iam.activeRoleOf(address),
       contracts.nodeStats.statsOf(address),
-      contracts.nodeStats.isSuspended(address)
+      contracts.nodeStats.isSuspended(address),
+      contracts.nodeStats.readyModelsOf(address) as Promise<bigint[]>
     ])
     const roles = (Object.keys(ACL_ROLE_NAMES) as AclRoleName[]).filter((_, i) => held[i])
     const registered = Number(node.registeredAt) !== 0
@@ -126,7 +128,7 @@ export async function readNetworkInfo (network: OperatorNetwork, opts: {onProgre
             pingAgeSeconds: lastPingAt === 0 ? null : Math.max(0, head.timestamp - lastPingAt),
             pingCount: Number(stats.pingCount),
             ready: stats.ready,
-            readyModelId: String(stats.readyModelId),
+            readyModelIds: readyModels.map(id => id.toString()),
             assigned: Number(stats.assigned),
             precommitted: Number(stats.precommitted),
             committed: Number(stats.committed),
@@ -224,7 +226,7 @@ export function formatNetworkInfo (info: NetworkInfo): string {
     const r = a.registration
     const node = r == null ? 'not registered' : `${r.role ?? '?'}${r.active ? '' : ' (deactivated)'}`
     const s = a.stats
-    const ping = s?.pingAgeSeconds == null ? '-' : `${formatAge(s.pingAgeSeconds)} ago${s.ready ? `, ready on model ${s.readyModelId}` : ', not ready'}`
+    const ping = s?.pingAgeSeconds == null ? '-' : `${formatAge(s.pingAgeSeconds)} ago${s.ready ? `, ready on model${s.readyModelIds.length === 1 ? '' : 's'} ${s.readyModelIds.join(', ')}` : ', not ready'}`
     const counters = s == null ? '-' : `${s.assigned}/${s.precommitted}/${s.committed}/${s.agreed}/${s.disagreed}/${s.expired}/${s.rejected}${s.suspended ? ' SUSPENDED' : ''}`
     return [a.address, a.roles.length === 0 ? '(none)' : a.roles.join(','), node, a.activeRole ?? 'no', ping, counters]
   })

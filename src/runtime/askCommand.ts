@@ -5,6 +5,8 @@ export interface AskOptions {
   api: string
   token?: string
   prompt: string
+  /** A registered model's name or id; the oracle's default when absent. */
+  model?: string
   mode: string
   redundancy: number
   maxTokens: number
@@ -21,7 +23,7 @@ export class AskError extends CortensorError<{code: 'API_ERROR' | 'API_UNREACHAB
  * prints the whole response instead.
  */
 export async function ask (opts: AskOptions): Promise<number> {
-  const body = {prompt: opts.prompt, mode: opts.mode, redundancy: opts.redundancy, max_tokens: opts.maxTokens, stream: !opts.json}
+  const body = {prompt: opts.prompt, model: opts.model, mode: opts.mode, redundancy: opts.redundancy, max_tokens: opts.maxTokens, stream: !opts.json}
   let res: Response
   try {
     res = await fetch(new URL('/api/v1/completions', opts.api), {

@@ -105,10 +105,11 @@ const COMMANDS: Command[] = [
   {
     command: 'ask',
     describe: 'Send a prompt to an oracle; stream the answer and the miners\' verdict',
-    usage: 'cortensord ask "PROMPT" [--api URL] [--token TOKEN] [--mode parallel|competing] [--redundancy K] [--max-tokens N] [--json]   (or CORTENSORD_API_URL, CORTENSORD_API_TOKEN)',
+    usage: 'cortensord ask "PROMPT" [--api URL] [--token TOKEN] [--model NAME|ID] [--mode parallel|competing] [--redundancy K] [--max-tokens N] [--json]   (or CORTENSORD_API_URL, CORTENSORD_API_TOKEN)',
     options: {
       api: {type: 'string'},
       token: {type: 'string'},
+      model: {type: 'string'},
       mode: {type: 'string', default: 'parallel'},
       redundancy: {type: 'string', default: '1'},
       'max-tokens': {type: 'string', default: '64'},
@@ -126,7 +127,7 @@ const COMMANDS: Command[] = [
       return await ask({
         api: (values.api as string | undefined) ?? process.env.CORTENSORD_API_URL ?? `http://127.0.0.1:${DEFAULTS.api.port}`,
         token: (values.token as string | undefined) ?? process.env.CORTENSORD_API_TOKEN,
-        prompt, mode: String(values.mode), redundancy: number('redundancy'), maxTokens: number('max-tokens'), json: values.json === true,
+        prompt, model: values.model as string | undefined, mode: String(values.mode), redundancy: number('redundancy'), maxTokens: number('max-tokens'), json: values.json === true,
         out: process.stdout, err: process.stderr
       })
     }

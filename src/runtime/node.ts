@@ -165,7 +165,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
       chainPingIntervalMs: config.stats.chainPingIntervalMs
     }))
-    role.serving?.then(modelId => { system.tell(stats, {type: 'ModelReady', modelId}) }, () => {})
+    for (const model of role.served ?? []) model.then(modelId => { system.tell(stats, {type: 'ModelReady', modelId}) }, () => {})
 
     const routes: Route[] = [
       {method: 'GET', path: '/metrics', open: true, handler: () => ({text: metrics.render(), contentType: 'text/plain; version=0.0.4'})},

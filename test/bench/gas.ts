@@ -38,8 +38,8 @@ try {
   record('acl.grantRole', await grantRole(net.admin.queue, net.contracts, AclRole.Miner, wallet.address))
   record('iam.register (39-byte peer id)', await registerNode(newcomer, net.contracts, net.miners[0]!.peerId.map((b) => b ^ 1), 'miner', '{"name":"miner-50"}'))
 
-  for (const miner of net.miners) record('nodeStats.ping (first)', await send(miner, 'nodeStats', 'ping', [net.modelId, true]))
-  for (const miner of net.miners) record('nodeStats.ping', await send(miner, 'nodeStats', 'ping', [net.modelId, true]))
+  for (const miner of net.miners) record('nodeStats.ping (first)', await send(miner, 'nodeStats', 'ping', [[net.modelId], true]))
+  for (const miner of net.miners) record('nodeStats.ping', await send(miner, 'nodeStats', 'ping', [[net.modelId], true]))
 
   // `settle` with no rejection: the verified path, the one output hash accepted.
   const runTask = async (mode: TaskMode, k: number, round: number, close: 'end' | 'settle'): Promise<bigint> => {

@@ -156,8 +156,8 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
 
   it('competing task: the first three ready miners take the slots, an unready one is refused and a fourth gets SlotsFull', async () => {
     const escrow = 3n * 10n ** 15n + 2n
-    for (const i of [0, 1, 2]) await send(miner(i), 'nodeStats', 'ping', [net.modelId, true])
-    await send(miner(3), 'nodeStats', 'ping', [net.modelId, false])
+    for (const i of [0, 1, 2]) await send(miner(i), 'nodeStats', 'ping', [[net.modelId], true])
+    await send(miner(3), 'nodeStats', 'ping', [[net.modelId], false])
     const {taskId, receipt} = await createTask('competing', 3, [], escrow)
     assert.deepEqual(stateChanges(receipt), [TaskState.Created])
     await reverts(precommit(taskId, 3, 'X'), 'MinerNotReady')
@@ -167,7 +167,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await precommit(taskId, 1, 'same')
     assert.equal(await stateOf(taskId), TaskState.Created)
     assert.deepEqual(stateChanges(await precommit(taskId, 2, 'same')), [TaskState.Assigned, TaskState.Precommitted])
-    await send(miner(3), 'nodeStats', 'ping', [net.modelId, true])
+    await send(miner(3), 'nodeStats', 'ping', [[net.modelId], true])
     assert.equal(await net.contracts.nodeStats.isReady(addr(3), net.modelId), true)
     await reverts(precommit(taskId, 3, 'X'), 'SlotsFull')
 
@@ -184,7 +184,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
   })
 
   it('a stale ready ping does not let a miner take a competing slot', async () => {
-    await send(miner(0), 'nodeStats', 'ping', [net.modelId, true])
+    await send(miner(0), 'nodeStats', 'ping', [[net.modelId], true])
     await provider.send('evm_increaseTime', [601])
     await provider.send('evm_mine', [])
     assert.equal(await net.contracts.nodeStats.isReady(addr(0), net.modelId), false)
@@ -432,7 +432,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await reverts(createTask('parallel', 2, [1, 0], 100n), 'MinerSuspended')
     const {taskId: parallelId} = await createTask('parallel', 1, [1], 100n)
     await reverts(send(oracle(), 'cognitive', 'reassign', [parallelId, addr(1), addr(0)]), 'MinerSuspended')
-    await send(miner(0), 'nodeStats', 'ping', [net.modelId, true])
+    await send(miner(0), 'nodeStats', 'ping', [[net.modelId], true])
     const {taskId: competingId} = await createTask('competing', 1, [], 100n)
     await reverts(precommit(competingId, 0, 'A'), 'MinerSuspended')
 
@@ -499,7 +499,7 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await revokeRole(net.admin.queue, net.contracts, AclRole.Miner, addr(0))
     assert.equal(await net.contracts.iam.isActive(addr(0), AclRole.Miner), false)
     assert.equal(Number(await net.contracts.iam.activeRoleOf(addr(0))), AclRole.None)
-    await reverts(send(miner(0), 'nodeStats', 'ping', [net.modelId, true]), 'NotActiveNode')
+    await reverts(send(miner(0), 'nodeStats', 'ping', [[net.modelId], true]), 'NotActiveNode')
     await reverts(createTask('parallel', 1, [0], 0n), 'NotActiveMiner')
   })
 
@@ -520,12 +520,25 @@ describe('contracts (ACL, IAM, NodeStats, ModelRegistry, Cognitive) on anvil', (
     await reverts(send(miner(0), 'nodeStats', 'increment', [addr(0), Counter.Agreed]), 'OnlyCognitive')
     await reverts(send(net.admin, 'nodeStats', 'setCognitive', [outsider.address]), 'CognitiveAlreadySet')
     await reverts(send(miner(0), 'nodeStats', 'setReadyWindow', [0]), 'NotAdmin')
-    await reverts(send(outsider, 'nodeStats', 'ping', [net.modelId, true]), 'NotActiveNode')
-    const receipt = await send(miner(0), 'nodeStats', 'ping', [net.modelId, true])
+    await reverts(send(outsider, 'nodeStats', 'ping', [[net.modelId], true]), 'NotActiveNode')
+    const receipt = await send(miner(0), 'nodeStats', 'ping', [[net.modelId], true])
     assert.equal(events(receipt, 'nodeStats', 'Pinged')[0]!.args.pingCount, 1n)
     const s = await net.contracts.nodeStats.statsOf(addr(0))
     assert.equal(s.ready, true)
-    assert.equal(s.readyModelId, net.modelId)
+    assert.deepEqual([...await net.contracts.nodeStats.readyModelsOf(addr(0))], [net.modelId])
+  })
+
+  it('a node serving several models is ready for each model its last ping listed, and no other', async () => {
+    await send(miner(1), 'nodeStats', 'ping', [[net.modelId, 7n], true])
+    assert.equal(await net.contracts.nodeStats.isReady(addr(1), net.modelId), true)
+    assert.equal(await net.contracts.nodeStats.isReady(addr(1), 7n), true)
+    assert.equal(await net.contracts.nodeStats.isReady(addr(1), 8n), false)
+    await send(miner(1), 'nodeStats', 'ping', [[7n], true])
+    assert.equal(await net.contracts.nodeStats.isReady(addr(1), net.modelId), false, 'a model dropped from the list is no longer ready')
+    await send(miner(1), 'nodeStats', 'ping', [[7n], false])
+    assert.equal(await net.contracts.nodeStats.isReady(addr(1), 7n), false, 'not ready at all')
+    await reverts(send(miner(1), 'nodeStats', 'ping', [Array.from({length: 33}, (_, i) => BigInt(i + 1)), true]), 'TooManyModels')
+    await send(miner(1), 'nodeStats', 'ping', [[net.modelId], true])
   })
 
   it('the model registry is admin-managed and numbers models from 1', async () => {

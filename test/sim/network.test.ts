@@ -124,10 +124,10 @@ describe('devnet: 1 oracle + 3 miners as processes on a real chain', {timeout: 3
     const contracts = connectContracts(devnet.deployment, provider)
     try {
       for (const miner of devnet.miners) {
-        const stats = await contracts.nodeStats.getFunction('statsOf')(miner.info.address) as {pingCount: bigint, ready: boolean, readyModelId: bigint}
+        const stats = await contracts.nodeStats.getFunction('statsOf')(miner.info.address) as {pingCount: bigint, ready: boolean}
         assert.ok(stats.pingCount >= 1n, `${miner.name} pinged`)
         assert.equal(stats.ready, true)
-        assert.equal(stats.readyModelId, BigInt(devnet.modelId))
+        for (const id of devnet.modelIds) assert.equal(await contracts.nodeStats.getFunction('isReady')(miner.info.address, BigInt(id)), true, `${miner.name} is ready on chain for model ${id}`)
       }
     } finally {
       provider.destroy()

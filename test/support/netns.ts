@@ -24,7 +24,7 @@ export interface Lab {
   /** Runs `command` inside the host's namespace as a child process (stdio as given). */
   spawnIn: (host: string, command: string, args: string[], opts?: {env?: NodeJS.ProcessEnv, cwd?: string, stdio?: Array<'pipe' | 'ignore' | 'inherit' | number>}) => ChildProcess
   /** Runs a command inside the host's namespace to its end. */
-  execIn: (host: string, command: string, args: string[], opts?: {timeoutMs?: number, env?: NodeJS.ProcessEnv}) => Promise<{stdout: string, stderr: string}>
+  execIn: (host: string, command: string, args: string[], opts?: {timeoutMs?: number, env?: NodeJS.ProcessEnv, cwd?: string}) => Promise<{stdout: string, stderr: string}>
   destroy: () => Promise<void>
 }
 
@@ -78,8 +78,9 @@ export async function createLab (opts: {id: string, net: number, public: string[
       if (h == null) throw new Error(`no host ${name} in the lab`)
       return h
     },
+    // `ip netns exec` execs the command itself: the child's pid is the command's (a signal reaches it).
     spawnIn: (host, command, args, spawnOpts = {}) => spawn('ip', ['netns', 'exec', lab.host(host).ns, command, ...args], {env: spawnOpts.env, cwd: spawnOpts.cwd, stdio: spawnOpts.stdio ?? ['ignore', 'pipe', 'pipe']}),
-    execIn: async (host, command, args, execOpts = {}) => await run('ip', ['netns', 'exec', lab.host(host).ns, command, ...args], {timeout: execOpts.timeoutMs ?? 60_000, env: execOpts.env, maxBuffer: 16 * 1024 * 1024}),
+    execIn: async (host, command, args, execOpts = {}) => await run('ip', ['netns', 'exec', lab.host(host).ns, command, ...args], {timeout: execOpts.timeoutMs ?? 60_000, env: execOpts.env, cwd: execOpts.cwd, maxBuffer: 16 * 1024 * 1024}),
     destroy: async () => {
       for (const ns of namespaces.reverse()) {
         // Whatever still runs inside dies with it: kill it first, then the namespace (and its veths) go.

@@ -39,16 +39,16 @@ describe('typed chain calls', () => {
 
   it('types calls from the ABI (checked by the compiler)', () => {
     const miner: Address = fakeAddress(1)
-    const ping: ChainWrite = {contract: 'nodeStats', functionName: 'ping', args: [1n, true]}
+    const ping: ChainWrite = {contract: 'nodeStats', functionName: 'ping', args: [[1n, 2n], true]}
     const grant: ChainWrite = {contract: 'acl', functionName: 'grantRole', args: [3, miner]}
     const stats: ChainRead<'nodeStats', 'statsOf'> = {contract: 'nodeStats', functionName: 'statsOf', args: [miner]}
     const anyRead: ChainRead = stats
     // @ts-expect-error a view function is not a write
     const notWrite: ChainWrite = {contract: 'nodeStats', functionName: 'statsOf', args: [miner]}
-    // @ts-expect-error ping takes (uint256, bool)
-    const wrongArgs: ChainWrite = {contract: 'nodeStats', functionName: 'ping', args: [1n]}
+    // @ts-expect-error ping takes (uint256[], bool)
+    const wrongArgs: ChainWrite = {contract: 'nodeStats', functionName: 'ping', args: [1n, true]}
     // @ts-expect-error a write is not a read
-    const notRead: ChainRead = {contract: 'nodeStats', functionName: 'ping', args: [1n, true]}
+    const notRead: ChainRead = {contract: 'nodeStats', functionName: 'ping', args: [[1n], true]}
     // @ts-expect-error an address argument must be an Address (toAddress), not any string
     const rawAddress: ChainRead = {contract: 'nodeStats', functionName: 'statsOf', args: ['0x00']}
     const model: ReadResult<'modelRegistry', 'modelOf'> = {name: 'm', cid: 'c', sha256Digest: '0x', sizeBytes: 1n, quantization: 'F32', active: true, registeredAt: 0n}

@@ -9,6 +9,6 @@ export interface StatsStatus {
 }
 
 export type StatsMessage =
-  /** The model is verified and loaded: ping NodeStats now (ready), then at the slow interval. */
+  /** One more model is served: ping NodeStats now (ready for every model served so far), then at the slow interval. */
   | {type: 'ModelReady', modelId: ModelId}
   | {type: 'GetStatus', replyTo: ActorRef<StatsStatus>}

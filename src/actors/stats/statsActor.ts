@@ -22,7 +22,7 @@ export interface StatsActorInit {
 
 type Internal =
   | {type: '$HeartbeatTick'}
-  | {type: '$PingTick', modelId: ModelId}
+  | {type: '$PingTick'}
   | {type: '$Pinged', reply: SendReply}
 
 interface StatsState {
@@ -40,6 +40,8 @@ interface StatsState {
 export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, StatsMessage | Internal> {
   const {system} = init
   const chain = new ChainClient(system, init.chain)
+  // Outside the state: the models served outlive a restart of this actor.
+  const served: ModelId[] = []
   return {
     name: 'stats',
     init: async (ctx) => {
@@ -61,13 +63,14 @@ export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, S
           return state
         }
         case 'ModelReady':
+          if (!served.includes(msg.modelId)) served.push(msg.modelId)
           if (state.pingTimer != null) clearInterval(state.pingTimer)
-          state.pingTimer = setInterval(() => { system.tell(self, {type: '$PingTick', modelId: msg.modelId}) }, init.chainPingIntervalMs)
+          state.pingTimer = setInterval(() => { system.tell(self, {type: '$PingTick'}) }, init.chainPingIntervalMs)
           state.timers.add(state.pingTimer)
-          system.tell(self, {type: '$PingTick', modelId: msg.modelId})
+          system.tell(self, {type: '$PingTick'})
           return state
         case '$PingTick':
-          void chain.send({label: 'ping', call: {contract: 'nodeStats', functionName: 'ping', args: [BigInt(msg.modelId), true]}, lane: 'settlement'})
+          void chain.send({label: 'ping', call: {contract: 'nodeStats', functionName: 'ping', args: [served.map(id => BigInt(id)), true]}, lane: 'settlement'})
             .then(reply => { system.tell(self, {type: '$Pinged', reply}) })
           return state
         case '$Pinged':

@@ -8,7 +8,7 @@ import type {ActorRef} from '../../actors/actorSystem.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {askStatus} from './askStatus.js'
-import {firstServed} from './firstServed.js'
+import {watchServed} from './watchServed.js'
 import {memoryBudgetBytes} from './memoryBudget.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 
@@ -48,7 +48,7 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
     system.tell(mining, {type: 'ModelReady', modelId: reply.modelId, inference})
     return reply.modelId
   })
-  const serving = firstServed(node, served)
+  watchServed(node, served)
 
   return {
     gossip: {
@@ -70,6 +70,6 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
       mining: await askStatus<MiningStatus>(system, mining)
     }),
     routes: [],
-    serving
+    served
   }
 }

@@ -69,8 +69,8 @@ export interface RoleRuntime {
   /** The role's part of `GET /api/v1/status`. */
   status: () => Promise<Record<string, unknown>>
   routes: Route[]
-  /** Resolves with the first model this node serves once it can take work (NodeStats then pings it ready). */
-  serving?: Promise<ModelId>
+  /** One promise per listed model, resolved once the node takes its work (NodeStats is then pinged ready for it). */
+  served?: Array<Promise<ModelId>>
 }
 
 /** A role: given the node's components, starts its actors and returns its tables. */

@@ -1,7 +1,7 @@
 import {LlamaEngine} from '../../inference/llamaEngine.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {VerifierPool} from '../../verify/verifierPool.js'
-import {firstServed} from './firstServed.js'
+import {watchServed} from './watchServed.js'
 import {memoryBudgetBytes} from './memoryBudget.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 
@@ -23,7 +23,7 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
   /** Models loaded once (so their class is known) and offered to oracles. */
   const ready = new Set<ModelId>()
 
-  const serving = firstServed(node, node.modelFiles.map(async (file) => {
+  const served = watchServed(node, node.modelFiles.map(async (file) => {
     const reply = await file
     if (reply.type !== 'Ready') throw new Error(`model ${reply.modelId} unavailable: ${reply.code}: ${reply.error}`)
     verifiers.add({id: reply.modelId, path: reply.path, sha256: reply.descriptor.sha256, sizeBytes: reply.descriptor.sizeBytes})
@@ -65,6 +65,6 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
       validator: {models: verifiers.served(), verifications: {...counts}, ...verifiers.activity()}
     }),
     routes: [],
-    serving
+    served
   }
 }

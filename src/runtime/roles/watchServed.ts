@@ -2,10 +2,10 @@ import type {ModelId} from '../../protocols/modelId.js'
 import type {NodeComponents} from './nodeRole.js'
 
 /**
- * The first of a node's models to be served. A model that cannot be served is logged and the
- * others go on; a node that can serve none of its models stops, naming every reason.
+ * Watches a node's models on their way to being served: one that cannot be served is logged and
+ * the others go on; a node that can serve none of its models stops, naming every reason.
  */
-export async function firstServed (node: Pick<NodeComponents, 'log' | 'signal' | 'fail' | 'config'>, served: Array<Promise<ModelId>>): Promise<ModelId> {
+export function watchServed (node: Pick<NodeComponents, 'log' | 'signal' | 'fail' | 'config'>, served: Array<Promise<ModelId>>): Array<Promise<ModelId>> {
   for (const s of served) s.catch((err: Error) => { if (!node.signal.aborted) node.log.error({err: err.message}, 'a listed model is not served') })
   const first = Promise.any(served)
   first.catch((err: AggregateError) => {
@@ -13,5 +13,5 @@ export async function firstServed (node: Pick<NodeComponents, 'log' | 'signal' |
     const reasons = err.errors.map(e => (e as Error).message).join('; ')
     node.fail(`this ${node.config.role} can serve none of its models: ${reasons}`, new Error(reasons))
   })
-  return await first
+  return served
 }
