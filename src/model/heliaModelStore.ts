@@ -1,23 +1,29 @@
 import {unixfs, type UnixFS} from '@helia/unixfs'
 import type {Helia} from 'helia'
 import {createHash} from 'node:crypto'
-import {createReadStream, createWriteStream} from 'node:fs'
+import {createReadStream} from 'node:fs'
 import {mkdir, open, rename, rm, stat} from 'node:fs/promises'
 import {join} from 'node:path'
-import {Transform} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
-import type {CID} from 'multiformats/cid'
+import {CID} from 'multiformats/cid'
 import {withCallerSignal} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
+import {BlockServer, type BlockServerLibp2p} from './blockServer.js'
+import {BlockSwarm, type BlockSwarmLibp2p} from './blockSwarm.js'
+import {DAG_PB_CODE, decodeDagPbNode} from './dagPbNode.js'
 import {fixedSizeChunker} from './fixedSizeChunker.js'
 import {parseDescriptor, type ModelDescriptor} from './modelDescriptor.js'
 import {ModelError} from './modelError.js'
 import {PROGRESS_INTERVAL_MS, ProgressThrottle} from './modelProgress.js'
 import type {AddedFile, ModelCallOptions, ModelFile, ModelStore} from './modelStore.js'
-import {verifyFile} from './verifyFile.js'
+import {unixfsFileWalker} from './unixfsFileWalker.js'
+import {sha256File, verifyFile} from './verifyFile.js'
 
-/** The helia node the store imports into and fetches through (the daemon's host). */
-export type ModelHost = Pick<Helia, 'blockstore' | 'pins'>
+/**
+ * The helia node the store imports into and fetches through (the daemon's host). With
+ * `libp2p`, the store serves and fetches blocks over BLOCK_PROTOCOL as well as bitswap;
+ * without it (a bare `createHeliaLight()` used only to compute a CID) it is offline.
+ */
+export type ModelHost = Pick<Helia, 'blockstore' | 'pins'> & {libp2p?: BlockServerLibp2p & BlockSwarmLibp2p}
 
 export interface HeliaModelStoreInit {
   host: ModelHost
@@ -32,6 +38,12 @@ export interface HeliaModelStoreInit {
   stallTimeoutMs?: number
   /** Least time between two progress events of one call. */
   progressIntervalMs?: number
+  /**
+   * Whether a peer (libp2p peer id, as a string) may fetch blocks from this node and send
+   * blocks to it over BLOCK_PROTOCOL; the daemon passes its admission check. Absent: every
+   * peer may (tests, benchmarks). Bitswap is not gated by it.
+   */
+  isAllowedPeer?: (peerId: string) => boolean
 }
 
 /**
@@ -51,13 +63,15 @@ interface VerifiedStamp {
 }
 
 /**
- * Model files as IPFS content: imports local files (and seeds them), fetches descriptors'
- * files over bitswap from whichever connected peers have the blocks, and hands out only
- * files whose sha256 and size match the descriptor.
+ * Model files as IPFS content: imports local files, seeds every block it holds (imported,
+ * fetched, or still being fetched) over BLOCK_PROTOCOL and bitswap, fetches descriptors'
+ * files from all connected peers that have the blocks at once (bitswap for the rest), and
+ * hands out only files whose sha256 and size match the descriptor.
  *
  * Resume comes from the persistent blockstore: every block a fetch receives is stored (and
  * checked against its CID) as it arrives, so a fetch cut short by an abort or a crash is
- * followed by one that reads those blocks locally and asks peers only for the others.
+ * followed by one that reads those blocks locally (checking them again) and asks peers only
+ * for the others.
  */
 export class HeliaModelStore implements ModelStore {
   private readonly host: ModelHost
@@ -67,6 +81,7 @@ export class HeliaModelStore implements ModelStore {
   private readonly fetchConcurrency: number
   private readonly stallTimeoutMs: number
   private readonly progressIntervalMs: number
+  private readonly isAllowedPeer: (peerId: string) => boolean
   private readonly fs: UnixFS
   private readonly verified = new Map<string, VerifiedStamp>()
   /** Two callers wanting the same model share one fetch (and one `.partial` file). */
@@ -80,7 +95,14 @@ export class HeliaModelStore implements ModelStore {
     this.fetchConcurrency = init.fetchConcurrency ?? DEFAULT_FETCH_CONCURRENCY
     this.stallTimeoutMs = init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
     this.progressIntervalMs = init.progressIntervalMs ?? PROGRESS_INTERVAL_MS
+    this.isAllowedPeer = init.isAllowedPeer ?? (() => true)
     this.fs = unixfs(init.host)
+    if (init.host.libp2p != null) {
+      // Registered as the store is made, not on a first fetch: a node whose model is already
+      // on disk (or that imported it) must seed it too. The handler is in place synchronously.
+      const server = new BlockServer({libp2p: init.host.libp2p, blockstore: init.host.blockstore, isAllowedPeer: this.isAllowedPeer, logger: this.log.child({component: 'blockServer'})})
+      server.start().catch((err: unknown) => { this.log.warn({err}, 'could not register the model block protocol; serving over bitswap only') })
+    }
   }
 
   /** Where the verified file of `descriptor` lives (whether or not it is there yet). */
@@ -93,7 +115,7 @@ export class HeliaModelStore implements ModelStore {
   /**
    * Imports a local file as a UnixFS file (CIDv1, raw 1 MiB leaves, no mtime/mode, so the
    * CID depends on the bytes only), hashing it in the same pass, then pins it: from then on
-   * bitswap answers every connected peer's wants for its blocks.
+   * the block protocol and bitswap serve its blocks to every connected peer.
    */
   async addFile (path: string, options: ModelCallOptions = {}): Promise<AddedFile> {
     const {size: total} = await statOrNotFound(path)
@@ -122,7 +144,8 @@ export class HeliaModelStore implements ModelStore {
   }
 
   /**
-   * Fetches the descriptor's file from connected peers into `modelDir`, verified. The file
+   * Fetches the descriptor's file from connected peers into `modelDir`, verified: blocks come
+   * from every peer that has them (BlockSwarm), each checked against its CID. The file
    * is written to `<final>.partial`, hashed on the way, and renamed into place only when its
    * sha256 and size match; otherwise it is deleted and `HASH_MISMATCH`/`SIZE_MISMATCH`
    * thrown, so a bad file can never be found at the final path. Afterwards the file is
@@ -176,15 +199,46 @@ export class HeliaModelStore implements ModelStore {
 
     const watchdog = new StallWatchdog(this.stallTimeoutMs)
     const signal = withCallerSignal(watchdog.signal, options.signal)
-    const counted = countingBlockstore(this.host.blockstore, watchdog)
-    const progress = new ProgressThrottle('fetch', sizeBytes, options.onProgress, () => counted.networkBytes, this.progressIntervalMs)
-    const fs = unixfs({blockstore: counted})
-    const hash = createHash('sha256')
     const log = this.log.child({model: descriptor.name, cid: descriptor.cid})
+    const counted = {networkBytes: 0, localBytes: 0}
+    const progress = new ProgressThrottle('fetch', sizeBytes, options.onProgress, () => counted.networkBytes, this.progressIntervalMs)
+    /** File offsets of each leaf, by CID: known before any leaf is asked for. */
+    const placements = new Map<string, number[]>()
+    const file = await open(tempPath, 'w')
+    let lastLogAt = performance.now()
+    const place = async (bytes: Uint8Array, offset: number, local: boolean): Promise<void> => {
+      if (offset + bytes.byteLength > sizeBytes) {
+        throw new ModelError({code: 'SIZE_MISMATCH', path: tempPath, expected: sizeBytes, actual: offset + bytes.byteLength},
+          `${descriptor.cid} has bytes past ${sizeBytes}, the descriptor's size`)
+      }
+      await file.write(bytes, 0, bytes.byteLength, offset)
+      if (local) counted.localBytes += bytes.byteLength
+      else counted.networkBytes += bytes.byteLength
+      progress.add(bytes.byteLength)
+      if (performance.now() - lastLogAt >= 5000) {
+        lastLogAt = performance.now()
+        log.info({bytes: progress.bytesDone, total: sizeBytes, ...counted}, 'model fetch progress')
+      }
+    }
+    const swarm = new BlockSwarm({
+      libp2p: this.host.libp2p,
+      blockstore: this.host.blockstore,
+      isAllowedPeer: this.isAllowedPeer,
+      maxBlocksInFlight: this.fetchConcurrency,
+      // Leaves land in any order: each is written at its offset as soon as it is verified and stored.
+      onBlock: async (blockCid, bytes, from) => {
+        watchdog.kick()
+        for (const offset of placements.get(blockCid.toString()) ?? []) await place(bytes, offset, from === 'local')
+      },
+      logger: log,
+      signal
+    })
+    const fs = unixfs({blockstore: this.host.blockstore})
     log.info({sizeBytes, finalPath}, 'fetching model')
 
     try {
-      const root = await fs.stat(cid, {signal})
+      await swarm.fetch([cid])
+      const root = await fs.stat(cid, {signal, offline: true})
       if (root.type === 'directory') {
         throw new ModelError({code: 'NOT_A_FILE', cid: descriptor.cid}, `${descriptor.cid} is a directory, not a model file`)
       }
@@ -193,48 +247,42 @@ export class HeliaModelStore implements ModelStore {
         throw new ModelError({code: 'SIZE_MISMATCH', path: descriptor.cid, expected: sizeBytes, actual: Number(root.size)},
           `${descriptor.cid} is ${root.size} bytes, descriptor says ${sizeBytes}`)
       }
-
-      let lastLogAt = performance.now()
-      const tap = new Transform({
-        transform (chunk: Uint8Array, _encoding, callback) {
-          hash.update(chunk)
-          progress.add(chunk.byteLength)
-          if (performance.now() - lastLogAt >= 5000) {
-            lastLogAt = performance.now()
-            log.info({bytes: progress.bytesDone, total: sizeBytes, networkBytes: counted.networkBytes}, 'model fetch progress')
-          }
-          callback(null, chunk)
-        }
-      })
-      // Extra exporter option: without it the exporter asks for every child of a node at once.
-      const catOptions = {signal, blockReadConcurrency: this.fetchConcurrency}
-      await pipeline(fs.cat(cid, catOptions), tap, createWriteStream(tempPath), {signal})
-      await fsyncFile(tempPath)
+      await layOut(cid, {swarm, blocks: this.host.blockstore, placements, place, signal, descriptorCid: descriptor.cid})
+      await swarm.fetch([...placements.keys()].map(key => CID.parse(key)))
+      await file.sync()
       progress.finish()
+      // The last progress event may be what made the caller abort.
+      signal.throwIfAborted()
 
-      const actual = hash.digest('hex')
-      const written = (await stat(tempPath)).size
+      const written = (await file.stat()).size
       if (written !== sizeBytes) {
         throw new ModelError({code: 'SIZE_MISMATCH', path: tempPath, expected: sizeBytes, actual: written},
           `fetched ${written} bytes of ${descriptor.cid}, descriptor says ${sizeBytes}`)
       }
+      // Leaves were written out of order, so the file is hashed once it is whole.
+      const {sha256: actual} = await sha256File(tempPath, {signal})
       if (actual !== expected) {
         throw new ModelError({code: 'HASH_MISMATCH', path: tempPath, expected, actual},
           `${descriptor.cid} has sha256 ${actual}, descriptor says ${expected}`)
       }
+      await file.close()
       await rename(tempPath, finalPath)
       const {mtimeMs} = await stat(finalPath)
       this.verified.set(finalPath, {sha256: expected, sizeBytes, mtimeMs})
       await this.pin(cid, options.signal)
 
       const {networkBytes, localBytes} = counted
-      log.info({finalPath, networkBytes, localBytes, seconds: seconds(started)}, 'model fetched, verified and seeded')
-      return {path: finalPath, descriptor, networkBytes, localBytes}
+      const sources = Object.fromEntries(swarm.bytesFrom)
+      log.info({finalPath, networkBytes, localBytes, sources, seconds: seconds(started)}, 'model fetched, verified and seeded')
+      return {path: finalPath, descriptor, networkBytes, localBytes, sources}
     } catch (err) {
+      await file.close().catch(() => {})
       await rm(tempPath, {force: true})
       throw this.fetchError(err, descriptor, progress.bytesDone, sizeBytes, options.signal, watchdog)
     } finally {
       watchdog.stop()
+      swarm.close()
+      await file.close().catch(() => {})
     }
   }
 
@@ -253,35 +301,65 @@ export class HeliaModelStore implements ModelStore {
 
   private async pin (cid: CID, signal: AbortSignal | undefined): Promise<void> {
     if (await this.host.pins.isPinned(cid, {signal})) return
-    for await (const _ of this.host.pins.add(cid, {signal})) { /* walks the (local) DAG */ }
+    for await (const _ of this.host.pins.add(cid, {signal, walker: unixfsFileWalker()})) { /* walks the (local) DAG */ }
   }
 }
 
 type Blocks = Helia['blockstore']
-type UnixFSBlockstore = Parameters<typeof unixfs>[0]['blockstore']
+
+interface LayOutContext {
+  swarm: BlockSwarm
+  blocks: Blocks
+  placements: Map<string, number[]>
+  /** Writes bytes the DAG's nodes carry themselves (a raw root, dag-pb leaves), which are local by then. */
+  place: (bytes: Uint8Array, offset: number, local: boolean) => Promise<void>
+  signal: AbortSignal
+  descriptorCid: string
+}
 
 /**
- * The host's blockstore as the UnixFS exporter sees it, counting the bytes of blocks that
- * were already local and of those that had to come from a peer (what a resumed fetch
- * saves), and telling the watchdog that blocks are still arriving.
+ * Fills `placements` with the file offset of every leaf of the file `root`, fetching the
+ * DAG's inner nodes level by level (two levels for files up to 174² MiB): each child starts
+ * where the previous one's `blocksizes` entry ends.
  */
-function countingBlockstore (blocks: Blocks, watchdog: StallWatchdog): UnixFSBlockstore & {networkBytes: number, localBytes: number} {
-  const counted = {
-    networkBytes: 0,
-    localBytes: 0,
-    has: blocks.has.bind(blocks),
-    put: blocks.put.bind(blocks),
-    get: async function * (cid: CID, options?: {signal?: AbortSignal}): AsyncGenerator<Uint8Array> {
-      const local = await blocks.has(cid, options)
-      for await (const chunk of blocks.get(cid, options)) {
-        if (local) counted.localBytes += chunk.byteLength
-        else counted.networkBytes += chunk.byteLength
-        yield chunk
-      }
-      watchdog.kick()
-    }
+async function layOut (root: CID, context: LayOutContext): Promise<void> {
+  const {swarm, blocks, placements, place, signal, descriptorCid} = context
+  if (root.code !== DAG_PB_CODE) {
+    // A file of one block: the root is the file.
+    await place(await readBlock(blocks, root, signal), 0, !swarm.fetchedFromNetwork(root))
+    return
   }
-  return counted
+  for (let level = [{cid: root, offset: 0}]; level.length > 0;) {
+    await swarm.fetch(level.filter(({cid}) => cid.code === DAG_PB_CODE).map(({cid}) => cid))
+    const next: typeof level = []
+    for (const {cid, offset} of level) {
+      if (cid.code !== DAG_PB_CODE) {
+        const key = cid.toString()
+        placements.set(key, [...placements.get(key) ?? [], offset])
+        continue
+      }
+      const node = decodeDagPbNode(await readBlock(blocks, cid, signal))
+      if (node.links.length === 0) {
+        await place(node.data, offset, !swarm.fetchedFromNetwork(cid))
+        continue
+      }
+      if (node.blocksizes.length !== node.links.length || node.data.byteLength > 0) {
+        throw new ModelError({code: 'FETCH_FAILED', cid: descriptorCid}, `${descriptorCid} is not a UnixFS file DAG this node can lay out (node ${cid.toString()})`)
+      }
+      let childOffset = offset
+      node.links.forEach((link, i) => {
+        next.push({cid: link, offset: childOffset})
+        childOffset += node.blocksizes[i]!
+      })
+    }
+    level = next
+  }
+}
+
+async function readBlock (blocks: Blocks, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of blocks.get(cid, {offline: true, signal})) chunks.push(chunk)
+  return Buffer.concat(chunks)
 }
 
 /** Aborts its signal when `kick` has not been called for `timeoutMs`. */
@@ -321,16 +399,6 @@ async function statOrNotFound (path: string): Promise<{size: number}> {
       throw new ModelError({code: 'FILE_NOT_FOUND', path}, `no file at ${path}`, {cause: err})
     }
     throw err
-  }
-}
-
-/** The rename that follows must not publish a file whose bytes are still only in the page cache. */
-async function fsyncFile (path: string): Promise<void> {
-  const handle = await open(path, 'r+')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
   }
 }
 

@@ -21,6 +21,8 @@ export interface ModelFile {
   networkBytes: number
   /** Bytes that were already in the local blockstore or, for a cached file, the whole file. */
   localBytes: number
+  /** Block bytes received by this call per source: a peer id, or `bitswap`. */
+  sources?: Record<string, number>
 }
 
 /**

@@ -21,8 +21,7 @@ export interface ReportedStatus {
   chainId?: number
   peers?: number
   admitted?: boolean
-  /** One model (a node serving one), or several. */
-  model?: ReportedModel
+  /** Every model the node lists, on its way to a verified file. */
   models?: ReportedModel[]
   stats?: {heartbeatsSent?: number, chainPings?: number, lastChainPing?: {at?: number, tx?: string, blockNumber?: number}, lastPingError?: string}
 }
@@ -106,7 +105,7 @@ function formatStatus (s: ReportedStatus, health: NodeHealth): string {
 }
 
 function modelsOf (s: ReportedStatus): ReportedModel[] {
-  return [...(s.model == null ? [] : [s.model]), ...(s.models ?? [])]
+  return s.models ?? []
 }
 
 function modelLine (m: ReportedModel): string {

@@ -19,7 +19,8 @@ import {HeliaModelStore} from '../model/heliaModelStore.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
 import {gossipsubOptions} from '../protocols/gossipScoring.js'
 import type {Role} from '../protocols/messages.js'
-import {peerIdToBytes} from '../protocols/peerAddress.js'
+import {addressFromPeerId, peerIdToBytes} from '../protocols/peerAddress.js'
+import {peerIdFromString} from '@libp2p/peer-id'
 import {ResultService} from '../protocols/resultService.js'
 import {VerifyService} from '../protocols/verifyService.js'
 import {GOSSIP_TOPICS, GossipTopic} from '../protocols/topic.js'
@@ -135,7 +136,15 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     }))
     const model = spawn('model', modelActor({
       system, chain,
-      openStore: async () => new HeliaModelStore({host, modelDir: join(config.dataDir, 'models'), logger: log.child({component: 'modelStore'})})
+      openStore: async () => new HeliaModelStore({
+        host, modelDir: join(config.dataDir, 'models'), logger: log.child({component: 'modelStore'}),
+        // Model blocks go to, and come from, admitted nodes only (any role: miners seed too).
+        isAllowedPeer: (peerId) => {
+          const address = addressFromPeerId(peerIdFromString(peerId))
+          const node = address == null ? undefined : access.nodeOf(address)
+          return node?.role != null && access.roleAllowed(node.address, node.role)
+        }
+      })
     }))
     const components: NodeComponents = {
       config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, spawn,

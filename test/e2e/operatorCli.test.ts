@@ -215,11 +215,11 @@ describe('cortensord operator commands', () => {
     const api = `http://127.0.0.1:${(server.address() as {port: number}).port}`
     try {
       const node = {role: 'miner', address: miner, peerId: '16Uiu2HAm', networkId: 'test', chainId: 31337, peers: 2, stats: {heartbeatsSent: 3, chainPings: 1}}
-      body = {...node, admitted: true, model: {modelId: '1', phase: 'ready'}}
+      body = {...node, admitted: true, models: [{modelId: '1', phase: 'ready'}, {modelId: '2', phase: 'fetching', progress: {bytes: 1, total: 4}}]}
       const healthy = await cortensord(['status', '--api', api, '--token', 't0ken'])
       assert.equal(healthy.code, 0, healthy.stderr)
       assert.match(healthy.stdout, /healthy\s+yes/)
-      body = {...node, admitted: false, model: {modelId: '1', phase: 'failed', error: 'sha256 mismatch'}}
+      body = {...node, admitted: false, models: [{modelId: '1', phase: 'ready'}, {modelId: '2', phase: 'failed', error: 'sha256 mismatch'}]}
       const sick = await cortensord(['status', '--api', api, '--token', 't0ken', '--json'])
       assert.equal(sick.code, 1, sick.stderr)
       const report = JSON.parse(sick.stdout) as {health: {healthy: boolean, problems: string[]}}

@@ -204,6 +204,17 @@ describe('a network across hosts: CLI set-up, 2 oracles, 3 miners (one behind NA
     for (const addr of nodes.get('miner3')!.info!.addrs) assert.ok(!addr.includes('/ip4/127.'), `the NATed miner announces ${addr}`)
   })
 
+  it('`cortensord status` on another host reports each node healthy with both models ready', async () => {
+    for (const name of ['oracle1', 'miner1', 'miner3']) {
+      // The NATed miner's API is reachable only from its own host.
+      const [from, api] = name === 'miner3' ? ['miner3', `http://127.0.0.1:${API_PORT}`] : ['client', nodes.get(name)!.info!.api]
+      const out = await cortensord(from, ['status', '--api', api, '--token', TOKEN, '--json'])
+      const report = JSON.parse(out) as {health: {healthy: boolean, problems: string[]}, models: Array<{modelId: string, phase: string}>}
+      assert.equal(report.health.healthy, true, `${name}: ${report.health.problems.join('; ')}`)
+      assert.deepEqual(report.models.map(m => [m.modelId, m.phase]), modelIds.map(id => [id, 'ready']))
+    }
+  })
+
   it('oracle 1 answers a parallel k=3 task from miners on three hosts, one behind NAT, and settles it on chain', async () => {
     const prompt = 'Once upon a time'
     const {status, json} = await api<{task_id: string, answer: string, miners: string[], agreement: {status: string}}>('oracle1', 'POST', '/api/v1/completions', {prompt, max_tokens: 32, mode: 'parallel', redundancy: 3})

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {createHeliaLight, type Helia} from 'helia'
 import {HeliaModelStore} from '../../src/model/heliaModelStore.js'
+import {decodeDagPbNode} from '../../src/model/dagPbNode.js'
 import {fixedSizeChunker} from '../../src/model/fixedSizeChunker.js'
 import {normalizeSha256, parseDescriptor, type ModelDescriptor} from '../../src/model/modelDescriptor.js'
 import {ModelError} from '../../src/model/modelError.js'
@@ -122,5 +123,46 @@ describe('ModelStore on one offline node', () => {
     assert.equal((await sha256File(again.path)).sha256, STORIES_260K.sha256)
     assert.ok((await stat(again.path)).size === STORIES_260K.sizeBytes)
     assert.deepEqual((await readdir(join(dir, 'models'))).filter(name => name.endsWith('.partial')), [])
+  })
+})
+
+describe('UnixFS DAG reading (what a fetch lays out and a pin walks)', () => {
+  let dir: string
+  let helia: Helia
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cortensor-dag-unit-'))
+    helia = createHeliaLight()
+    await helia.start()
+  })
+
+  after(async () => {
+    await helia.stop()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  // The CID the code before the block protocol gave for this file (checked against that commit): the registry stores it.
+  it('the root CID of a file is unchanged: 1 MiB raw leaves, balanced DAG', async () => {
+    const store = new HeliaModelStore({host: helia, modelDir: join(dir, 'models'), logger: createSilentLogger()})
+    const added = await store.addFile(SHARED_MODEL_PATH)
+    assert.equal(added.cid, 'bafybeih24igyjrodvbs4vv4xxcr573hlqu7yxnmxfjfowtazt47cqszc5i')
+  })
+
+  it('decodeDagPbNode gives the links and per-child sizes the importer wrote, and the pin covers every leaf', async () => {
+    const path = join(dir, 'three-chunks.bin')
+    await writeFile(path, randomBytes(3000))
+    const store = new HeliaModelStore({host: helia, modelDir: join(dir, 'models'), logger: createSilentLogger(), chunkSize: 1024})
+    const {cid} = await store.addFile(path)
+    const {CID} = await import('multiformats/cid')
+    const chunks: Uint8Array[] = []
+    for await (const chunk of helia.blockstore.get(CID.parse(cid))) chunks.push(chunk)
+    const node = decodeDagPbNode(Buffer.concat(chunks))
+    assert.deepEqual(node.blocksizes, [1024, 1024, 952])
+    assert.equal(node.links.length, 3)
+    assert.equal(node.data.byteLength, 0, 'a file root over raw leaves carries no bytes itself')
+    for (const link of node.links) {
+      assert.equal(link.code, 0x55, 'raw leaf')
+      assert.ok(await helia.pins.isPinned(link), 'pinned without its bytes being read')
+    }
   })
 })

@@ -1,0 +1,127 @@
+import type {Connection, Libp2p, Stream} from '@libp2p/interface'
+import {lpStream} from '@libp2p/utils'
+import type {Helia} from 'helia'
+import type {CID} from 'multiformats/cid'
+import {packWire, unpackWire} from '../protocols/codec.js'
+import type {Logger} from '../util/logger.js'
+import {BLOCK_PROTOCOL, BLOCK_PROTOCOL_LIMITS, getRequestSchema, hasRequestSchema} from './blockProtocol.js'
+
+export type BlockServerLibp2p = Pick<Libp2p, 'handle' | 'unhandle'>
+
+export interface BlockServerComponents {
+  libp2p: BlockServerLibp2p
+  blockstore: Pick<Helia['blockstore'], 'has' | 'get'>
+  /** Whether a peer may use the protocol at all (admission); checked when its stream opens. */
+  isAllowedPeer: (peerId: string) => boolean
+  logger: Logger
+}
+
+/** A stream on which the peer sends nothing for this long is closed: fetchers keep theirs busy. */
+const IDLE_REQUEST_TIMEOUT_MS = 120_000
+
+const FOUND = packWire({found: true})
+const NOT_FOUND = packWire({found: false})
+
+/**
+ * Serves the local blockstore over BLOCK_PROTOCOL to admitted peers: whatever this node holds
+ * (a model it imported, fetched, or is still fetching), never a block it would first have to
+ * fetch itself (reads are offline, so a request cannot make this node download anything).
+ */
+export class BlockServer {
+  constructor (private readonly components: BlockServerComponents) {}
+
+  async start (): Promise<void> {
+    // force: a model actor restarted by its supervisor opens a new store on the same host,
+    // and the newest store must take over the protocol from the one that crashed.
+    await this.components.libp2p.handle(BLOCK_PROTOCOL, async (stream: Stream, connection: Connection) => {
+      await this.onStream(stream, connection)
+    }, {maxInboundStreams: BLOCK_PROTOCOL_LIMITS.maxInboundStreams, runOnLimitedConnection: false, force: true})
+  }
+
+  async stop (): Promise<void> {
+    await this.components.libp2p.unhandle(BLOCK_PROTOCOL)
+  }
+
+  private async onStream (stream: Stream, connection: Connection): Promise<void> {
+    const {isAllowedPeer, logger} = this.components
+    const peer = connection.remotePeer.toString()
+    if (!isAllowedPeer(peer)) {
+      logger.debug({peer}, 'block stream from a peer that is not admitted; refused')
+      stream.abort(new Error('not an admitted peer'))
+      return
+    }
+    const lp = lpStream(stream, {maxDataLength: BLOCK_PROTOCOL_LIMITS.maxRequestBytes})
+    // Requests are read as they arrive and their blocks read from disk at once; answers
+    // leave in request order. Reading ahead overlaps the disk with the network: a block read
+    // is many small thread-pool round trips, and one at a time they, not the link, set the
+    // rate. The fetcher bounds what it asks for, so this is bounded too.
+    const answers: Array<Promise<Array<Uint8Array | undefined> | {have: boolean[]}>> = []
+    let wake: PromiseWithResolvers<void> | undefined
+    let requestsEnded = false
+    const reading = (async () => {
+      try {
+        for (;;) {
+          const frame = await lp.read({signal: AbortSignal.timeout(IDLE_REQUEST_TIMEOUT_MS)}).catch((err: unknown) => {
+            // The fetcher closing its side after its last request is the normal end.
+            if (stream.remoteWriteStatus !== 'writable') return null
+            throw err
+          })
+          if (frame == null) return
+          const request = unpackWire(frame.subarray()) as {kind?: unknown}
+          if (request?.kind === 'has') {
+            const {cids} = hasRequestSchema.parse(request, 'has')
+            answers.push(Promise.all(cids.map(async cid => this.components.blockstore.has(cid))).then(have => ({have})))
+          } else {
+            const {cids} = getRequestSchema.parse(request, 'get')
+            answers.push(Promise.all(cids.map(async cid => this.localBlock(cid))))
+          }
+          // Settled answers are awaited in order by the writer; an early rejection must not count as unhandled.
+          answers.at(-1)!.catch(() => {})
+          wake?.resolve()
+        }
+      } finally {
+        requestsEnded = true
+        wake?.resolve()
+      }
+    })()
+    // Awaited below; a failure that comes after the writer gave up is not unhandled.
+    reading.catch(() => {})
+    try {
+      for (;;) {
+        const answer = answers.shift()
+        if (answer == null) {
+          if (requestsEnded) break
+          wake = Promise.withResolvers()
+          await wake.promise
+          continue
+        }
+        const value = await answer
+        if ('have' in value) {
+          await lp.write(packWire(value))
+          continue
+        }
+        for (const block of value) {
+          if (block == null) await lp.write(NOT_FOUND)
+          else await lp.writeV([FOUND, block])
+        }
+      }
+      await reading
+      await stream.close()
+    } catch (err) {
+      logger.debug({err, peer}, 'block stream ended early')
+      stream.abort(err as Error)
+    }
+  }
+
+  private async localBlock (cid: CID): Promise<Uint8Array | undefined> {
+    const chunks: Uint8Array[] = []
+    try {
+      for await (const chunk of this.components.blockstore.get(cid, {offline: true})) chunks.push(chunk)
+    } catch {
+      return undefined
+    }
+    const length = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0)
+    if (length > BLOCK_PROTOCOL_LIMITS.maxBlockBytes) return undefined
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)
+  }
+}
