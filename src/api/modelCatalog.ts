@@ -19,13 +19,15 @@ export interface RegisteredModel {
 const CATALOG_TTL_MS = 10_000
 
 /**
- * The registered models, read from the chain (ModelRegistry `modelCount`, then `modelOf` for
- * the ones not seen yet, and again each refresh for their `active` flag and updates).
- * Requests name a model by registry id or by name.
+ * The registered models, read from the chain (ModelRegistry `modelCount`, then `modelOf` of
+ * each, for its `active` flag and updates), at most every 10 s. During a chain outage the last
+ * list read keeps serving: answers do not wait for the chain, and neither does naming a model.
+ * Requests name a model by registry id (first) or by name.
  */
 export class ModelCatalog {
   private readonly chain: ChainClient
-  private cached?: {at: number, models: Promise<RegisteredModel[]>}
+  private refreshing?: Promise<RegisteredModel[]>
+  private last?: {at: number, models: RegisteredModel[]}
 
   constructor (system: ActorSystem, chain: ActorRef<ChainMessage>) {
     this.chain = new ChainClient(system, chain)
@@ -33,14 +35,16 @@ export class ModelCatalog {
 
   /** Every registered model, by id (deactivated ones included, flagged). */
   async list (): Promise<RegisteredModel[]> {
-    const now = Date.now()
-    if (this.cached == null || now - this.cached.at > CATALOG_TTL_MS) {
-      const models = this.read()
-      this.cached = {at: now, models}
-      // A failed read is not kept: the next request reads again.
-      models.catch(() => { if (this.cached?.models === models) this.cached = undefined })
-    }
-    return await this.cached.models
+    const last = this.last
+    if (last != null && Date.now() - last.at <= CATALOG_TTL_MS) return last.models
+    this.refreshing ??= this.read().then(models => {
+      this.last = {at: Date.now(), models}
+      return models
+    }).finally(() => { this.refreshing = undefined })
+    if (last == null) return await this.refreshing
+    // A list already read answers now; the refresh lands for the next request, and a failed one keeps this list.
+    this.refreshing.catch(() => {})
+    return last.models
   }
 
   /**

@@ -63,13 +63,22 @@ export class RpcEndpoints {
     if (this.urls.length === 1) return
     const url = rpcUrlForLogs(this.urls[index]!)
     if (this.down.has(index)) {
-      this.log.debug({rpc: url, err: (err as Error).message}, 'chain still unreachable')
+      this.log.debug({rpc: url, err: failureForLogs(err)}, 'chain still unreachable')
       return
     }
     this.down.add(index)
     const to = rpcUrlForLogs(this.urls[this.active]!)
-    this.log.warn({rpc: url, next: to, err: (err as Error).message}, `chain at ${url} is unreachable; switching to ${to}`)
+    this.log.warn({rpc: url, next: to, err: failureForLogs(err)}, `chain at ${url} is unreachable; switching to ${to}`)
   }
+}
+
+/**
+ * Why an exchange failed, fit for a log line: ethers' short message (its full one quotes the
+ * request, URL and all), with any URL cut to scheme, host and port (API keys ride in paths).
+ */
+function failureForLogs (err: unknown): string {
+  const e = err as {shortMessage?: string, message?: string}
+  return String(e.shortMessage ?? e.message ?? err).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, url => rpcUrlForLogs(url))
 }
 
 /**
@@ -77,8 +86,10 @@ export class RpcEndpoints {
  * itself — no connection, a timeout, a non-2xx status, a body that is not JSON — is the URL's
  * fault, and the same payload goes to the next URL, each URL at most once per call; JSON-RPC
  * errors inside an answer (a revert, "nonce too low") are the request's and come back as they
- * are. Resending a payload is safe: reads are idempotent and a raw transaction is the same
- * signed bytes (the tx queue already resends them after a lost reply).
+ * are. A read is resent to the next URL at once (reads are idempotent); a raw transaction is
+ * not: the next URL is used from now on, but the failure goes back to the tx queue, which
+ * knows whether the first URL may have taken it (it looks the hash up before resending, and
+ * never signs the call again at a new nonce while the first one may still be mined).
  */
 class FailoverJsonRpcProvider extends JsonRpcProvider {
   readonly #endpoints: RpcEndpoints
@@ -95,6 +106,7 @@ class FailoverJsonRpcProvider extends JsonRpcProvider {
 
   // Typed as JsonRpcProvider's (results only); like it, error objects pass through to ethers.
   override async _send (payload: JsonRpcPayload | JsonRpcPayload[]): Promise<JsonRpcResult[]> {
+    const sendsTransaction = (Array.isArray(payload) ? payload : [payload]).some(p => p.method === 'eth_sendRawTransaction')
     for (let attempt = 1; ; attempt++) {
       const index = this.#endpoints.current
       const request = this.#connection(index)
@@ -108,7 +120,7 @@ class FailoverJsonRpcProvider extends JsonRpcProvider {
         return Array.isArray(body) ? body : [body]
       } catch (err) {
         this.#endpoints.failed(index, err)
-        if (attempt >= this.#endpoints.urls.length) throw err
+        if (sendsTransaction || attempt >= this.#endpoints.urls.length) throw err
       }
     }
   }

@@ -34,9 +34,18 @@ export function parseDeterminismClass (text: string): DeterminismClass | undefin
 
 /** This process's class for a model: `gpu` is what llama.cpp actually got (false: CPU). */
 export function determinismClass (modelSha256: string, gpu: string | false): string {
-  // The package does not export its package.json; its entry point sits in dist/.
-  const packageDir = dirname(dirname(fileURLToPath(import.meta.resolve('node-llama-cpp'))))
-  const {version} = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {version: string}
   // The registry writes it 0x-prefixed; the class names it as bare hex.
-  return formatDeterminismClass({modelSha256: modelSha256.toLowerCase().replace(/^0x/, ''), build: `node-llama-cpp-${version}`, backend: gpu === false ? `cpu-${platform}-${arch}` : gpu})
+  return formatDeterminismClass({modelSha256: modelSha256.toLowerCase().replace(/^0x/, ''), build: `node-llama-cpp-${llamaVersion()}`, backend: gpu === false ? `cpu-${platform}-${arch}` : gpu})
+}
+
+let version: string | undefined
+
+/** The node-llama-cpp release this process runs (read once: heartbeats ask for classes every tick). */
+function llamaVersion (): string {
+  if (version == null) {
+    // The package does not export its package.json; its entry point sits in dist/.
+    const packageDir = dirname(dirname(fileURLToPath(import.meta.resolve('node-llama-cpp'))))
+    version = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {version: string}).version
+  }
+  return version
 }

@@ -37,6 +37,11 @@ interface Entry<E> {
   /** An engine being unloaded still holds its memory until `close` returns. */
   closing?: Promise<void>
   leases: number
+  /**
+   * Another model waits for this one's memory: no new lease is handed out, so that a model in
+   * steady use cannot keep a waiting one out for ever. Cleared once nobody waits for room.
+   */
+  draining: boolean
   /** The pool's use count at its last acquire or release: the least recently used has the lowest. */
   lastUsedAt: number
 }
@@ -44,8 +49,9 @@ interface Entry<E> {
 /**
  * The engines of the models a node serves, loaded on demand within a memory budget: a model
  * that does not fit unloads the least recently used idle one; when every loaded model is busy,
- * the caller waits for one to be released. Several models that fit together stay loaded, so
- * a node serving many models pays a load only when its working set changes.
+ * the caller waits for one to be released (and the ones it waits for take no new work
+ * meanwhile). Several models that fit together stay loaded, so a node serving many models pays
+ * a load only when its working set changes.
  */
 export class EnginePool<E> {
   private readonly entries = new Map<ModelId, Entry<E>>()
@@ -53,6 +59,10 @@ export class EnginePool<E> {
   private disposed = false
   /** A use counter, not a clock: two uses within one millisecond still have an order. */
   private uses = 0
+  /** Callers waiting for memory to load their model. */
+  private roomWaiters = 0
+  /** Removed models whose engines still hold memory (in use, or closing). */
+  private readonly retired = new Set<Entry<E>>()
 
   constructor (private readonly init: EnginePoolInit<E>) {}
 
@@ -61,7 +71,17 @@ export class EnginePool<E> {
     if (model.sizeBytes > this.init.budgetBytes) {
       throw new EnginePoolError({code: 'MODEL_TOO_LARGE', modelId: model.id}, `model ${model.id} takes ${mib(model.sizeBytes)} MiB; the memory budget is ${mib(this.init.budgetBytes)} MiB (inference.memoryBudgetMiB)`)
     }
-    if (!this.entries.has(model.id)) this.entries.set(model.id, {model, leases: 0, lastUsedAt: 0})
+    if (!this.entries.has(model.id)) this.entries.set(model.id, {model, leases: 0, draining: false, lastUsedAt: 0})
+  }
+
+  /** Stops serving a model that cannot be served (its engine, if any, is unloaded once idle). */
+  remove (id: ModelId): void {
+    const entry = this.entries.get(id)
+    if (entry == null) return
+    this.entries.delete(id)
+    if (entry.engine == null && entry.closing == null) return
+    this.retired.add(entry)
+    if (entry.engine != null && entry.leases === 0) this.unload(entry)
   }
 
   has (id: ModelId): boolean {
@@ -70,12 +90,6 @@ export class EnginePool<E> {
 
   models (): PooledModel[] {
     return [...this.entries.values()].map(e => e.model)
-  }
-
-  /** The model whose file has this sha256 (a claim names its model by the sha in its class). */
-  modelBySha (sha256: string): PooledModel | undefined {
-    const bare = (s: string): string => s.toLowerCase().replace(/^0x/, '')
-    return this.models().find(m => bare(m.sha256) === bare(sha256))
   }
 
   /** The engine of a loaded model, without holding it (status, class). */
@@ -93,7 +107,9 @@ export class EnginePool<E> {
     if (entry == null) return false
     if (entry.engine != null || entry.loading != null) return true
     if (this.usedBytes() + entry.model.sizeBytes > this.init.budgetBytes) return false
-    this.startLoading(entry).catch(() => {})
+    this.startLoading(entry).then(() => { this.releaseOne(entry) }, (err: Error) => {
+      this.init.logger.warn({err, modelId: id}, 'preloading a model failed; its first task tries again')
+    })
     return true
   }
 
@@ -105,17 +121,38 @@ export class EnginePool<E> {
     for (;;) {
       if (this.disposed) throw new EnginePoolError({code: 'POOL_DISPOSED', modelId: id}, 'the engines are being unloaded')
       signal?.throwIfAborted()
-      if (entry.engine != null) return this.lease(entry, entry.engine)
+      if (entry.draining && this.roomWaiters === 0) entry.draining = false
+      if (entry.engine != null && !entry.draining) {
+        entry.leases++
+        return this.lease(entry, entry.engine)
+      }
       if (entry.loading != null) {
         await wait(entry.loading)
         continue
       }
-      if (this.makeRoom(entry)) {
-        await wait(this.startLoading(entry))
-        continue
+      if (entry.engine == null && this.makeRoom(entry)) {
+        // The load comes with a lease for this caller, taken before anyone else wakes up: a
+        // caller waiting for another model cannot unload it between the load and this lease.
+        const loading = this.startLoading(entry)
+        try {
+          return this.lease(entry, await wait(loading))
+        } catch (err) {
+          if (signal?.aborted === true) loading.then(() => { this.releaseOne(entry) }, () => {})
+          throw err
+        }
       }
-      // Every model in the way is busy (or still closing): wait for a release, then look again.
-      await wait(this.changed.promise)
+      // Here either no room yet (this caller needs memory) or the model is draining (it waits for the reload).
+      const needsRoom = entry.engine == null
+      if (needsRoom) this.roomWaiters++
+      try {
+        await wait(this.changed.promise)
+      } catch (err) {
+        // A caller that gives up may have been what kept a model draining.
+        this.notify()
+        throw err
+      } finally {
+        if (needsRoom) this.roomWaiters--
+      }
     }
   }
 
@@ -124,17 +161,18 @@ export class EnginePool<E> {
     this.disposed = true
     this.notify()
     const closing: Array<Promise<unknown>> = []
-    for (const entry of this.entries.values()) {
-      if (entry.loading != null) closing.push(entry.loading.then(async e => { await this.init.close(e) }, () => {}))
-      else if (entry.engine != null) closing.push(this.init.close(entry.engine))
+    for (const entry of this.allEntries()) {
+      // A load still running closes its own engine when it sees the pool disposed.
+      if (entry.loading != null) closing.push(entry.loading.catch(() => {}))
+      if (entry.engine != null) closing.push(this.init.close(entry.engine))
       if (entry.closing != null) closing.push(entry.closing)
       entry.engine = undefined
     }
     await Promise.allSettled(closing)
   }
 
+  /** A lease over one use already counted in `entry.leases`. */
   private lease (entry: Entry<E>, engine: E): EngineLease<E> {
-    entry.leases++
     entry.lastUsedAt = ++this.uses
     let released = false
     return {
@@ -143,52 +181,76 @@ export class EnginePool<E> {
       release: () => {
         if (released) return
         released = true
-        entry.leases--
-        entry.lastUsedAt = ++this.uses
-        this.notify()
+        this.releaseOne(entry)
       }
     }
   }
 
-  private usedBytes (): number {
-    let used = 0
-    for (const e of this.entries.values()) if (e.engine != null || e.loading != null || e.closing != null) used += e.model.sizeBytes
-    return used
+  private releaseOne (entry: Entry<E>): void {
+    entry.leases--
+    entry.lastUsedAt = ++this.uses
+    // A model removed while in use goes once its last use ends.
+    if (entry.leases === 0 && entry.engine != null && this.retired.has(entry)) this.unload(entry)
+    this.notify()
   }
 
-  /**
-   * Unloads least recently used idle models until `entry` fits. False when it cannot fit yet
-   * (busy models, or memory still being freed): the caller waits for a change.
-   */
-  private makeRoom (entry: Entry<E>): boolean {
-    const budget = this.init.budgetBytes
-    const need = entry.model.sizeBytes
-    // Memory of engines already closing is as good as free: it is waited for, not unloaded again.
-    while (this.usedBytes() - this.closingBytes() + need > budget) {
-      const idle = [...this.entries.values()].filter(e => e !== entry && e.engine != null && e.leases === 0).sort((a, b) => a.lastUsedAt - b.lastUsedAt)
-      const victim = idle[0]
-      if (victim == null) return false
-      this.unload(victim)
-    }
-    return this.usedBytes() + need <= budget
+  private usedBytes (): number {
+    let used = 0
+    for (const e of this.allEntries()) if (e.engine != null || e.loading != null || e.closing != null) used += e.model.sizeBytes
+    return used
   }
 
   private closingBytes (): number {
     let closing = 0
-    for (const e of this.entries.values()) if (e.closing != null) closing += e.model.sizeBytes
+    for (const e of this.allEntries()) if (e.closing != null) closing += e.model.sizeBytes
     return closing
+  }
+
+  /** Entries, and removed ones still holding memory (it counts until freed). */
+  private allEntries (): Array<Entry<E>> {
+    return [...this.entries.values(), ...this.retired]
+  }
+
+  /**
+   * Unloads least recently used idle models until `entry` fits. False when it cannot fit yet:
+   * the busy models in the way are marked draining (they take no new work until released and
+   * unloaded), and the caller waits for a change.
+   */
+  private makeRoom (entry: Entry<E>): boolean {
+    const budget = this.init.budgetBytes
+    const need = entry.model.sizeBytes
+    const others = [...this.entries.values()].filter(e => e !== entry && e.engine != null).sort((a, b) => a.lastUsedAt - b.lastUsedAt)
+    // Memory of engines already closing is as good as free: it is waited for, not unloaded again.
+    for (const victim of others) {
+      if (this.usedBytes() - this.closingBytes() + need <= budget) break
+      if (victim.leases === 0) this.unload(victim)
+    }
+    let short = this.usedBytes() - this.closingBytes() + need - budget
+    if (short > 0) {
+      for (const busy of others) {
+        if (short <= 0) break
+        if (busy.engine == null) continue
+        busy.draining = true
+        short -= busy.model.sizeBytes
+      }
+      return false
+    }
+    return this.usedBytes() + need <= budget
   }
 
   private unload (entry: Entry<E>): void {
     const engine = entry.engine as E
     entry.engine = undefined
-    this.init.logger.info({modelId: entry.model.id}, 'unloading the least recently used model to make room')
+    entry.draining = false
+    this.init.logger.info({modelId: entry.model.id}, 'unloading model')
     entry.closing = this.init.close(engine).catch((err: Error) => { this.init.logger.warn({err, modelId: entry.model.id}, 'unloading a model failed') }).finally(() => {
       entry.closing = undefined
+      this.retired.delete(entry)
       this.notify()
     })
   }
 
+  /** Loads the entry's engine; on success it holds one lease for whoever started the load. */
   private async startLoading (entry: Entry<E>): Promise<E> {
     const startedAt = performance.now()
     this.init.logger.info({modelId: entry.model.id, path: entry.model.path}, 'loading model')
@@ -200,6 +262,7 @@ export class EnginePool<E> {
         throw new EnginePoolError({code: 'POOL_DISPOSED', modelId: entry.model.id}, 'the engines are being unloaded')
       }
       entry.engine = engine
+      entry.leases++
       this.init.logger.info({modelId: entry.model.id, ms: Math.round(performance.now() - startedAt)}, 'model loaded')
       return engine
     } finally {

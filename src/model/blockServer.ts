@@ -18,6 +18,10 @@ export interface BlockServerComponents {
 
 /** A stream on which the peer sends nothing for this long is closed: fetchers keep theirs busy. */
 const IDLE_REQUEST_TIMEOUT_MS = 120_000
+/** Requests read ahead of the answers written: enough to keep the disk busy while the link sends. */
+const MAX_ANSWERS_AHEAD = 2
+/** One answer frame that cannot be written for this long: the peer stopped reading, and the stream goes. */
+const WRITE_TIMEOUT_MS = 60_000
 
 const FOUND = packWire({found: true})
 const NOT_FOUND = packWire({found: false})
@@ -54,13 +58,20 @@ export class BlockServer {
     // Requests are read as they arrive and their blocks read from disk at once; answers
     // leave in request order. Reading ahead overlaps the disk with the network: a block read
     // is many small thread-pool round trips, and one at a time they, not the link, set the
-    // rate. The fetcher bounds what it asks for, so this is bounded too.
+    // rate. At most MAX_ANSWERS_AHEAD requests are read ahead of what was written: a peer
+    // that asks and never reads stops being read (its stream backs up), instead of making this
+    // node hold every block it asked for.
     const answers: Array<Promise<Array<Uint8Array | undefined> | {have: boolean[]}>> = []
     let wake: PromiseWithResolvers<void> | undefined
+    let space: PromiseWithResolvers<void> | undefined
     let requestsEnded = false
     const reading = (async () => {
       try {
         for (;;) {
+          while (answers.length >= MAX_ANSWERS_AHEAD) {
+            space = Promise.withResolvers()
+            await space.promise
+          }
           const frame = await lp.read({signal: AbortSignal.timeout(IDLE_REQUEST_TIMEOUT_MS)}).catch((err: unknown) => {
             // The fetcher closing its side after its last request is the normal end.
             if (stream.remoteWriteStatus !== 'writable') return null
@@ -89,6 +100,7 @@ export class BlockServer {
     try {
       for (;;) {
         const answer = answers.shift()
+        space?.resolve()
         if (answer == null) {
           if (requestsEnded) break
           wake = Promise.withResolvers()
@@ -97,12 +109,12 @@ export class BlockServer {
         }
         const value = await answer
         if ('have' in value) {
-          await lp.write(packWire(value))
+          await lp.write(packWire(value), {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
           continue
         }
         for (const block of value) {
-          if (block == null) await lp.write(NOT_FOUND)
-          else await lp.writeV([FOUND, block])
+          if (block == null) await lp.write(NOT_FOUND, {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
+          else await lp.writeV([FOUND, block], {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
         }
       }
       await reading
@@ -110,6 +122,8 @@ export class BlockServer {
     } catch (err) {
       logger.debug({err, peer}, 'block stream ended early')
       stream.abort(err as Error)
+      // The reader may be waiting for room: let it see the stream is gone.
+      space?.resolve()
     }
   }
 

@@ -301,6 +301,10 @@ export class BlockSwarm {
       if (want.stored) return
       await this.init.blockstore.put(want.cid, bytes, {signal: this.init.signal})
       await this.stash(want, bytes, session.peer)
+    } catch (err) {
+      // Called without being awaited (the session reads on): a block that cannot be stored ends
+      // the fetch with that error, unless the fetch is already over (an abort cuts the put short).
+      if (!this.closed && !this.init.signal.aborted) this.close(err as Error)
     } finally {
       this.release(session, want)
     }

@@ -1,4 +1,4 @@
-import {access} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import {grantRole, revokeRole} from '../chain/admission.js'
 import {readDeploymentJson, validateDeployment, validateNetworkDescription, writeDeployment, type NetworkDescription} from '../chain/deployment.js'
 import {deployNetwork} from '../chain/deployNetwork.js'
@@ -17,6 +17,7 @@ import {OperatorError} from './operatorError.js'
  */
 export async function networkDeploy (opts: {rpcUrl: string, signer: OperatorSigner, out: string, readyWindowSeconds?: number, io: OperatorIo}): Promise<number> {
   const {io} = opts
+  const before = await presetSnapshot(opts.out)
   const preset = await presetToFill(opts.out)
   const chain = await connectChain(opts.rpcUrl, io.signal)
   try {
@@ -28,14 +29,24 @@ export async function networkDeploy (opts: {rpcUrl: string, signer: OperatorSign
     io.err.write(`deploying the network's five contracts to chain ${chain.chainId} at ${chain.endpoint} as ${queue.address} (6 transactions)\n`)
     const deployed = await deployNetwork({queue, readyWindowSeconds: opts.readyWindowSeconds, signal: io.signal})
     const deployment = preset?.network === undefined ? deployed : {network: preset.network, ...deployed}
-    await writeDeployment(opts.out, deployment)
+    // Printed before the file is written: a write that fails leaves the addresses on screen, not only tx hashes.
     io.out.write(`chain id      ${deployment.chainId}\ndeployer      ${deployment.deployer} (ACL admin)\ndeploy block  ${deployment.deployBlock}\n`)
     for (const [name, address] of Object.entries(deployment.contracts)) io.out.write(`${name.padEnd(13)} ${address}\n`)
+    // Checked again: another deploy may have written the file while this one ran.
+    if (await presetSnapshot(opts.out) !== before) {
+      throw new OperatorError({code: 'DEPLOYMENT_EXISTS'}, `${opts.out} changed while deploying; refusing to overwrite it. The deployment above is live: write it to another file`)
+    }
+    await writeDeployment(opts.out, deployment)
     io.out.write(`wrote ${opts.out}\n`)
     return 0
   } finally {
     chain.provider.destroy()
   }
+}
+
+/** The bytes at `out` now (null: no file), to tell whether it changed during a deploy. */
+async function presetSnapshot (out: string): Promise<string | null> {
+  return await readFile(out, 'utf8').catch(() => null)
 }
 
 /**

@@ -29,6 +29,9 @@ export type TaskMode = typeof TASK_MODES[number]
 /** Most assignees a task may have: bounds the work a single task message can ask for. */
 export const MAX_TASK_REDUNDANCY = 32
 
+/** Most models one node serves: what one heartbeat carries (and NodeStats' MAX_READY_MODELS). */
+export const MAX_MODELS_PER_NODE = 32
+
 export const heartbeatSchema = object({
   role: oneOf(ROLES),
   address,
@@ -42,7 +45,7 @@ export const heartbeatSchema = object({
     determinismClass: string({maxLength: 160}),
     /** In memory now: a task for it starts without a model load. */
     loaded: boolean()
-  }), {maxLength: 32}),
+  }), {maxLength: MAX_MODELS_PER_NODE}),
   freeSlots: uint({max: 1024}),
   tokensPerSecond: float({min: 0, max: 1e7}),
   /** Strictly increasing per sender while it runs (start it at the boot time in ms). */

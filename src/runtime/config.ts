@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {dirname, isAbsolute, resolve} from 'node:path'
 import {multiaddr} from '@multiformats/multiaddr'
-import {ROLES, type Role} from '../protocols/messages.js'
+import {MAX_MODELS_PER_NODE, ROLES, type Role} from '../protocols/messages.js'
 import {toModelId, type ModelId} from '../protocols/modelId.js'
 import {CortensorError} from '../util/cortensorError.js'
 
@@ -93,8 +93,6 @@ export interface ModelEntry {
   file?: string
 }
 
-/** Most models one node lists: what one heartbeat can carry. */
-export const MAX_MODELS_PER_NODE = 32
 
 /** Most RPC URLs one node lists, as many as the reference node takes. */
 export const MAX_RPC_URLS = 20
@@ -327,6 +325,12 @@ function validateConfig (c: Json): NodeConfig {
       fail('p2p.announce', `lists ${show(addr)}, which no peer can dial: announce the address peers reach this host at`)
     }
   }
+  const apiHost = str('api.host')
+  const tokens = strList('api.tokens')
+  // Every oracle request spends escrow: an API beyond loopback without tokens lets anyone spend it.
+  if (role === 'oracle' && tokens.length === 0 && !['127.0.0.1', '::1', 'localhost'].includes(apiHost)) {
+    fail('api.tokens', `must list at least one bearer token when the oracle's API listens beyond loopback (api.host ${show(apiHost)}): every request spends the oracle's escrow`)
+  }
   return {
     role,
     networkId,
@@ -347,7 +351,7 @@ function validateConfig (c: Json): NodeConfig {
       contextSize: int('inference.contextSize', 32, 1_048_576),
       memoryBudgetMiB: budget('inference.memoryBudgetMiB')
     },
-    api: {host: str('api.host'), port: int('api.port', 0, 65_535), tokens: strList('api.tokens')},
+    api: {host: apiHost, port: int('api.port', 0, 65_535), tokens},
     stats: {
       heartbeatIntervalMs: int('stats.heartbeatIntervalMs', 100, 600_000),
       chainPingIntervalMs: int('stats.chainPingIntervalMs', 1_000, 86_400_000)

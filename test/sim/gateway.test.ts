@@ -61,7 +61,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
 
   it('the openai client lists the model and gets a chat completion and a completion, with usage and network fields', async () => {
     const models = await client.models.list()
-    assert.deepEqual(models.data.map(m => m.id), ['stories260K'])
+    assert.deepEqual(models.data.map(m => m.id), ['stories260K', 'stories260K-Q4_0'], 'every registered model, by the name requests use')
     const chat = await client.chat.completions.create({model: 'stories260K', messages: [{role: 'user', content: 'Tell me about a cat.'}], max_tokens: 24, seed: 7})
     assert.equal(chat.object, 'chat.completion')
     assert.ok((chat.choices[0]?.message.content ?? '').length > 0)
@@ -120,7 +120,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
       ['wrong type', api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'x', max_tokens: 'ten'})}), 400, /"max_tokens" must be an integer/],
       ['bad messages', api('/v1/chat/completions', {method: 'POST', body: JSON.stringify({messages: [{role: 'robot', content: 'hi'}]})}), 400, /messages\[0\]\.role/],
       ['prompt over the context', api('/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'dog '.repeat(CONTEXT + 100)})}), 413, /prompt is \d+ tokens; the miners' context holds 2048/],
-      ['unknown model', api('/v1/completions', {method: 'POST', body: JSON.stringify({model: 'gpt-4', prompt: 'x'})}), 404, /model "gpt-4" is not served here/],
+      ['unknown model', api('/v1/completions', {method: 'POST', body: JSON.stringify({model: 'gpt-4', prompt: 'x'})}), 404, /model "gpt-4" is not registered on this network; registered: stories260K \(id 1\), stories260K-Q4_0 \(id 2\)/],
       ['unknown task id', api('/api/v1/tasks/12345'), 404, /no task 12345/],
       ['missing token', api('/api/v1/tasks', {token: null}), 401, /missing bearer token/],
       ['wrong token', api('/v1/models', {token: 'nope'}), 401, /invalid bearer token/],

@@ -153,6 +153,23 @@ describe('config', () => {
     })
   })
 
+  it('refuses an oracle API open beyond loopback without a bearer token (every request spends escrow)', () => {
+    const oracle = {...minimal, role: 'oracle'}
+    rejects([oracle, {api: {host: '0.0.0.0'}}], 'api.tokens', /must list at least one bearer token when the oracle's API listens beyond loopback \(api\.host "0\.0\.0\.0"\)/)
+    assert.equal(buildConfig([oracle, {api: {host: '0.0.0.0', tokens: ['t']}}]).api.host, '0.0.0.0')
+    assert.deepEqual(buildConfig([oracle]).api.tokens, [], 'loopback without tokens stays possible (a devnet, a local client)')
+    assert.equal(buildConfig([minimal, {api: {host: '0.0.0.0'}}]).api.host, '0.0.0.0', 'a miner\'s API spends nothing')
+  })
+
+  it('takes models as a list of {id, file} or a comma list of ID[=FILE], each id once', () => {
+    assert.deepEqual(buildConfig([minimal, fromDottedEntries({models: '1,2=/m/q4.gguf'})]).models, [{id: '1'}, {id: '2', file: '/m/q4.gguf'}])
+    rejects([minimal, {models: [{id: 1}, {id: 1}]}], 'models[1].id', /lists model 1 twice/)
+    rejects([minimal, {models: []}], 'models', /must list the registry models this node serves/)
+    rejects([minimal, {models: [{id: 0}]}], 'models[0].id', /positive integer/)
+    rejects([minimal, {models: Array.from({length: 33}, (_, i) => ({id: i + 1}))}], 'models', /at most 32 models/)
+    rejects([minimal, {inference: {memoryBudgetMiB: -1}}], 'inference.memoryBudgetMiB', /must be a number of MiB >= 0/)
+  })
+
   it('reads the example configs, resolving their paths against the file', () => {
     for (const role of ['miner', 'oracle']) {
       const file = join(PROJECT_ROOT, 'config', `${role}.example.json`)

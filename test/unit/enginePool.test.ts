@@ -56,6 +56,42 @@ describe('engine pool: models within a memory budget', () => {
     assert.deepEqual(events, ['open 1', 'close 1', 'open 2'])
   })
 
+  it('serves callers of two models that do not fit together in turn, never unloading one under its caller', async () => {
+    const {pool} = poolOf(6)
+    pool.add(model(1, 4))
+    pool.add(model(2, 4))
+    const inUse = new Map<string, number>()
+    let overlaps = 0
+    const use = async (id: number): Promise<void> => {
+      const lease = await pool.acquire(toModelId(id), AbortSignal.timeout(2_000))
+      inUse.set(lease.engine.id, (inUse.get(lease.engine.id) ?? 0) + 1)
+      if ([...inUse.values()].filter(n => n > 0).length > 1) overlaps++
+      await new Promise(resolve => setTimeout(resolve, 10))
+      inUse.set(lease.engine.id, (inUse.get(lease.engine.id) ?? 0) - 1)
+      lease.release()
+    }
+    await Promise.all([use(1), use(2), use(1), use(2), use(2), use(1)])
+    assert.equal(overlaps, 0, 'the two models were never loaded at once')
+  })
+
+  it('keeps a model in steady use from shutting out another one for ever', async () => {
+    const {pool} = poolOf(6)
+    pool.add(model(1, 4))
+    pool.add(model(2, 4))
+    const first = await pool.acquire(toModelId(1))
+    const order: string[] = []
+    const waiting = pool.acquire(toModelId(2), AbortSignal.timeout(2_000)).then(lease => { order.push('model 2'); return lease })
+    await new Promise(resolve => setTimeout(resolve, 10))
+    // More work for model 1 arrives while model 2 waits: it queues behind model 2 instead of keeping model 1 busy.
+    const more = pool.acquire(toModelId(1), AbortSignal.timeout(2_000)).then(lease => { order.push('model 1 again'); return lease })
+    await new Promise(resolve => setTimeout(resolve, 10))
+    assert.deepEqual(order, [])
+    first.release()
+    ;(await waiting).release()
+    ;(await more).release()
+    assert.deepEqual(order, ['model 2', 'model 1 again'])
+  })
+
   it('lets a waiting caller give up through its signal', async () => {
     const {pool} = poolOf(6)
     pool.add(model(1, 4))

@@ -87,8 +87,14 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
             lease.release()
             ctx.log.info({modelId: model.id, info: lease.engine.info}, 'model ready')
             reply({type: 'Added', modelId: model.id, loaded: true})
-          }, (err: Error) => {
+          }, (err: Error & {code?: string}) => {
+            // Cut short by a restart of this actor: the model is fine and loads on its first task.
+            if (err.code === 'POOL_DISPOSED') {
+              reply({type: 'Added', modelId: model.id, loaded: false})
+              return
+            }
             models.delete(model.id)
+            state.pool.remove(model.id)
             reply({type: 'Failed', modelId: model.id, code: 'MODEL_LOAD_FAILED', error: err.message})
           })
           return state
@@ -106,7 +112,8 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
             held => { lease = held; return {lease: held, determinismClass: learnClass(held)} },
             (err: Error & {code?: string}) => {
               // Cancelled while its model was loading, or a model that cannot load: the run's failure, not the engines'.
-              throw Object.assign(new Error(err.message, {cause: err}), {code: controller.signal.aborted ? 'ABORTED' : err.code ?? 'MODEL_LOAD_FAILED'})
+              const code = controller.signal.aborted ? 'ABORTED' : err.code === 'MODEL_NOT_SERVED' || err.code === 'POOL_DISPOSED' ? err.code : 'MODEL_LOAD_FAILED'
+              throw Object.assign(new Error(err.message, {cause: err}), {code})
             }
           ).then(async ({lease: held, determinismClass}) => {
             const result = await held.engine.complete({prompt: job.prompt, seed: job.seed, params: job.params}, {signal: controller.signal, onToken: msg.onToken})
@@ -134,7 +141,6 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
           const loaded = new Set(state.pool.loaded())
           const engines = [...loaded].map(id => state.pool.loadedEngine(id)).filter(e => e != null)
           const status: InferenceStatus = {
-            phase: 'ready',
             models: [...models.values()].map(m => ({id: m.id, determinismClass: classOf(m), loaded: loaded.has(m.id)})),
             running: engines.reduce((n, e) => n + e.running, 0),
             queued: engines.reduce((n, e) => n + e.queued, 0),

@@ -36,7 +36,6 @@ export type AddModelReply =
 
 
 export interface InferenceStatus {
-  phase: 'ready'
   models: ServedModel[]
   running: number
   queued: number

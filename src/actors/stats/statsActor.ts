@@ -49,6 +49,11 @@ export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, S
       const interval = setInterval(() => { system.tell(ctx.self as ActorRef<Internal>, {type: '$HeartbeatTick'}) }, init.heartbeatIntervalMs)
       state.timers.add(interval)
       system.tell(ctx.self as ActorRef<Internal>, {type: '$HeartbeatTick'})
+      // Restarted after a crash while serving: the chain pings go on (a node that stops pinging stops being ready).
+      if (served.length > 0) {
+        state.pingTimer = setInterval(() => { system.tell(ctx.self as ActorRef<Internal>, {type: '$PingTick'}) }, init.chainPingIntervalMs)
+        state.timers.add(state.pingTimer)
+      }
       return state
     },
     receive: async (state, msg, ctx) => {

@@ -31,12 +31,15 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
   const validators = config.oracle.verifier === 'validators' ? validatorPool(node) : undefined
   /** Vocabulary only, per held model: token counts and chat templates for the API, no weights. */
   const promptTools = new Map<ModelId, Promise<PromptTools | undefined>>()
+  /** Listed models whose copy this oracle could not get or load: their tasks cannot be checked here. */
+  const unusable = new Set<ModelId>()
 
   for (const [i, file] of node.modelFiles.entries()) {
     const entry = config.models[i]
     if (entry == null) continue
     const ready = file.then(reply => {
       if (reply.type === 'Ready') return reply
+      unusable.add(reply.modelId)
       log.error({modelId: reply.modelId, code: reply.code, error: reply.error}, 'oracle could not seed the model; miners must find it elsewhere, and this oracle cannot check it')
       return undefined
     }, () => undefined)
@@ -48,7 +51,10 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
         local.add({id: r.modelId, path: r.path, sha256: r.descriptor.sha256, sizeBytes: r.descriptor.sizeBytes})
         const determinismClass = await local.load(r.modelId, node.signal)
         log.info({modelId: r.modelId, determinismClass}, 'verifier ready')
-      }).catch((err: Error) => { log.error({err, modelId: entry.id}, 'the local verifier cannot load this model: its tasks cannot be answered') })
+      }).catch((err: Error) => {
+        unusable.add(entry.id)
+        log.error({err, modelId: entry.id}, 'the local verifier cannot load this model: its tasks cannot be answered')
+      })
     }
   }
   node.onStop(async () => {
@@ -76,13 +82,18 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
     pingWindowS: Math.ceil(2 * config.stats.chainPingIntervalMs / 1000)
   }))
   const listed = new Set(config.models.map(m => m.id))
+  const catalog = new ModelCatalog(system, node.chain)
+  // Read once now: a chain outage later finds the list already there.
+  catalog.list().catch((err: Error) => { log.warn({err: err.message}, 'model registry not read yet; the first request reads it') })
   const client = new OracleClient({
-    system, oracle, chain: node.chain, catalog: new ModelCatalog(system, node.chain),
+    system, oracle, chain: node.chain, catalog,
     defaultModelId: config.models[0]!.id,
     promptToolsOf: async (modelId) => await promptTools.get(modelId),
-    unverifiable: (modelId) => local == null || local.has(modelId) ? null
-      : listed.has(modelId) ? 'this oracle has not loaded its copy of it yet'
-        : 'this oracle checks only the models it holds (add it to the oracle\'s `models`, or use validators)',
+    unverifiable: (modelId) => local == null ? null
+      : unusable.has(modelId) ? 'this oracle could not get or load its copy of it (see its log)'
+        : local.has(modelId) ? null
+          : listed.has(modelId) ? 'this oracle has not loaded its copy of it yet'
+            : 'this oracle checks only the models it holds (add it to the oracle\'s `models`, or use validators)',
     minerLiveMs: 3 * config.stats.heartbeatIntervalMs,
     contextSize: config.inference.contextSize,
     defaults: config.oracle, resultTimeoutMs: config.oracle.precommitWindowS * 1000, signal: node.signal,
