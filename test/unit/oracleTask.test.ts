@@ -213,6 +213,17 @@ describe('oracle task machine: settling', () => {
     assert.deepEqual(types(raced.effects), ['queryTrail'])
   })
 
+  it('our end seen landing by the chain watcher before its receipt: the trail waits for the receipt, and the record keeps the end tx', () => {
+    const ending = run(answered(), [{type: 'ChainState', state: TaskState.Committed}]).task
+    const seen = run(ending, [{type: 'Closed'}])
+    assert.deepEqual(types(seen.effects), [], 'no trail read yet: the task would finish without its end tx')
+    const mined = run(seen.task, [{type: 'EndMined', tx: TX}])
+    assert.deepEqual(types(mined.effects), ['queryTrail'])
+    assert.equal(mined.task.record.txs.at(-1)?.label, 'end')
+    const failed = run(seen.task, [{type: 'EndFailed', error: 'receipt timeout'}])
+    assert.deepEqual(types(failed.effects), ['queryTrail'], 'closed anyway: no resend, read the trail')
+  })
+
   it('a transient end failure is retried with backoff', () => {
     const ending = run(answered(), [{type: 'ChainState', state: TaskState.Committed}]).task
     const failed = run(ending, [{type: 'EndFailed', error: 'timeout'}])

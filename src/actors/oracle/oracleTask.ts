@@ -55,7 +55,7 @@ export interface OracleTask {
   reassigning: boolean
   /** The client still waits for a reply. */
   awaitingReply: boolean
-  /** An `end` transaction or a trail query is in flight. */
+  /** Our `end` (or `settle`) transaction is in flight. */
   ending: boolean
   closing: boolean
   /** How many times in a row a transaction of this task failed transiently (backoff). */
@@ -420,10 +420,12 @@ function settling (task: OracleTask, event: OracleTaskEvent, now: number, config
       return out
     case 'EndMined':
       task.retries = 0
+      task.ending = false
       task.record.txs.push({...event.tx, label: 'end'})
-      return closed(task, effects)
+      return readTrailOnceClosed(task, out) ?? closed(task, effects)
     case 'EndRejected':
       task.ending = false
+      if (readTrailOnceClosed(task, out) != null) return out
       // Someone else (a sweeper) closed it first, or it was never created: the trail tells.
       if (event.errorName === 'WrongState') return closed(task, effects)
       if (event.errorName === 'UnknownTask') return notOnChain(task, now, effects)
@@ -431,6 +433,7 @@ function settling (task: OracleTask, event: OracleTaskEvent, now: number, config
       return out
     case 'EndFailed':
       task.ending = false
+      if (readTrailOnceClosed(task, out) != null) return out
       effects.push(retry(task, now, {type: 'Resend', tx: {kind: 'end'}}))
       return out
     case 'Trail': {
@@ -679,8 +682,17 @@ function closed (task: OracleTask, effects: OracleEffect[]): Stepped {
     task.record.error ??= 'the task was closed on chain before it was answered'
     effects.push(...replyOnce(task, {type: 'Rejected', status: 504, code: 'TASK_CLOSED', error: task.record.error, record: structuredClone(task.record)}), {type: 'hangUp'})
   }
-  effects.push({type: 'queryTrail'})
+  // The chain watcher often sees our own `end` land before its receipt comes back: the trail
+  // (which finishes the task) is read once that reply is in, so the record keeps the end's tx.
+  if (!task.ending) effects.push({type: 'queryTrail'})
   return {task, effects}
+}
+
+/** Our own `end` answered after the chain was seen closed: now the trail is read. Null when the task was not closed yet. */
+function readTrailOnceClosed (task: OracleTask, out: Stepped): Stepped | null {
+  if (!task.closing) return null
+  out.effects.push({type: 'queryTrail'})
+  return out
 }
 
 function nextReassign (task: OracleTask, effects: OracleEffect[]): void {
