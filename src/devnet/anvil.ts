@@ -6,6 +6,7 @@ import {createInterface} from 'node:readline'
 import {CortensorError} from '../util/cortensorError.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
 import {sleep} from '../util/sleep.js'
+import {fetchChainId} from '../chain/fetchChainId.js'
 
 export interface AnvilOptions {
   /**
@@ -200,13 +201,8 @@ async function waitForRpc (rpcUrl: string, timeoutMs: number, signal?: AbortSign
   for (;;) {
     signal?.throwIfAborted()
     try {
-      const res = await fetch(rpcUrl, {
-        method: 'POST',
-        headers: {'content-type': 'application/json'},
-        body: JSON.stringify({jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: []}),
-        signal
-      })
-      if (res.ok) return
+      await fetchChainId(rpcUrl, signal)
+      return
     } catch (err) {
       if (signal?.aborted === true) throw err
     }

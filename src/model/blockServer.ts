@@ -5,6 +5,7 @@ import type {CID} from 'multiformats/cid'
 import {packWire, unpackWire} from '../protocols/codec.js'
 import type {Logger} from '../util/logger.js'
 import {BLOCK_PROTOCOL, BLOCK_PROTOCOL_LIMITS, getRequestSchema, hasRequestSchema} from './blockProtocol.js'
+import {readBlock} from './readBlock.js'
 
 export type BlockServerLibp2p = Pick<Libp2p, 'handle' | 'unhandle'>
 
@@ -128,14 +129,12 @@ export class BlockServer {
   }
 
   private async localBlock (cid: CID): Promise<Uint8Array | undefined> {
-    const chunks: Uint8Array[] = []
+    let block: Uint8Array
     try {
-      for await (const chunk of this.components.blockstore.get(cid, {offline: true})) chunks.push(chunk)
+      block = await readBlock(this.components.blockstore, cid, {offline: true})
     } catch {
       return undefined
     }
-    const length = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0)
-    if (length > BLOCK_PROTOCOL_LIMITS.maxBlockBytes) return undefined
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)
+    return block.byteLength > BLOCK_PROTOCOL_LIMITS.maxBlockBytes ? undefined : block
   }
 }

@@ -6,6 +6,7 @@ import {packWire, unpackWire} from '../protocols/codec.js'
 import type {Logger} from '../util/logger.js'
 import {BLOCK_PROTOCOL, BLOCK_PROTOCOL_LIMITS, blockHeaderSchema, hasReplySchema} from './blockProtocol.js'
 import {blockMatchesCid, verifiableCid} from './verifyBlock.js'
+import {readBlock} from './readBlock.js'
 
 export type BlockSwarmLibp2p = Pick<Libp2p, 'dialProtocol' | 'getPeers'>
 type Blocks = Pick<Helia['blockstore'], 'has' | 'get' | 'put' | 'delete'>
@@ -175,9 +176,7 @@ export class BlockSwarm {
       while (next < wants.length) {
         const want = wants[next++]!
         if (!await blockstore.has(want.cid)) continue
-        const chunks: Uint8Array[] = []
-        for await (const chunk of blockstore.get(want.cid, {offline: true, signal: this.init.signal})) chunks.push(chunk)
-        const bytes = Buffer.concat(chunks)
+        const bytes = await readBlock(blockstore, want.cid, {offline: true, signal: this.init.signal})
         if (!verifiableCid(want.cid) || await blockMatchesCid(want.cid, bytes)) {
           await this.stash(want, bytes, 'local')
         } else {
@@ -274,10 +273,9 @@ export class BlockSwarm {
     const signal = AbortSignal.any([controller.signal, this.init.signal])
     void (async () => {
       // helia checks the block against its CID and stores it before handing it out.
-      const chunks: Uint8Array[] = []
-      for await (const chunk of this.init.blockstore.get(want.cid, {signal})) chunks.push(chunk)
+      const bytes = await readBlock(this.init.blockstore, want.cid, {signal})
       if (want.stored) return
-      await this.stash(want, Buffer.concat(chunks), 'bitswap')
+      await this.stash(want, bytes, 'bitswap')
     })().then(() => {}, (err: unknown) => {
       if (want.stored || this.closed) return
       want.bitswapNotBefore = performance.now() + this.options.refreshIntervalMs

@@ -10,6 +10,7 @@ import type {Logger} from '../util/logger.js'
 import {BlockServer, type BlockServerLibp2p} from './blockServer.js'
 import {BlockSwarm, type BlockSwarmLibp2p} from './blockSwarm.js'
 import {DAG_PB_CODE, decodeDagPbNode} from './dagPbNode.js'
+import {readBlock} from './readBlock.js'
 import {fixedSizeChunker} from './fixedSizeChunker.js'
 import {parseDescriptor, type ModelDescriptor} from './modelDescriptor.js'
 import {ModelError} from './modelError.js'
@@ -326,7 +327,7 @@ async function layOut (root: CID, context: LayOutContext): Promise<void> {
   const {swarm, blocks, placements, place, signal, descriptorCid} = context
   if (root.code !== DAG_PB_CODE) {
     // A file of one block: the root is the file.
-    await place(await readBlock(blocks, root, signal), 0, !swarm.fetchedFromNetwork(root))
+    await place(await readBlock(blocks, root, {offline: true, signal}), 0, !swarm.fetchedFromNetwork(root))
     return
   }
   for (let level = [{cid: root, offset: 0}]; level.length > 0;) {
@@ -338,7 +339,7 @@ async function layOut (root: CID, context: LayOutContext): Promise<void> {
         placements.set(key, [...placements.get(key) ?? [], offset])
         continue
       }
-      const node = decodeDagPbNode(await readBlock(blocks, cid, signal))
+      const node = decodeDagPbNode(await readBlock(blocks, cid, {offline: true, signal}))
       if (node.links.length === 0) {
         await place(node.data, offset, !swarm.fetchedFromNetwork(cid))
         continue
@@ -354,12 +355,6 @@ async function layOut (root: CID, context: LayOutContext): Promise<void> {
     }
     level = next
   }
-}
-
-async function readBlock (blocks: Blocks, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = []
-  for await (const chunk of blocks.get(cid, {offline: true, signal})) chunks.push(chunk)
-  return Buffer.concat(chunks)
 }
 
 /** Aborts its signal when `kick` has not been called for `timeoutMs`. */

@@ -1,8 +1,9 @@
 import type {GraphNode, GraphWalkerFactory} from 'helia'
 import type {CID} from 'multiformats/cid'
 import {DAG_PB_CODE, decodeDagPbNode} from './dagPbNode.js'
+import {readBlock} from './readBlock.js'
 
-const NO_BYTES = new Uint8Array(0)
+const NO_BYTES: Uint8Array = new Uint8Array(0)
 
 /**
  * A pin walker for UnixFS files that visits every block of the DAG but reads only the
@@ -19,9 +20,7 @@ export function unixfsFileWalker (): GraphWalkerFactory {
         const {cid, depth, path} = next
         let bytes = NO_BYTES
         if (cid.code === DAG_PB_CODE) {
-          const chunks: Uint8Array[] = []
-          for await (const chunk of blockstore.get(cid, options)) chunks.push(chunk)
-          bytes = Buffer.concat(chunks)
+          bytes = await readBlock(blockstore, cid, options)
           if (depth < maxDepth) for (const link of decodeDagPbNode(bytes).links) queue.push({cid: link, depth: depth + 1, path: [...path, cid]})
         }
         // pins.add reads only `block.cid`; a leaf's bytes are not needed to record its pin.

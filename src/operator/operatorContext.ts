@@ -3,6 +3,7 @@ import {rpcUrlForLogs} from '../chain/accessCache.js'
 import {connectContracts, type CortensorContracts} from '../chain/contracts.js'
 import {readDeployment, type Deployment} from '../chain/deployment.js'
 import {AclRole} from '../chain/enums.js'
+import {fetchChainId} from '../chain/fetchChainId.js'
 import {createProvider} from '../chain/provider.js'
 import {TxQueue, type PopulateTx, type SendOptions} from '../chain/txQueue.js'
 import type {Address} from '../protocols/address.js'
@@ -58,16 +59,7 @@ export async function connectChain (rpcUrl: string, signal?: AbortSignal): Promi
   const endpoint = rpcUrlForLogs(rpcUrl)
   let chainId: number
   try {
-    const res = await fetch(rpcUrl, {
-      method: 'POST',
-      headers: {'content-type': 'application/json'},
-      body: JSON.stringify({jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: []}),
-      signal: AbortSignal.any([AbortSignal.timeout(RPC_PROBE_TIMEOUT_MS), ...(signal == null ? [] : [signal])])
-    })
-    if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`)
-    const body = await res.json() as {result?: unknown, error?: {message?: string}}
-    if (typeof body.result !== 'string') throw new Error(body.error?.message ?? 'no chain id in the answer')
-    chainId = Number(BigInt(body.result))
+    chainId = await fetchChainId(rpcUrl, AbortSignal.any([AbortSignal.timeout(RPC_PROBE_TIMEOUT_MS), ...(signal == null ? [] : [signal])]))
   } catch (err) {
     signal?.throwIfAborted()
     const why = (err as Error).name === 'TimeoutError' ? `no answer within ${RPC_PROBE_TIMEOUT_MS / 1000} s` : causeMessage(err)

@@ -41,7 +41,7 @@ export function nodeHealth (status: ReportedStatus): NodeHealth {
   if (status.admitted !== true) {
     problems.push(`not admitted: ${status.address ?? 'its address'} needs an ACL ${status.role ?? 'node'} grant and an active IAM registration (cortensord network admit --role ${status.role ?? 'ROLE'} ${status.address ?? 'ADDRESS'})`)
   }
-  for (const model of modelsOf(status)) {
+  for (const model of status.models ?? []) {
     if (model.phase === 'failed') problems.push(`model ${model.modelId ?? '?'} failed: ${model.error ?? 'no reason given'}`)
   }
   if (status.peers === 0) warnings.push('no peers connected')
@@ -92,7 +92,7 @@ function formatStatus (s: ReportedStatus, health: NodeHealth): string {
     `peers     ${s.peers ?? '?'}`,
     `admitted  ${s.admitted === true ? 'yes' : 'no'}`
   ]
-  for (const model of modelsOf(s)) lines.push(`model     ${modelLine(model)}`)
+  for (const model of s.models ?? []) lines.push(`model     ${modelLine(model)}`)
   if (s.stats != null) {
     const last = s.stats.lastChainPing
     const ping = last?.at == null ? 'none yet' : `last ${new Date(last.at).toISOString()} in block ${last.blockNumber ?? '?'}`
@@ -102,10 +102,6 @@ function formatStatus (s: ReportedStatus, health: NodeHealth): string {
   for (const problem of health.problems) lines.push(`  problem: ${problem}`)
   for (const warning of health.warnings) lines.push(`  warning: ${warning}`)
   return `${lines.join('\n')}\n`
-}
-
-function modelsOf (s: ReportedStatus): ReportedModel[] {
-  return s.models ?? []
 }
 
 function modelLine (m: ReportedModel): string {

@@ -93,7 +93,6 @@ export interface ModelEntry {
   file?: string
 }
 
-
 /** Most RPC URLs one node lists, as many as the reference node takes. */
 export const MAX_RPC_URLS = 20
 

@@ -1,6 +1,7 @@
 import {peerIdFromString} from '@libp2p/peer-id'
 import {ASK_TIMEOUT_MS} from '../../actors/askTimeouts.js'
 import {inferenceActor} from '../../actors/inference/inferenceActor.js'
+import {pooledModel} from '../../actors/model/messages.js'
 import type {AddModelReply, InferenceMessage, InferenceStatus} from '../../actors/inference/messages.js'
 import type {MiningMessage, MiningStatus} from '../../actors/mining/messages.js'
 import {miningActor} from '../../actors/mining/miningActor.js'
@@ -39,10 +40,7 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
   const served: Array<Promise<ModelId>> = node.modelFiles.map(async (file) => {
     const reply = await file
     if (reply.type !== 'Ready') throw new Error(`model ${reply.modelId} unavailable: ${reply.code}: ${reply.error}`)
-    const {descriptor} = reply
-    const added = await system.ask<InferenceMessage, AddModelReply>(inference, replyTo => ({
-      type: 'AddModel', model: {id: reply.modelId, path: reply.path, sha256: descriptor.sha256, sizeBytes: descriptor.sizeBytes}, replyTo
-    }), ASK_TIMEOUT_MS.modelEnsure)
+    const added = await system.ask<InferenceMessage, AddModelReply>(inference, replyTo => ({type: 'AddModel', model: pooledModel(reply), replyTo}), ASK_TIMEOUT_MS.modelEnsure)
     if (added.type === 'Failed') throw new Error(`model ${added.modelId} cannot be served: ${added.code}: ${added.error}`)
     await node.admitted
     system.tell(mining, {type: 'ModelReady', modelId: reply.modelId, inference})

@@ -1,5 +1,6 @@
 import {peerIdFromString} from '@libp2p/peer-id'
 import type {ActorRef} from '../../actors/actorSystem.js'
+import {pooledModel} from '../../actors/model/messages.js'
 import type {OracleMessage} from '../../actors/oracle/messages.js'
 import {oracleActor} from '../../actors/oracle/oracleActor.js'
 import {dashboardRoutes} from '../../api/dashboardRoutes.js'
@@ -48,7 +49,7 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
     if (local != null) {
       void ready.then(async r => {
         if (r == null) return
-        local.add({id: r.modelId, path: r.path, sha256: r.descriptor.sha256, sizeBytes: r.descriptor.sizeBytes})
+        local.add(pooledModel(r))
         const determinismClass = await local.load(r.modelId, node.signal)
         log.info({modelId: r.modelId, determinismClass}, 'verifier ready')
       }).catch((err: Error) => {

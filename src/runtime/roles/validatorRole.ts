@@ -1,3 +1,4 @@
+import {pooledModel} from '../../actors/model/messages.js'
 import {LlamaEngine} from '../../inference/llamaEngine.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {VerifierPool} from '../../verify/verifierPool.js'
@@ -26,7 +27,7 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
   const served = watchServed(node, node.modelFiles.map(async (file) => {
     const reply = await file
     if (reply.type !== 'Ready') throw new Error(`model ${reply.modelId} unavailable: ${reply.code}: ${reply.error}`)
-    verifiers.add({id: reply.modelId, path: reply.path, sha256: reply.descriptor.sha256, sizeBytes: reply.descriptor.sizeBytes})
+    verifiers.add(pooledModel(reply))
     const determinismClass = await verifiers.load(reply.modelId, node.signal)
     ready.add(reply.modelId)
     log.info({modelId: reply.modelId, determinismClass}, 'validator ready for model')
