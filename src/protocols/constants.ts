@@ -7,15 +7,18 @@ export const PROTOCOL_PREFIX = '/cortensor'
 /**
  * Wire version per topic. Bump a topic's version when its schema changes incompatibly: nodes
  * on different versions then simply do not share the topic instead of rejecting each other.
+ * "Signed envelope": the signature moved from gossipsub's framing into the data
+ * (gossipEnvelope.ts, gossipsub's StrictNoSign).
  */
 export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
-  /** 2: the determinism class names the model file (`<sha256>/<build>/<backend>`). 3: every served model with its class and whether it is loaded. */
-  heartbeat: 3,
-  /** 2: the task carries its precommit deadline (miners reveal late once it passed). */
-  task: 2,
-  precommit: 1,
-  /** 2: the reveal carries the whole miner result (with its commitment). 3: with its token ids and determinism class. */
-  commit: 3
+  /** 2: the determinism class names the model file (`<sha256>/<build>/<backend>`). 3: every served model with its class and whether it is loaded. 4: signed envelope. */
+  heartbeat: 4,
+  /** 2: the task carries its precommit deadline (miners reveal late once it passed). 3: signed envelope. */
+  task: 3,
+  /** 2: signed envelope. */
+  precommit: 2,
+  /** 2: the reveal carries the whole miner result (with its commitment). 3: with its token ids and determinism class. 4: signed envelope. */
+  commit: 4
 }
 
 /**

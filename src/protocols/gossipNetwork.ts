@@ -5,6 +5,7 @@ import type {Logger} from '../util/logger.js'
 import type {MetricsRegistry} from '../util/metrics.js'
 import type {AccessView} from './accessView.js'
 import {encodeGossip} from './codec.js'
+import {type GossipSigner, sealGossip} from './gossipEnvelope.js'
 import {createGossipValidationCounter, type GossipValidationCounter, GossipValidator, toTopicValidator, type ValidatedGossip} from './gossipValidation.js'
 import type {GossipPayload} from './messages.js'
 import {GOSSIP_TOPICS, GossipTopic, parseTopicName, topicName} from './topic.js'
@@ -23,6 +24,8 @@ export type GossipHandler<T extends GossipTopic> = (message: ValidatedGossip<T>)
 export interface GossipNetworkInit {
   libp2p: GossipLibp2p
   networkId: string
+  /** Signs every message published, with the node key (`gossipSigner(key.privateKey)`). */
+  signer: GossipSigner
   access: AccessView
   logger: Logger
   metrics: MetricsRegistry
@@ -46,6 +49,7 @@ export class GossipNetwork {
   private readonly libp2p: GossipLibp2p
   private readonly pubsub: GossipSub
   private readonly networkId: string
+  private readonly signer: GossipSigner
   private readonly log: Logger
   private readonly validator: GossipValidator
   private readonly dialAnnouncedPeers: boolean
@@ -66,6 +70,7 @@ export class GossipNetwork {
     this.libp2p = init.libp2p
     this.pubsub = init.libp2p.services.pubsub
     this.networkId = init.networkId
+    this.signer = init.signer
     this.log = init.logger
     this.now = init.now ?? Date.now
     this.validator = new GossipValidator({access: init.access, now: this.now})
@@ -88,7 +93,7 @@ export class GossipNetwork {
         logger: this.log,
         onAccept: (message, validated) => this.accepted.set(message, validated)
       }))
-      this.pubsub.subscribe(this.topicName(topic))
+      if (this.wants(topic)) this.pubsub.subscribe(this.topicName(topic))
     }
     this.pubsub.addEventListener('message', this.onMessage)
     this.log.info({networkId: this.networkId, topics: GOSSIP_TOPICS}, 'gossip started')
@@ -99,25 +104,38 @@ export class GossipNetwork {
     this.started = false
     this.pubsub.removeEventListener('message', this.onMessage)
     for (const topic of GOSSIP_TOPICS) {
-      this.pubsub.unsubscribe(this.topicName(topic))
+      if (this.pubsub.getTopics().includes(this.topicName(topic))) this.pubsub.unsubscribe(this.topicName(topic))
       this.pubsub.topicValidators.delete(this.topicName(topic))
     }
   }
 
   /**
-   * Schema-checks, encodes and publishes; resolves to the number of peers it was sent to.
-   * Throws CodecError for a payload every peer would reject.
+   * Schema-checks, encodes, signs and publishes; resolves to the number of peers it was sent to
+   * (0 for bytes published before). Throws CodecError for a payload every peer would reject.
    */
   async publish<T extends GossipTopic> (topic: T, payload: GossipPayload[T]): Promise<number> {
-    const result = await this.pubsub.publish(this.topicName(topic), encodeGossip(topic, payload))
+    const name = this.topicName(topic)
+    const result = await this.pubsub.publish(name, sealGossip(name, encodeGossip(topic, payload), this.signer))
     return result.recipients.length
   }
 
-  /** Calls `handler` with each validated message on `topic`; returns the unsubscribe function. */
+  /**
+   * Calls `handler` with each validated message on `topic`; returns the unsubscribe function.
+   * A node subscribes to a topic only once something handles it (heartbeats always, see
+   * `wants`): the rest it publishes on without receiving, since gossipsub sends a node's own
+   * messages straight to every peer subscribed. So a miner neither receives nor checks the
+   * precommits and commits of every task, which only oracles act on.
+   */
   on<T extends GossipTopic> (topic: T, handler: GossipHandler<T>): () => void {
     const handlers = this.handlers[topic] as Set<GossipHandler<T>>
     handlers.add(handler)
+    if (this.started && !this.pubsub.getTopics().includes(this.topicName(topic))) this.pubsub.subscribe(this.topicName(topic))
     return () => { handlers.delete(handler) }
+  }
+
+  /** Heartbeats also tell this node whom to dial (see `dialAnnouncedPeers`): a NATed miner finds every oracle through them. */
+  private wants (topic: GossipTopic): boolean {
+    return this.handlers[topic].size > 0 || (topic === GossipTopic.heartbeat && this.dialAnnouncedPeers)
   }
 
   /** Peers known to subscribe to `topic`. */
@@ -157,13 +175,15 @@ export class GossipNetwork {
     }
   }
 
-  private dialAnnounced ({from, payload}: ValidatedGossip<GossipTopic.heartbeat>): void {
-    if (this.libp2p.getConnections(from).length > 0) return
-    const key = from.toString()
+  private dialAnnounced ({payload}: ValidatedGossip<GossipTopic.heartbeat>): void {
+    // The validator checked that the announced peer id is the signer's key. Compared as a string:
+    // parsing it into a PeerId decompresses a curve point in pure JS (~0.2 ms), per heartbeat.
+    const key = payload.peerId
+    if (this.libp2p.getConnections().some(c => c.remotePeer.toString() === key)) return
     const now = this.now()
     if (now - (this.lastDialAttempt.get(key) ?? -Infinity) < ANNOUNCED_PEER_REDIAL_MS) return
     this.lastDialAttempt.set(key, now)
-    const addrs = announcedAddrs(payload.addrs, from)
+    const addrs = announcedAddrs(payload.addrs, key)
     if (addrs.length === 0) return
     this.libp2p.dial(addrs).then(
       () => { this.log.debug({peer: key}, 'dialled peer announced in heartbeat') },
@@ -176,8 +196,7 @@ export class GossipNetwork {
  * The heartbeat's addresses that are valid multiaddrs for its signer: one with another node's
  * `/p2p/` id is dropped, so a heartbeat cannot make us dial someone else.
  */
-function announcedAddrs (addrs: string[], from: PeerId): Multiaddr[] {
-  const id = from.toString()
+function announcedAddrs (addrs: string[], id: string): Multiaddr[] {
   const out: Multiaddr[] = []
   for (const addr of addrs) {
     try {

@@ -1,6 +1,6 @@
-import type {GossipsubOpts} from '@libp2p/gossipsub'
+import {type GossipsubOpts, StrictNoSign} from '@libp2p/gossipsub'
 import type {PeerScoreParams, PeerScoreThresholds, TopicScoreParams} from '@libp2p/gossipsub/score'
-import type {FastMsgIdFn} from '@libp2p/gossipsub/types'
+import type {MsgIdFn} from '@libp2p/gossipsub/types'
 import {createHash} from 'node:crypto'
 import {GOSSIP_TOPICS, topicName} from './topic.js'
 
@@ -55,20 +55,17 @@ export function gossipScoreParams (networkId: string): Partial<PeerScoreParams> 
 }
 
 /**
- * Identifies byte-identical copies of a message before its signature is checked. gossipsub
- * verifies the (pure-JS secp256k1) signature of every copy a mesh peer forwards before its
- * seen-cache drops it, so without this each node pays one verification per mesh peer per
- * message. The hash covers the signature too: a forged copy racing the real one gets its own
- * id and cannot make the real message look like a duplicate.
+ * A message's id: the first 20 bytes of sha256(topic ‖ data), as Ethereum's consensus gossip
+ * does. gossipsub drops a message whose id it has seen before running our validator, so copies
+ * from every mesh peer cost one hash each. The topic is in it so that a valid message copied
+ * onto another topic (rejected there) cannot mark the real one as seen; the data holds the
+ * signature, so a forged copy of a body cannot either.
  */
-export const fastMessageId: FastMsgIdFn = (message) => {
-  const hash = createHash('sha256')
-  for (const part of [message.from, message.seqno, message.signature, message.data]) {
-    hash.update(Uint32Array.of(part?.byteLength ?? 0))
-    if (part != null) hash.update(part)
-  }
-  hash.update(message.topic)
-  return hash.digest('base64')
+export const gossipMessageId: MsgIdFn = (message) => {
+  const topic = Buffer.from(message.topic)
+  const topicLength = Buffer.alloc(2)
+  topicLength.writeUInt16BE(topic.byteLength)
+  return createHash('sha256').update(topicLength).update(topic).update(message.data).digest().subarray(0, 20)
 }
 
 /** The gossipsub options the protocol layer needs, for `createHost({gossip})`. */
@@ -76,6 +73,11 @@ export function gossipsubOptions (networkId: string): Partial<GossipsubOpts> {
   return {
     scoreParams: gossipScoreParams(networkId),
     scoreThresholds: SCORE_THRESHOLDS,
-    fastMsgIdFn: fastMessageId
+    // Messages carry their own signature (gossipEnvelope.ts): made and checked with native
+    // libsecp256k1 instead of gossipsub's pure-JS one, with no seqno or author on the wire.
+    globalSignaturePolicy: StrictNoSign,
+    msgIdFn: gossipMessageId,
+    // A republished message (the same bytes, so the same id) already went out: not a failure.
+    ignoreDuplicatePublishError: true
   }
 }

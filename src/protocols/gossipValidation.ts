@@ -1,13 +1,14 @@
+import {publicKeyFromRaw} from '@libp2p/crypto/keys'
 import {type Message, type TopicValidatorFn, TopicValidatorResult} from '@libp2p/gossipsub'
-import type {PeerId} from '@libp2p/interface'
+import {peerIdFromPublicKey} from '@libp2p/peer-id'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
 import type {Counter, MetricsRegistry} from '../util/metrics.js'
 import type {AccessView} from './accessView.js'
 import {type CodecErrorCode, CodecError, decodeGossip} from './codec.js'
 import type {Address} from './address.js'
+import {type GossipEnvelopeErrorCode, GossipEnvelopeError, type OpenedGossip, openGossip} from './gossipEnvelope.js'
 import {type Commit, type GossipPayload, type Heartbeat, outputHashOf, type Precommit, type Role, type Task} from './messages.js'
-import {addressFromPeerId} from './peerAddress.js'
 import {SeenCache} from './seenCache.js'
 import {GossipTopic} from './topic.js'
 
@@ -20,8 +21,7 @@ export enum GossipAction {
 
 export type GossipErrorCode =
   | CodecErrorCode
-  | 'UNSIGNED'
-  | 'SIGNER_NOT_SECP256K1'
+  | GossipEnvelopeErrorCode
   | 'SIGNER_NOT_ALLOWED'
   | 'SIGNER_MISMATCH'
   | 'PEER_ID_MISMATCH'
@@ -64,15 +64,13 @@ export const RESULT_MAX_AGE_MS = 10 * 60_000
 /** Task, precommit and commit ids are remembered this long for duplicate detection. */
 export const SEEN_TTL_MS = 15 * 60_000
 export const SEEN_MAX_ENTRIES = 100_000
-const ADDRESS_CACHE_MAX = 10_000
+const PEER_ID_CACHE_MAX = 10_000
 
 /** A message that passed validation, with its authenticated sender. */
 export interface ValidatedGossip<T extends GossipTopic = GossipTopic> {
   topic: T
   payload: GossipPayload[T]
-  /** The libp2p peer that signed the message (not the peer that forwarded it). */
-  from: PeerId
-  /** The Ethereum address of `from`. */
+  /** The Ethereum address that signed the message (not the peer that forwarded it). */
   address: Address
 }
 
@@ -90,8 +88,8 @@ export class GossipValidator {
   private readonly access: AccessView
   private readonly now: () => number
   private readonly seen = new SeenCache(SEEN_TTL_MS, SEEN_MAX_ENTRIES)
-  /** Peer id → address: deriving it decompresses a curve point (~0.1 ms), on every message. */
-  private readonly addresses = new Map<string, Address | null>()
+  /** Address → its peer id: building one decompresses a curve point in pure JS (~0.1 ms). */
+  private readonly peerIds = new Map<Address, string>()
   /** Last heartbeat seq per sender: bounded by the number of admitted nodes. */
   private readonly heartbeatSeq = new Map<Address, number>()
 
@@ -100,54 +98,63 @@ export class GossipValidator {
     this.now = init.now ?? Date.now
   }
 
-  /** Validates a gossipsub message on `topic`; returns it decoded or throws GossipValidationError. */
-  validate<T extends GossipTopic> (topic: T, message: Message): ValidatedGossip<T> {
-    // REJECT: StrictSign is the network's policy; an unsigned message has no accountable sender.
-    if (message.type !== 'signed') reject('UNSIGNED')
-    const address = this.addressOf(message.from)
-    // REJECT: only secp256k1 keys map to Ethereum addresses, so no other key can be a node.
-    if (address == null) reject('SIGNER_NOT_SECP256K1')
-    // REJECT: the signer is not registered and active in IAM with an ACL role that may publish here.
+  /**
+   * Validates a gossipsub message on `topic` (`message.topic` is its full name); returns it
+   * decoded or throws GossipValidationError. The signature is inside the data (gossipEnvelope.ts).
+   */
+  validate<T extends GossipTopic> (topic: T, message: Pick<Message, 'topic' | 'data'>): ValidatedGossip<T> {
+    let opened: OpenedGossip
+    try {
+      opened = openGossip(message.topic, message.data)
+    } catch (err) {
+      // REJECT: no signer recovers from the envelope, so nobody answers for the message.
+      if (err instanceof GossipEnvelopeError) reject(err.code, err.message)
+      throw err
+    }
+    const {address, publicKey, body} = opened
+    // REJECT: the signer is not registered and active in IAM with an ACL role that may publish here
+    // (also what a tampered body or a message signed for another topic or network comes to: the
+    // key that recovers from it is nobody's).
     if (!TOPIC_PUBLISHERS[topic].some(role => this.access.roleAllowed(address, role))) {
       reject('SIGNER_NOT_ALLOWED', `${address} may not publish ${topic}`)
     }
     let payload: GossipPayload[T]
     try {
-      payload = decodeGossip(topic, message.data)
+      payload = decodeGossip(topic, body)
     } catch (err) {
       // REJECT: oversized, undecodable or schema-invalid bytes are never a valid message.
       if (err instanceof CodecError) reject(err.code, err.message)
       throw err
     }
-    const validated = {topic, payload, from: message.from, address}
-    this.validators[topic](validated as never)
+    const validated = {topic, payload, address}
+    this.validators[topic](validated as never, publicKey)
     return validated
   }
 
-  private addressOf (peerId: PeerId): Address | null {
-    const key = peerId.toString()
-    let address = this.addresses.get(key)
-    if (address === undefined) {
-      // Bounded: any key can sign, so a flood of fresh identities must not grow the map forever.
-      if (this.addresses.size >= ADDRESS_CACHE_MAX) this.addresses.clear()
-      address = addressFromPeerId(peerId)
-      this.addresses.set(key, address)
+  /** The peer id of the signer's key (its compressed `publicKey`), as a string. */
+  private peerIdOf (address: Address, publicKey: Uint8Array): string {
+    let peerId = this.peerIds.get(address)
+    if (peerId === undefined) {
+      // Bounded, though only admitted signers get here: the ACL may admit many over time.
+      if (this.peerIds.size >= PEER_ID_CACHE_MAX) this.peerIds.clear()
+      peerId = peerIdFromPublicKey(publicKeyFromRaw(publicKey)).toString()
+      this.peerIds.set(address, peerId)
     }
-    return address
+    return peerId
   }
 
-  private readonly validators: {[K in GossipTopic]: (message: ValidatedGossip<K>) => void} = {
-    [GossipTopic.heartbeat]: message => this.validateHeartbeat(message.payload, message),
+  private readonly validators: {[K in GossipTopic]: (message: ValidatedGossip<K>, publicKey: Uint8Array) => void} = {
+    [GossipTopic.heartbeat]: (message, publicKey) => this.validateHeartbeat(message.payload, message, publicKey),
     [GossipTopic.task]: message => this.validateTask(message.payload, message),
     [GossipTopic.precommit]: message => this.validatePrecommit(message.payload, message),
     [GossipTopic.commit]: message => this.validateCommit(message.payload, message)
   }
 
-  private validateHeartbeat (hb: Heartbeat, {from, address}: ValidatedGossip): void {
+  private validateHeartbeat (hb: Heartbeat, {address}: ValidatedGossip, publicKey: Uint8Array): void {
     // REJECT: a node announces only itself.
     if (hb.address !== address) reject('SIGNER_MISMATCH')
-    // REJECT: the announced peer id must be the signer's, or peers would dial someone else.
-    if (hb.peerId !== from.toString()) reject('PEER_ID_MISMATCH')
+    // REJECT: the announced peer id must be the signer's key, or peers would dial someone else.
+    if (hb.peerId !== this.peerIdOf(address, publicKey)) reject('PEER_ID_MISMATCH')
     // REJECT: the claimed role must be one the chain grants this node.
     if (!this.access.roleAllowed(address, hb.role)) reject('SIGNER_NOT_ALLOWED', `${address} is not an admitted ${hb.role}`)
     this.checkTimestamp(hb.timestamp, HEARTBEAT_MAX_AGE_MS)
@@ -201,7 +208,8 @@ export class GossipValidator {
   }
 
   private checkDuplicate (key: string, now: number): void {
-    // IGNORE: the same task / result already went through (republished under a new seqno).
+    // IGNORE: the same task / result already went through (republished as other bytes, e.g. with a new
+    // timestamp; byte-identical copies never get here, gossipsub drops them by message id).
     if (this.seen.has(key, now)) ignore('DUPLICATE')
     this.seen.add(key, now)
   }
@@ -238,7 +246,7 @@ export interface TopicValidatorInit<T extends GossipTopic> {
  */
 export function toTopicValidator<T extends GossipTopic> (init: TopicValidatorInit<T>): TopicValidatorFn {
   const {topic, validator, counter, logger, onAccept} = init
-  return (_propagationSource, message) => {
+  return (propagationSource, message) => {
     let action: GossipAction
     let code: string
     try {
@@ -249,7 +257,7 @@ export function toTopicValidator<T extends GossipTopic> (init: TopicValidatorIni
       if (err instanceof GossipValidationError) {
         action = err.action
         code = err.code
-        logger.debug({topic, code, action, from: message.type === 'signed' ? message.from.toString() : undefined}, 'gossip message not accepted')
+        logger.debug({topic, code, action, propagationSource: propagationSource.toString()}, 'gossip message not accepted')
       } else {
         action = GossipAction.IGNORE
         code = 'INTERNAL'

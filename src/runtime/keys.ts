@@ -7,12 +7,13 @@ import {dirname} from 'node:path'
 import {toAddress, type Address} from '../protocols/address.js'
 import {CortensorError} from '../util/cortensorError.js'
 
-// Lives with the protocol layer, which needs it to authenticate gossip; re-exported for the CLI.
+// Lives with the protocol layer, which needs it to authenticate stream peers; re-exported for the CLI.
 export {addressFromPeerId} from '../protocols/peerAddress.js'
 
 /**
  * One secp256k1 key is both the node's Ethereum account and its libp2p identity, so a gossip
- * message's signer (its libp2p peer id) *is* an Ethereum address the contracts know.
+ * message's signer (recovered from its signature) and a stream's remote peer id *are* Ethereum
+ * addresses the contracts know.
  */
 export interface NodeKey {
   address: Address

@@ -16,6 +16,7 @@ import type {InferenceEngine} from '../inference/inferenceEngine.js'
 import {LlamaEngine, type LlamaEngineOptions} from '../inference/llamaEngine.js'
 import {TaskJournal} from '../journal/taskJournal.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
+import {gossipSigner} from '../protocols/gossipEnvelope.js'
 import {GossipNetwork} from '../protocols/gossipNetwork.js'
 import {gossipsubOptions} from '../protocols/gossipScoring.js'
 import type {Role} from '../protocols/messages.js'
@@ -106,7 +107,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     cleanups.push(() => { access.stop() })
     await abortable(access.ready, signal)
 
-    const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: config.networkId, access, logger: log.child({component: 'gossip'}), metrics})
+    const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: config.networkId, signer: gossipSigner(key.privateKey), access, logger: log.child({component: 'gossip'}), metrics})
     gossip.start()
     cleanups.push(() => { gossip.stop() })
 

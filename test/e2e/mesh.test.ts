@@ -11,6 +11,7 @@ import {AclRole} from '../../src/chain/enums.js'
 import {setupDevnet, type Devnet} from '../../src/devnet/setupDevnet.js'
 import {encodeGossip} from '../../src/protocols/codec.js'
 import {MAX_MESSAGE_BYTES} from '../../src/protocols/constants.js'
+import {gossipSigner, sealGossip} from '../../src/protocols/gossipEnvelope.js'
 import {GossipNetwork} from '../../src/protocols/gossipNetwork.js'
 import {gossipsubOptions} from '../../src/protocols/gossipScoring.js'
 import type {ValidatedGossip} from '../../src/protocols/gossipValidation.js'
@@ -58,7 +59,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
         logger: log
       })
       await access.ready
-      const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, access, logger: log, metrics: new MetricsRegistry()})
+      const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, signer: gossipSigner(key.privateKey), access, logger: log, metrics: new MetricsRegistry()})
       const received = {heartbeat: [], task: [], precommit: [], commit: []} as unknown as MeshNode['received']
       for (const topic of GOSSIP_TOPICS) gossip.on(topic, message => { (received[topic] as unknown[]).push(message) })
       gossip.start()
@@ -156,7 +157,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     await waitFor('the stranger to see every node subscribed', () => stranger.host.libp2p.services.pubsub.getSubscribers(topic).length === nodes.length)
     // Schema-valid and self-consistent: only the missing registration is wrong.
     const strangerMessage = {taskId: '1', miner: stranger.key.address, commitment: '0x' + '00'.repeat(32), timestamp: Date.now()}
-    await stranger.host.libp2p.services.pubsub.publish(topic, encodeGossip(GossipTopic.precommit, strangerMessage))
+    await stranger.host.libp2p.services.pubsub.publish(topic, sealGossip(topic, encodeGossip(GossipTopic.precommit, strangerMessage), gossipSigner(stranger.key.privateKey)))
     await waitFor('every node to reject it', () => nodes.every(n => rejections(n, GossipTopic.precommit, 'SIGNER_NOT_ALLOWED') === 1))
     await waitFor('every node to score the stranger below zero', () => nodes.every(n => scoreOf(n, stranger.key.peerId) < 0))
     assert.ok(nodes.every(n => n.received.precommit.every(m => m.address !== stranger.key.address)))
@@ -187,7 +188,10 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     const sender = miners[0]!
     const message = precommit(sender, '2')
     await sender.gossip.publish(GossipTopic.precommit, message)
-    await sender.gossip.publish(GossipTopic.precommit, message)
+    // The same bytes have the same message id: gossipsub does not send them again.
+    assert.equal(await sender.gossip.publish(GossipTopic.precommit, message), 0)
+    // Re-stamped, they are other bytes that reach the validators, which know the precommit.
+    await sender.gossip.publish(GossipTopic.precommit, {...message, timestamp: message.timestamp + 1})
     await waitFor('every other node to ignore the copy', () => others(sender).every(n => n.gossip.validationCounter.get({topic: GossipTopic.precommit, result: 'ignore', code: 'DUPLICATE'}) === 1))
     for (const node of others(sender)) {
       assert.equal(node.received.precommit.filter(m => m.payload.taskId === '2').length, 1)
@@ -197,15 +201,20 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
   })
 
   // Last: three rejects graylist the sender (score < -80), and peers then stop sending to it.
-  it('rejects random, oversized and schema-invalid bytes from an admitted node without crashing', async () => {
+  it('rejects unsigned, random, oversized and schema-invalid bytes from an admitted node without crashing', async () => {
     const sender = miners[2]!
     const topic = topicName(NETWORK_ID, GossipTopic.precommit)
     const pubsub = sender.host.libp2p.services.pubsub
-    await pubsub.publish(topic, randomBytes(200))
-    await pubsub.publish(topic, randomBytes(MAX_MESSAGE_BYTES.precommit + 1))
+    const seal = (body: Uint8Array): Uint8Array => sealGossip(topic, body, gossipSigner(sender.key.privateKey))
+    // Shorter than a signature: nobody signed it. On another topic, whose P4 counter is its own:
+    // a fourth reject on this one would graylist the sender before the fourth message is read.
+    await pubsub.publish(topicName(NETWORK_ID, GossipTopic.commit), randomBytes(40))
+    await pubsub.publish(topic, seal(randomBytes(200)))
+    await pubsub.publish(topic, seal(randomBytes(MAX_MESSAGE_BYTES.precommit + 1)))
     // Valid msgpack, wrong shape: a heartbeat on the precommit topic.
-    await pubsub.publish(topic, encodeGossip(GossipTopic.heartbeat, heartbeat(sender, 1)))
-    await waitFor('every other node to reject all three', () => others(sender).every(n =>
+    await pubsub.publish(topic, seal(encodeGossip(GossipTopic.heartbeat, heartbeat(sender, 1))))
+    await waitFor('every other node to reject all four', () => others(sender).every(n =>
+      rejections(n, GossipTopic.commit, 'SIGNATURE_INVALID') === 1 &&
       rejections(n, GossipTopic.precommit, 'MESSAGE_TOO_LARGE') === 1 &&
       rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') >= 1 &&
       rejections(n, GossipTopic.precommit, 'MESSAGE_UNDECODABLE') + rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') === 2))

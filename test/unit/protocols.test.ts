@@ -8,6 +8,7 @@ import {StaticAccessView} from '../../src/protocols/accessView.js'
 import type {Address} from '../../src/protocols/address.js'
 import {CodecError, decodeGossip, encodeGossip} from '../../src/protocols/codec.js'
 import {MAX_MESSAGE_BYTES} from '../../src/protocols/constants.js'
+import {gossipSigner, sealGossip} from '../../src/protocols/gossipEnvelope.js'
 import {GossipAction, GossipValidationError, GossipValidator, HEARTBEAT_MAX_AGE_MS, MAX_CLOCK_SKEW_MS} from '../../src/protocols/gossipValidation.js'
 import {type GossipPayload, outputHashOf} from '../../src/protocols/messages.js'
 import {toModelId} from '../../src/protocols/modelId.js'
@@ -79,8 +80,10 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
   }
 }
 
-function gossipMessage (topic: GossipTopic, data: Uint8Array, signer: NodeKey): Message {
-  return {type: 'signed', from: signer.peerId, topic: topicName('devnet', topic), data, sequenceNumber: 1n, signature: new Uint8Array(64), key: signer.peerId.publicKey!}
+/** What gossipsub hands a topic validator: `body` sealed by `signer` for `topic` on `networkId`. */
+function gossipMessage (topic: GossipTopic, body: Uint8Array, signer: NodeKey, networkId = 'devnet'): Message {
+  const name = topicName(networkId, topic)
+  return {type: 'unsigned', topic: name, data: sealGossip(name, body, gossipSigner(signer.privateKey))}
 }
 
 function newValidator (): GossipValidator {
@@ -104,15 +107,15 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
-    // commit is at 2: its reveal carries the whole miner result.
-    const versions: {[K in GossipTopic]: number} = {heartbeat: 3, task: 2, precommit: 1, commit: 3}
+    // Every topic moved up one when the signature moved into the data.
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 4, task: 3, precommit: 2, commit: 4}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
       assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)
       assert.deepEqual(parseTopicName(name), {networkId: 'devnet-1', topic, version: versions[topic]})
     }
     assert.equal(parseTopicName('/cortensor/devnet/task/99'), null)
-    assert.equal(parseTopicName('/cortensor/devnet/commit/1'), null, 'the old commit payload is not spoken')
+    assert.equal(parseTopicName('/cortensor/devnet/commit/3'), null, 'the commit signed by gossipsub is not spoken')
     assert.equal(parseTopicName('/eth2/abc/beacon_block/ssz'), null)
     assert.throws(() => topicName('bad/id', GossipTopic.task))
   })
@@ -200,6 +203,32 @@ describe('gossip validation', () => {
     assert.notEqual(checksummed, miner.address)
     const result = newValidator().validate(GossipTopic.precommit, gossipMessage(GossipTopic.precommit, encodeGossip(GossipTopic.precommit, {...SAMPLES.precommit.payload, miner: checksummed}), miner)) as {payload: {miner: Address}}
     assert.equal(result.payload.miner, miner.address)
+  })
+
+  it('REJECTs an envelope whose signature is cut short or recovers no key', () => {
+    const {signer, payload} = SAMPLES.precommit
+    const {data} = gossipMessage(GossipTopic.precommit, encodeGossip(GossipTopic.precommit, payload), signer)
+    const received = (bytes: Uint8Array): Message => ({type: 'unsigned', topic: topicName('devnet', GossipTopic.precommit), data: bytes})
+    expectVerdict(() => newValidator().validate(GossipTopic.precommit, received(data.subarray(0, 64))), GossipAction.REJECT, 'SIGNATURE_INVALID')
+    expectVerdict(() => newValidator().validate(GossipTopic.precommit, received(new Uint8Array(0))), GossipAction.REJECT, 'SIGNATURE_INVALID')
+    const zeroR = Uint8Array.from(data)
+    zeroR.fill(0, 0, 32)
+    expectVerdict(() => newValidator().validate(GossipTopic.precommit, received(zeroR)), GossipAction.REJECT, 'SIGNATURE_INVALID')
+  })
+
+  it('REJECTs a tampered body and a message signed for another topic or network: the key it recovers is nobody\'s', () => {
+    const {signer, payload} = SAMPLES.precommit
+    const body = encodeGossip(GossipTopic.precommit, payload)
+    const tampered = gossipMessage(GossipTopic.precommit, body, signer)
+    const last = tampered.data.byteLength - 1
+    tampered.data[last] = tampered.data[last]! ^ 1
+    expectVerdict(() => newValidator().validate(GossipTopic.precommit, tampered), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+    // Signed for network devnet-2, received on devnet: same topic, same body.
+    const otherNetwork = gossipMessage(GossipTopic.precommit, body, signer, 'devnet-2')
+    expectVerdict(() => newValidator().validate(GossipTopic.precommit, {...otherNetwork, topic: topicName('devnet', GossipTopic.precommit)}), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
+    // A valid commit's bytes replayed on the precommit topic.
+    const commit = gossipMessage(GossipTopic.commit, encodeGossip(GossipTopic.commit, SAMPLES.commit.payload), signer)
+    expectVerdict(() => newValidator().validate(GossipTopic.precommit, {...commit, topic: topicName('devnet', GossipTopic.precommit)}), GossipAction.REJECT, 'SIGNER_NOT_ALLOWED')
   })
 
   it('REJECTs a role publishing on a topic that is not its own (miner → task, oracle → commit)', () => {
