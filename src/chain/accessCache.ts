@@ -6,6 +6,7 @@ import {peerIdFromBytes} from '../protocols/peerAddress.js'
 import type {Logger} from '../util/logger.js'
 import {sleep} from '../util/sleep.js'
 import {ROLE_CODE, roleOfCode, type AclRole} from './enums.js'
+import {PollPace} from './pollPace.js'
 import {aclAbi, iamAbi} from './generated/index.js'
 
 export interface AccessCacheInit {
@@ -14,7 +15,7 @@ export interface AccessCacheInit {
   iamAddress: Address
   /** Block the contracts were deployed in: history before it holds none of their events. */
   fromBlock?: number
-  /** How often the chain is asked for new events. */
+  /** How often the chain is asked for new events while they come (see PollPace; idle, at most every `IDLE_POLL_MS`). */
   pollIntervalMs?: number
   /** Most blocks per `eth_getLogs` call: public RPC endpoints refuse wide ranges. */
   maxBlockRange?: number
@@ -65,6 +66,7 @@ export class AccessCache implements AccessView {
   private readonly endpoint: string
   /** Last block whose events are applied. */
   private syncedBlock: number
+  private readonly pace: PollPace
 
   constructor (init: AccessCacheInit) {
     this.provider = init.provider
@@ -79,6 +81,7 @@ export class AccessCache implements AccessView {
     const rpcUrl = init.rpcUrl ?? (init.provider instanceof JsonRpcProvider ? init.provider._getConnection().url : undefined)
     this.endpoint = rpcUrl == null ? 'the configured RPC endpoint' : rpcUrlForLogs(rpcUrl)
     this.syncedBlock = this.init.fromBlock - 1
+    this.pace = new PollPace(this.init.pollIntervalMs)
     const {promise, resolve, reject} = Promise.withResolvers<void>()
     this.ready = promise
     // Nobody may be awaiting `ready` when `stop` rejects it.
@@ -133,7 +136,7 @@ export class AccessCache implements AccessView {
           this.log.info({block: this.syncedBlock, nodes: this.nodes.size}, 'access cache loaded')
           resolve()
         }
-        await sleep(this.init.pollIntervalMs, signal)
+        await sleep(this.pace.interval(), signal)
       } catch (err) {
         if (signal.aborted) return
         // One line per outage: the first failure warns, the retries are debug.
@@ -162,6 +165,8 @@ export class AccessCache implements AccessView {
         toBlock
       })
       signal.throwIfAborted()
+      // Admissions come in bursts (a network starting, an operator admitting nodes): keep up.
+      if (logs.length > 0) this.pace.busy()
       for (const log of logs) this.apply(log)
       // Only now: a failed call above retries the whole range, and re-applying is harmless.
       this.syncedBlock = toBlock

@@ -1,9 +1,10 @@
-import {Interface, type JsonRpcProvider, type Log} from 'ethers'
+import {type EventFragment, Interface, type JsonRpcProvider, type Log} from 'ethers'
 import {toAddress, type Address} from '../protocols/address.js'
 import type {Logger} from '../util/logger.js'
 import {rpcUrlForLogs} from './accessCache.js'
 import {CONTRACT_NAMES, type ContractName} from './contractNames.js'
 import {CONTRACT_ABIS, type ContractAddresses} from './contracts.js'
+import {PollPace} from './pollPace.js'
 import {toTaskEvent, type WatchedEvent} from './taskEvents.js'
 
 /** A contract event decoded from a receipt or a log query. */
@@ -20,6 +21,17 @@ const INTERFACES: {[K in ContractName]: Interface} = Object.fromEntries(
   CONTRACT_NAMES.map(key => [key, new Interface(CONTRACT_ABIS[key])])) as {[K in ContractName]: Interface}
 
 /**
+ * Each contract's events by topic hash, computed once: ethers' `parseLog` finds the event by
+ * hashing every event signature of the contract again (keccak in pure JS) for every log.
+ */
+const EVENTS_BY_TOPIC: {[K in ContractName]: Map<string, EventFragment>} = Object.fromEntries(
+  CONTRACT_NAMES.map(key => {
+    const events = new Map<string, EventFragment>()
+    INTERFACES[key].forEachEvent(event => { events.set(event.topicHash, event) })
+    return [key, events]
+  })) as {[K in ContractName]: Map<string, EventFragment>}
+
+/**
  * Decodes logs of the network's contracts (others are skipped) into named events whose
  * arguments are plain JSON-able data: integers as decimal strings, addresses in their one
  * in-process form (`toAddress`).
@@ -31,11 +43,12 @@ export function createLogDecoder (contracts: ContractAddresses): (logs: readonly
     for (const log of logs) {
       const contract = byAddress.get(toAddress(log.address))
       if (contract == null) continue
-      const parsed = INTERFACES[contract].parseLog({topics: [...log.topics], data: log.data})
-      if (parsed == null) continue
+      const fragment = log.topics[0] == null ? undefined : EVENTS_BY_TOPIC[contract].get(log.topics[0])
+      if (fragment == null) continue
+      const values = INTERFACES[contract].decodeEventLog(fragment, log.data, log.topics)
       const args: Record<string, unknown> = {}
-      parsed.fragment.inputs.forEach((input, i) => { args[input.name] = normalise(parsed.args[i], input.baseType === 'array' ? input.arrayChildren?.type : input.type) })
-      events.push({contract, name: parsed.name, args, txHash: log.transactionHash, blockNumber: log.blockNumber, logIndex: log.index})
+      fragment.inputs.forEach((input, i) => { args[input.name] = normalise(values[i], input.baseType === 'array' ? input.arrayChildren?.type : input.type) })
+      events.push({contract, name: fragment.name, args, txHash: log.transactionHash, blockNumber: log.blockNumber, logIndex: log.index})
     }
     return events
   }
@@ -67,6 +80,7 @@ export interface ChainWatcherInit {
   address: Address
   decodeLogs: (logs: readonly Log[]) => DecodedEvent[]
   cursor: WatchCursor
+  /** The pace while busy; an idle watcher (see PollPace) polls at most every `IDLE_POLL_MS`. */
   intervalMs: number
   /** Called for every block range the cursor passes, events or not, in block order. */
   deliver: (events: WatchedEvent[], toBlock: number) => void
@@ -89,8 +103,24 @@ export class ChainWatcher {
   private timer: NodeJS.Timeout | undefined
   private stopped = true
   private failures = 0
+  private polling = false
+  private readonly pace: PollPace
 
-  constructor (private readonly init: ChainWatcherInit) {}
+  constructor (private readonly init: ChainWatcherInit) {
+    this.pace = new PollPace(init.intervalMs)
+  }
+
+  /**
+   * This node just did something on chain (sent a transaction): its events are coming, so poll
+   * at the fast pace now rather than after an idle interval.
+   */
+  wake (): void {
+    const wasBusy = this.pace.isBusy
+    this.pace.busy()
+    if (wasBusy || this.stopped || this.polling) return
+    clearTimeout(this.timer)
+    this.schedule()
+  }
 
   start (): void {
     if (!this.stopped) return
@@ -106,7 +136,13 @@ export class ChainWatcher {
 
   private schedule (): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => { void this.poll().finally(() => { this.schedule() }) }, this.init.intervalMs)
+    this.timer = setTimeout(() => {
+      this.polling = true
+      void this.poll().finally(() => {
+        this.polling = false
+        this.schedule()
+      })
+    }, this.pace.interval())
   }
 
   private async poll (): Promise<void> {
@@ -128,6 +164,7 @@ export class ChainWatcher {
       events.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
       cursor.next = to + 1
       this.recovered()
+      if (events.length > 0) this.pace.busy()
       this.init.deliver(events, to)
     } catch (err) {
       if (this.stopped) return

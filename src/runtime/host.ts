@@ -11,6 +11,7 @@ import {ping, type Ping} from '@libp2p/ping'
 import {tcp} from '@libp2p/tcp'
 import {multiaddr, type Multiaddr} from '@multiformats/multiaddr'
 import {FsBlockstore} from 'blockstore-fs'
+import {MemoryDatastore} from 'datastore-core'
 import {FsDatastore} from 'datastore-fs'
 import {createHeliaLight} from 'helia'
 import {mkdir} from 'node:fs/promises'
@@ -72,6 +73,10 @@ export async function createHost (init: HostInit): Promise<Host> {
   const announce = init.announce ?? []
   const helia = withBitswap(withLibp2pLight(createHeliaLight(stores), {
     privateKey: privateKeyFromRaw(init.privateKey),
+    // libp2p's peer store in memory, not in helia's on-disk datastore: it was read from disk on
+    // every stream a node opened (a miner's result stream per task). Peers come back from the
+    // bootstrap list and heartbeats after a restart.
+    datastore: new MemoryDatastore(),
     // The filter shapes every address list peers learn: identify, and `dialAddresses`
     // (heartbeats, node.json). Announce addresses given by the operator pass unfiltered.
     addresses: announce.length > 0 ? {listen: init.listen, announce} : {listen: init.listen, announceFilter: reachableAddresses},

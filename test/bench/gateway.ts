@@ -81,9 +81,24 @@ try {
   }
   console.log(`oracle's own timings, router API k=1 (medians of ${REPETITIONS}): request → task gossiped (createTask accepted by the node) ${median(stages.gossip_ms)} ms, → first token at the oracle ${median(stages.first_token_ms)} ms, → whole result from the first miner ${median(stages.first_result_ms)} ms, → answer ${median(stages.total_ms)} ms`)
 
+  // The same work without the network: 16-token completions from one engine of 2 sequences
+  // (threads 1 each, as 2 miners would run them), 2 at a time, on the same 2 cores.
+  const pair = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, sequences: 2, contextSize: 512, logger: createSilentLogger()})
+  let directNext = 0
+  const directT0 = performance.now()
+  await Promise.all([0, 1].map(async () => {
+    while (directNext < LOAD_REQUESTS) {
+      directNext++
+      await pair.complete({prompt: PROMPT, seed: 42, params: greedy(LOAD_MAX_TOKENS)})
+    }
+  }))
+  const directRate = LOAD_REQUESTS / ((performance.now() - directT0) / 1000)
+  await pair.dispose()
+
   console.log(`\nthroughput: ${LOAD_REQUESTS} non-streamed /v1/completions (k=1, ${LOAD_MAX_TOKENS} tokens, prompt "${PROMPT}") per run; a 503 (no miner free) is retried after ${RETRY_PAUSE_MS} ms`)
-  console.log('| concurrent clients | requests/s | p50 latency ms | p95 latency ms | 503 refusals |')
-  console.log('| ---: | ---: | ---: | ---: | ---: |')
+  console.log('| concurrent clients | requests/s | × direct | p50 latency ms | p95 latency ms | 503 refusals |')
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: |')
+  console.log(`| direct node-llama-cpp, 2 sequences in this process | ${directRate.toFixed(1)} | 1.00 | | | |`)
   for (const clients of LOAD_CLIENTS) {
     await minersFree(devnet, MINERS)
     let next = 0
@@ -105,7 +120,7 @@ try {
       }
     }))
     const seconds = (performance.now() - t0) / 1000
-    console.log(`| ${clients} | ${(LOAD_REQUESTS / seconds).toFixed(1)} | ${median(latencies).toFixed(0)} | ${percentile(latencies, 0.95).toFixed(0)} | ${refused} |`)
+    console.log(`| ${clients} | ${(LOAD_REQUESTS / seconds).toFixed(1)} | ${(LOAD_REQUESTS / seconds / directRate).toFixed(3)} | ${median(latencies).toFixed(0)} | ${percentile(latencies, 0.95).toFixed(0)} | ${refused} |`)
   }
 } finally {
   await devnet.stop()

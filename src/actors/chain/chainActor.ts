@@ -20,7 +20,7 @@ export interface ChainActorInit {
    * restart of the node); the deployment block when undefined.
    */
   watchFromBlock?: number
-  /** How often the watcher polls for new blocks; the provider's `pollingInterval` when undefined. */
+  /** How often the watcher polls for new blocks while busy; the provider's `pollingInterval` when undefined. */
   pollingIntervalMs?: number
 }
 
@@ -83,6 +83,8 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
       switch (msg.type) {
         case 'Send': {
           const {call} = msg
+          // Our own transaction's events (and the replies to it) follow within blocks.
+          state.watcher.wake()
           const method = state.writers[call.contract].getFunction(call.functionName)
           const overrides = msg.value == null ? {} : {value: msg.value}
           state.queue.send(msg.label, async () => await method.populateTransaction(...call.args, overrides),
@@ -133,6 +135,7 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
       // every one of them to exhaust its retries.
       await Promise.race([state.queue.drained().catch(() => {}), sleep(DRAIN_GRACE_MS)])
       state.controller.abort(new Error('chain actor stopping'))
+      state.queue.close()
       state.provider.destroy()
     },
     failMessage: (msg, error) => {

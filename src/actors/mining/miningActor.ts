@@ -219,16 +219,24 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
         const engine = inference
         if (engine == null) { tell({type: 'InferenceFailed', code: 'NO_MODEL', error: 'no inference actor'}); return }
         const {modelId, prompt, seed, params} = task.task
-        // The stream comes first so the oracle sees tokens as they are generated.
-        void (streams.get(taskId) ?? Promise.resolve(undefined)).then(async stream => {
-          const reply = await system.ask<InferenceMessage, InferenceReply>(engine, replyTo => ({
-            type: 'Run',
-            job: {jobId: taskId, modelId, prompt, seed, params},
-            replyTo,
-            onToken: stream == null ? undefined : (_text, chunk) => { stream.token(chunk) }
-          }), ASK_TIMEOUT_MS.inferenceRun).catch((err: Error): InferenceReply => ({type: 'Failed', jobId: taskId, code: 'ASK_FAILED', error: err.message}))
-          tell(inferenceEvent(taskId, reply))
+        // Inference starts now, while the stream to the oracle is still being opened (a dial or a
+        // protocol negotiation): tokens made meanwhile wait here and go out, in order, once it is.
+        const opened = streams.get(taskId) ?? Promise.resolve(undefined)
+        let stream: ResultStream | undefined
+        let early: Array<{text: string, tokens: readonly number[]}> | undefined = []
+        void opened.then(s => {
+          stream = s
+          for (const chunk of early ?? []) s?.token(chunk)
+          early = undefined
         })
+        void system.ask<InferenceMessage, InferenceReply>(engine, replyTo => ({
+          type: 'Run',
+          job: {jobId: taskId, modelId, prompt, seed, params},
+          replyTo,
+          onToken: (_text, chunk) => { if (early != null) early.push(chunk); else stream?.token(chunk) }
+        }), ASK_TIMEOUT_MS.inferenceRun)
+          .catch((err: Error): InferenceReply => ({type: 'Failed', jobId: taskId, code: 'ASK_FAILED', error: err.message}))
+          .then(reply => { tell(inferenceEvent(taskId, reply)) })
         return
       }
       case 'cancelInference':
