@@ -1,4 +1,4 @@
-import {type EventFragment, Interface, type JsonRpcProvider, type Log} from 'ethers'
+import {type EventFragment, Interface, type JsonRpcProvider, type Log, toBeHex, zeroPadValue} from 'ethers'
 import {toAddress, type Address} from '../protocols/address.js'
 import type {Logger} from '../util/logger.js'
 import {rpcUrlForLogs} from './accessCache.js'
@@ -74,6 +74,22 @@ export interface WatchCursor {
   next: number
 }
 
+/**
+ * What a node that works on some tasks needs from the chain: the events of those tasks, and the
+ * assignments naming it (a task it was given on chain whose gossip it never got).
+ */
+export interface WatchScope {
+  assignee: Address
+  /** Task ids as decimal strings, read at every poll. */
+  taskIds: () => Iterable<string>
+}
+
+const MINER_ASSIGNED_TOPIC = (() => {
+  const event = new Interface(CONTRACT_ABIS.cognitive).getEvent('MinerAssigned')
+  if (event == null) throw new Error('Cognitive ABI lacks MinerAssigned: regenerate the bindings')
+  return event.topicHash
+})()
+
 export interface ChainWatcherInit {
   provider: JsonRpcProvider
   /** The Cognitive contract: the only address whose logs are fetched. */
@@ -86,6 +102,11 @@ export interface ChainWatcherInit {
   deliver: (events: WatchedEvent[], toBlock: number) => void
   /** While false, nothing is fetched and the cursor stays (nobody would hear the events). */
   active: () => boolean
+  /**
+   * Only these tasks' events (undefined: every event of the contract). A miner asks for its own
+   * tasks: it then fetches a few logs per block, not every task's of the whole network.
+   */
+  scope?: () => WatchScope | undefined
   /** Called once, after `MAX_FAILED_POLLS` consecutive failed polls; the watcher has stopped. */
   onFailed: (error: Error) => void
   log: Logger
@@ -153,7 +174,7 @@ export class ChainWatcher {
       const from = cursor.next
       if (this.stopped || head < from) return this.recovered()
       const to = Math.min(head, from + (this.init.maxRange ?? MAX_LOG_RANGE) - 1)
-      const logs = await provider.getLogs({address: this.init.address, fromBlock: from, toBlock: to})
+      const logs = await this.fetchLogs(from, to)
       // Stopped meanwhile, or someone else moved the cursor: this range is not ours to deliver.
       if (this.stopped || cursor.next !== from) return
       const events: WatchedEvent[] = []
@@ -178,6 +199,19 @@ export class ChainWatcher {
         this.init.onFailed(new Error(`chain watcher: ${this.failures} consecutive polls failed; last: ${error.message}`, {cause: error}))
       }
     }
+  }
+
+  private async fetchLogs (fromBlock: number, toBlock: number): Promise<Log[]> {
+    const {provider, address} = this.init
+    const scope = this.init.scope?.()
+    if (scope == null) return await provider.getLogs({address, fromBlock, toBlock})
+    // Assignments to us first: their tasks' other events (TaskCreated above all) come in the second query.
+    const assigned = await provider.getLogs({address, fromBlock, toBlock, topics: [MINER_ASSIGNED_TOPIC, null, zeroPadValue(scope.assignee, 32)]})
+    const ids = new Set<string>()
+    for (const id of scope.taskIds()) ids.add(zeroPadValue(toBeHex(BigInt(id)), 32))
+    for (const log of assigned) if (log.topics[1] != null) ids.add(log.topics[1])
+    if (ids.size === 0) return assigned
+    return await provider.getLogs({address, fromBlock, toBlock, topics: [null, [...ids]]})
   }
 
   private recovered (): void {

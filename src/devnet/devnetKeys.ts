@@ -1,4 +1,5 @@
 import {keccak256, parseEther, toBeHex, toUtf8Bytes, Wallet, type JsonRpcProvider} from 'ethers'
+import {NativeSigningKey} from '../chain/nativeSigningKey.js'
 import type {Role} from '../protocols/messages.js'
 
 /** Whose key: a node's, or the admin's, who deploys and admits. */
@@ -14,7 +15,7 @@ export function devnetPrivateKey (role: DevnetRole, index: number): string {
 }
 
 export function devnetWallet (role: DevnetRole, index: number, provider?: JsonRpcProvider): Wallet {
-  return new Wallet(devnetPrivateKey(role, index), provider)
+  return new Wallet(new NativeSigningKey(devnetPrivateKey(role, index)), provider)
 }
 
 export const DEFAULT_DEVNET_BALANCE = parseEther('10000')

@@ -1,9 +1,10 @@
-import {hexlify, Wallet, type JsonRpcProvider, type TransactionReceipt} from 'ethers'
+import {Wallet, type JsonRpcProvider, type TransactionReceipt} from 'ethers'
 import {rpcUrlForLogs} from '../chain/accessCache.js'
 import {connectContracts, type CortensorContracts} from '../chain/contracts.js'
 import {readDeployment, type Deployment} from '../chain/deployment.js'
 import {AclRole} from '../chain/enums.js'
 import {fetchChainId} from '../chain/fetchChainId.js'
+import {NativeSigningKey} from '../chain/nativeSigningKey.js'
 import {createProvider} from '../chain/provider.js'
 import {TxQueue, type PopulateTx, type SendOptions} from '../chain/txQueue.js'
 import type {Address} from '../protocols/address.js'
@@ -98,7 +99,7 @@ export async function openNetwork (opts: NetworkTarget & {signal?: AbortSignal})
  */
 export async function operatorQueue (chain: OperatorChain, signer: OperatorSigner, io: OperatorIo): Promise<TxQueue> {
   // loadKeystore's errors name the file and never carry the key or the password.
-  const wallet = new Wallet(hexlify((await loadKeystore(signer.keystore, signer.password)).privateKey))
+  const wallet = new Wallet(new NativeSigningKey((await loadKeystore(signer.keystore, signer.password)).privateKey))
   return new ReportingTxQueue(wallet, chain.provider, io)
 }
 

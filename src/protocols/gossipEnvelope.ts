@@ -1,12 +1,9 @@
 import {keccak256} from 'ethers'
 import {createHash} from 'node:crypto'
-import {createRequire} from 'node:module'
 import {CortensorError} from '../util/cortensorError.js'
 import {toAddress, type Address} from './address.js'
+import {secp256k1} from './libsecp256k1.js'
 
-// CommonJS with an N-API addon (libsecp256k1): ~50 µs to recover a key where pure-JS noble
-// takes ~1.4 ms to verify. Where no prebuild loads, the package falls back to pure JS itself.
-const secp256k1 = createRequire(import.meta.url)('secp256k1') as typeof import('secp256k1')
 
 /** r ‖ s ‖ recovery id: the envelope's head, before the body. */
 export const GOSSIP_SIGNATURE_BYTES = 65

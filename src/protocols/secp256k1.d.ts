@@ -1,4 +1,4 @@
-// The few functions of `secp256k1` (libsecp256k1 through N-API) that gossipEnvelope.ts uses;
+// The few functions of `secp256k1` (libsecp256k1 through N-API) that the project uses;
 // the package ships no types, and these are all the project needs of it.
 declare module 'secp256k1' {
   /** Deterministic (RFC 6979), low-s; `signature` is r ‖ s, 64 bytes. Throws on an invalid key. */

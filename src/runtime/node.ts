@@ -1,4 +1,4 @@
-import {Wallet, hexlify} from 'ethers'
+import {Wallet} from 'ethers'
 import {mkdir, rename, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {ActorSystem, type ActorDefinition, type ActorRef} from '../actors/actorSystem.js'
@@ -11,9 +11,11 @@ import {statsActor} from '../actors/stats/statsActor.js'
 import {startHttpApi, type Route} from '../api/httpApi.js'
 import {AccessCache} from '../chain/accessCache.js'
 import {readDeployment} from '../chain/deployment.js'
+import {NativeSigningKey} from '../chain/nativeSigningKey.js'
 import {createProvider, RpcEndpoints} from '../chain/provider.js'
 import type {InferenceEngine} from '../inference/inferenceEngine.js'
-import {LlamaEngine, type LlamaEngineOptions} from '../inference/llamaEngine.js'
+import type {LlamaEngineOptions} from '../inference/llamaEngine.js'
+import {openLlamaEngine} from '../inference/openLlamaEngine.js'
 import {TaskJournal} from '../journal/taskJournal.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
 import {gossipSigner} from '../protocols/gossipEnvelope.js'
@@ -132,7 +134,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       system, deployment, journalPath: join(config.dataDir, 'tx-journal.jsonl'), watchFromBlock, pollingIntervalMs: config.chain.pollingIntervalMs,
       connect: () => {
         const p = connect()
-        return {provider: p, wallet: new Wallet(hexlify(key.privateKey), p)}
+        return {provider: p, wallet: new Wallet(new NativeSigningKey(key.privateKey), p)}
       }
     }))
     const model = spawn('model', modelActor({
@@ -149,7 +151,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     }))
     const components: NodeComponents = {
       config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, spawn,
-      openEngine: init.openEngine ?? LlamaEngine.load,
+      openEngine: init.openEngine ?? openLlamaEngine,
       results: new ResultService({libp2p: host.libp2p, access, logger: log.child({component: 'results'})}, {networkId: config.networkId}),
       verify: new VerifyService({libp2p: host.libp2p, access, logger: log.child({component: 'verify'}), privateKey: key.privateKey}, {networkId: config.networkId}),
       admitted: ensureRegistered({system, chain, access, address: key.address, peerIdBytes: peerIdToBytes(host.libp2p.peerId), role: config.role, log, signal}),

@@ -103,4 +103,37 @@ describe('chain watcher', () => {
     assert.equal(failures.length, 1)
     w.stop()
   })
+
+  it('with a scope, asks only for assignments to the miner and the events of its tasks (and of tasks assigned to it)', async () => {
+    const filters: unknown[][] = []
+    const miner = fakeAddress(3)
+    const pad = (n: number): string => '0x' + n.toString(16).padStart(64, '0')
+    const held = new Set<string>()
+    const provider = {
+      getBlockNumber: async () => 7,
+      getLogs: async (filter: {topics: unknown[]}) => {
+        filters.push(filter.topics)
+        // Task 9 was assigned to us on chain: the first query finds its MinerAssigned.
+        return filter.topics[0] != null && held.size > 0 ? [{blockNumber: 6, topics: [filter.topics[0], pad(9), pad(3)]}] : []
+      },
+      _getConnection: () => ({url: 'http://rpc.example'})
+    } as unknown as JsonRpcProvider
+    const cursor = {next: 5}
+    const {watcher: w} = watcher(provider, cursor, {scope: () => ({assignee: miner, taskIds: () => held.values()}), decodeLogs: () => []})
+    w.start()
+    await waitFor('the first range', () => cursor.next === 8)
+    w.stop()
+    // Nothing held and nothing assigned: one query, for assignments to us only.
+    assert.equal(filters.length, 1)
+    assert.deepEqual(filters[0]!.slice(1), [null, '0x' + miner.slice(2).padStart(64, '0')])
+
+    held.add('4')
+    filters.length = 0
+    cursor.next = 5
+    w.start()
+    await waitFor('the second range', () => cursor.next === 8)
+    w.stop()
+    assert.equal(filters.length, 2)
+    assert.deepEqual(filters[1], [null, [pad(4), pad(9)]])
+  })
 })

@@ -1,6 +1,6 @@
 import {toBeHex, zeroPadValue, type JsonRpcProvider, type TransactionReceipt, type Wallet} from 'ethers'
 import {abiFunction, toAbiResult} from '../../chain/chainCall.js'
-import {ChainWatcher, createLogDecoder, type WatchCursor} from '../../chain/chainWatcher.js'
+import {ChainWatcher, createLogDecoder, type WatchCursor, type WatchScope} from '../../chain/chainWatcher.js'
 import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../chain/contracts.js'
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
@@ -52,7 +52,15 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
   const decodeLogs = createLogDecoder(deployment.contracts)
   // Outlive a restart of the actor: the watcher resumes where it stopped, for the same subscribers.
   const cursor: WatchCursor = {next: init.watchFromBlock ?? deployment.deployBlock}
-  const subscribers = new Set<ActorRef<ChainEventsMessage>>()
+  /** Each subscriber with its scope (undefined: it wants every event). */
+  const subscribers = new Map<ActorRef<ChainEventsMessage>, WatchScope | undefined>()
+  /** What the watcher fetches: everything while anyone wants everything, else the union of the scopes (one node, one address). */
+  const scope = (): WatchScope | undefined => {
+    const scopes = [...subscribers.values()]
+    if (scopes.length === 0 || scopes.some(s => s == null)) return undefined
+    const first = scopes[0]!
+    return {assignee: first.assignee, taskIds: function * () { for (const s of scopes) yield * s!.taskIds() }}
+  }
 
   return {
     name: 'chain',
@@ -69,8 +77,9 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
         cursor,
         intervalMs: init.pollingIntervalMs ?? provider.pollingInterval,
         active: () => subscribers.size > 0,
+        scope,
         deliver: (events, toBlock) => {
-          for (const subscriber of subscribers) system.tell<ChainEventsMessage>(subscriber, {type: 'ChainEvents', events, toBlock})
+          for (const subscriber of subscribers.keys()) system.tell<ChainEventsMessage>(subscriber, {type: 'ChainEvents', events, toBlock})
         },
         onFailed: (error) => { system.tell<Internal>(ctx.self as ActorRef<Internal>, {type: '$WatchFailed', error}) },
         log: ctx.log.child({component: 'chainWatcher'})
@@ -121,7 +130,7 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
           return state
         }
         case 'Subscribe':
-          subscribers.add(msg.subscriber)
+          subscribers.set(msg.subscriber, msg.scope)
           return state
         case '$WatchFailed':
           throw msg.error

@@ -1,6 +1,7 @@
 import type {ActorRef, ActorSystem} from '../actorSystem.js'
 import {ASK_TIMEOUT_MS} from '../askTimeouts.js'
 import type {ChainRead, ChainWrite, ReadFunctionName, ReadResult} from '../../chain/chainCall.js'
+import type {WatchScope} from '../../chain/chainWatcher.js'
 import type {ContractName} from '../../chain/contractNames.js'
 import type {TxLane} from '../../chain/txQueue.js'
 import type {ChainEventsMessage, ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
@@ -56,8 +57,8 @@ export class ChainClient {
     }
   }
 
-  /** Task events from the chain watcher, delivered to `subscriber` as `ChainEvents` messages. */
-  subscribe (subscriber: ActorRef<ChainEventsMessage>): void {
-    this.system.tell<ChainMessage>(this.chain, {type: 'Subscribe', subscriber})
+  /** Task events from the chain watcher, delivered to `subscriber` as `ChainEvents` messages: all, or those of `scope`. */
+  subscribe (subscriber: ActorRef<ChainEventsMessage>, scope?: WatchScope): void {
+    this.system.tell<ChainMessage>(this.chain, {type: 'Subscribe', subscriber, scope})
   }
 }

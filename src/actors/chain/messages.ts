@@ -1,5 +1,5 @@
 import type {ChainRead, ChainWrite} from '../../chain/chainCall.js'
-import type {DecodedEvent} from '../../chain/chainWatcher.js'
+import type {DecodedEvent, WatchScope} from '../../chain/chainWatcher.js'
 import type {ContractName} from '../../chain/contractNames.js'
 import type {WatchedEvent} from '../../chain/taskEvents.js'
 import type {TxLane} from '../../chain/txQueue.js'
@@ -47,5 +47,9 @@ export type ChainMessage =
   | {type: 'Read', call: ChainRead, replyTo: ActorRef<ReadReply>}
   /** Events of one contract whose first indexed argument equals `key` (e.g. a task id). */
   | {type: 'QueryEvents', contract: ContractName, key: bigint | string, fromBlock: number, replyTo: ActorRef<EventsReply>}
-  /** Receive every task event from the watcher's position on (subscribing twice is one subscription). */
-  | {type: 'Subscribe', subscriber: ActorRef<ChainEventsMessage>}
+  /**
+   * Receive task events from the watcher's position on (subscribing twice is one subscription):
+   * every one, or with `scope` those of the subscriber's tasks and of assignments to it (while
+   * every subscriber has a scope, the watcher fetches only those).
+   */
+  | {type: 'Subscribe', subscriber: ActorRef<ChainEventsMessage>, scope?: WatchScope}

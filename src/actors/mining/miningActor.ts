@@ -68,6 +68,8 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
   /** The oracle stream of each task still inferring (not serialisable, so not in the task). */
   const streams = new Map<string, Promise<ResultStream | undefined>>()
   const timers = new Set<NodeJS.Timeout>()
+  /** The tasks of the current incarnation's state: the chain watcher fetches their events. */
+  let held: ReadonlyMap<string, MinerTask> = new Map()
   const counts = {completed: 0, lost: 0, failed: 0}
   const recentlyCreated = new Map<string, Extract<TaskEvent, {type: 'TaskCreated'}>>()
   const rememberCreated = (event: Extract<TaskEvent, {type: 'TaskCreated'}>): void => {
@@ -78,9 +80,11 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
   return {
     name: 'mining',
     init: async (ctx) => {
-      // Events from now on; what changed on chain while this node was down, the Restarted steps ask for.
-      chain.subscribe(ctx.self)
       const tasks = new Map<string, MinerTask>()
+      held = tasks
+      // Events from now on, of the tasks held and of assignments to us only: a miner need not read
+      // every task of the network. What changed while this node was down, the Restarted steps ask for.
+      chain.subscribe(ctx.self, {assignee: address, taskIds: () => held.keys()})
       for (const entry of journal.openTasks<MinerTask>('miner')) {
         tasks.set(entry.taskId, entry.state)
         // Handled once init is done (messages to a starting actor are stashed, in order).
