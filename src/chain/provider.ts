@@ -110,12 +110,14 @@ class FailoverJsonRpcProvider extends JsonRpcProvider {
     for (let attempt = 1; ; attempt++) {
       const index = this.#endpoints.current
       const request = this.#connection(index)
-      request.body = JSON.stringify(payload)
+      // UTF-8 both ways with Node's native codec: ethers' own (pure JS, code point by code
+      // point) was the largest cost of reading logs and receipts that carry prompts and outputs.
+      request.body = Buffer.from(JSON.stringify(payload))
       request.setHeader('content-type', 'application/json')
       try {
         const response = await request.send()
         response.assertOk()
-        const body = response.bodyJson as JsonRpcResult | JsonRpcResult[]
+        const body = JSON.parse(Buffer.from(response.body ?? []).toString('utf8')) as JsonRpcResult | JsonRpcResult[]
         this.#endpoints.answered(index)
         return Array.isArray(body) ? body : [body]
       } catch (err) {
