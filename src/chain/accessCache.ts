@@ -136,7 +136,7 @@ export class AccessCache implements AccessView {
           this.log.info({block: this.syncedBlock, nodes: this.nodes.size}, 'access cache loaded')
           resolve()
         }
-        await sleep(this.pace.interval(), signal)
+        await sleep(this.pace.nextDelay(), signal)
       } catch (err) {
         if (signal.aborted) return
         // One line per outage: the first failure warns, the retries are debug.

@@ -163,7 +163,7 @@ export class ChainWatcher {
         this.polling = false
         this.schedule()
       })
-    }, this.pace.interval())
+    }, this.pace.nextDelay())
   }
 
   private async poll (): Promise<void> {

@@ -31,4 +31,14 @@ export class PollPace {
   interval (): number {
     return this.isBusy ? this.fastMs : this.idleMs
   }
+
+  /**
+   * Time to the next poll: to the next multiple of the interval on the clock, so a node's
+   * pollers (its chain watcher and access cache) ask at the same moments and share one head
+   * request (`RpcEndpoints.head`).
+   */
+  nextDelay (): number {
+    const interval = this.interval()
+    return interval - (this.now() % interval)
+  }
 }

@@ -35,11 +35,28 @@ export class RpcEndpoints {
   private active = 0
   /** URLs that failed and have not answered since: each outage is said once. */
   private readonly down = new Set<number>()
+  private lastHead: {at: number, value: Promise<number>} | undefined
 
   constructor (urls: string | readonly string[], logger: Logger = createSilentLogger()) {
     this.urls = typeof urls === 'string' ? [urls] : [...urls]
     if (this.urls.length === 0) throw new RpcError({code: 'RPC_URLS_EMPTY'}, 'at least one RPC URL is needed')
     this.log = logger
+  }
+
+  /**
+   * The chain head, asked once for every provider of the node: a head asked less than `maxAgeMs`
+   * ago (or still being asked) is the answer. The node's pollers (the access cache, the chain
+   * watcher) then cost one `eth_blockNumber` per interval between them, not one each.
+   */
+  async head (maxAgeMs: number, ask: () => Promise<number>): Promise<number> {
+    const now = performance.now()
+    if (this.lastHead == null || now - this.lastHead.at >= maxAgeMs) {
+      const value = ask()
+      const entry = {at: now, value}
+      this.lastHead = entry
+      value.catch(() => { if (this.lastHead === entry) this.lastHead = undefined })
+    }
+    return await this.lastHead.value
   }
 
   /** Index of the URL requests go to now. */
@@ -97,6 +114,11 @@ class FailoverJsonRpcProvider extends JsonRpcProvider {
   constructor (endpoints: RpcEndpoints, chainId: number) {
     super(endpoints.urls[endpoints.current], chainId, {staticNetwork: true, cacheTimeout: -1, batchStallTime: 0})
     this.#endpoints = endpoints
+  }
+
+  /** Shared by the node's providers for half a polling interval (see `RpcEndpoints.head`). */
+  override async getBlockNumber (): Promise<number> {
+    return await this.#endpoints.head(this.pollingInterval / 2, async () => await super.getBlockNumber())
   }
 
   /** The URL in use now (log lines name it: the chain watcher, the access cache). */

@@ -46,6 +46,31 @@ describe('chain.rpcUrls failover against anvil', () => {
     await new Promise<void>(resolve => overloaded == null ? resolve() : overloaded.close(() => resolve()))
   })
 
+  it('two providers of one node asking for the head at the same moment cost one eth_blockNumber', async () => {
+    let asked = 0
+    const counting = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      req.on('end', () => {
+        const calls = [JSON.parse(body)].flat() as Array<{id: number, method: string}>
+        asked += calls.filter(c => c.method === 'eth_blockNumber').length
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify(calls.map(c => ({jsonrpc: '2.0', id: c.id, result: '0x2a'}))))
+      })
+    })
+    await new Promise<void>(resolve => counting.listen(0, '127.0.0.1', resolve))
+    try {
+      const endpoints = new RpcEndpoints(`http://127.0.0.1:${(counting.address() as {port: number}).port}`)
+      const [a, b] = [createProvider(endpoints, 31337, {pollingIntervalMs: 1_000}), createProvider(endpoints, 31337, {pollingIntervalMs: 1_000})]
+      assert.deepEqual(await Promise.all([a.getBlockNumber(), b.getBlockNumber(), a.getBlockNumber()]), [42, 42, 42])
+      assert.equal(asked, 1)
+      a.destroy()
+      b.destroy()
+    } finally {
+      await new Promise<void>(resolve => counting.close(() => resolve()))
+    }
+  })
+
   it('reads and sends a transaction through the live URL when the ones before it refuse or fail with 5xx, naming each dead URL once without credentials', async () => {
     const {log, text} = capturingLogger()
     const refused = `http://user:s3cret@127.0.0.1:${await freePort()}/v2/apikey123`
