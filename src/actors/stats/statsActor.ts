@@ -84,6 +84,8 @@ export function statsActor (init: StatsActorInit): ActorDefinition<StatsState, S
             state.status.lastChainPing = {at: Date.now(), tx: msg.reply.tx.hash, blockNumber: msg.reply.tx.blockNumber}
             state.status.lastPingError = undefined
             ctx.log.info({tx: msg.reply.tx.hash, block: msg.reply.tx.blockNumber}, 'NodeStats ping mined')
+            // Ready on chain now: oracles hear it at once, not at the next tick (a starting network waits on this).
+            system.tell(self, {type: '$HeartbeatTick'})
           } else {
             state.status.lastPingError = msg.reply.error
             ctx.log.warn({reply: msg.reply}, 'NodeStats ping failed')
