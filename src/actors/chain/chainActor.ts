@@ -92,8 +92,9 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
       switch (msg.type) {
         case 'Send': {
           const {call} = msg
-          // Our own transaction's events (and the replies to it) follow within blocks.
-          state.watcher.wake()
+          // A task's own transaction (createTask, precommit, commit, reassign): the task's next
+          // events follow within blocks. Not settlement (end, pings): nothing waits on what follows.
+          if (msg.lane === 'user') state.watcher.wake()
           const method = state.writers[call.contract].getFunction(call.functionName)
           const overrides = msg.value == null ? {} : {value: msg.value}
           state.queue.send(msg.label, async () => await method.populateTransaction(...call.args, overrides),
