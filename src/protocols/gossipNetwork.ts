@@ -58,6 +58,7 @@ export class GossipNetwork {
   private readonly accepted = new WeakMap<Message, ValidatedGossip>()
   private readonly handlers: {[K in GossipTopic]: Set<GossipHandler<K>>} = {
     [GossipTopic.heartbeat]: new Set(),
+    [GossipTopic.oracleHeartbeat]: new Set(),
     [GossipTopic.task]: new Set(),
     [GossipTopic.precommit]: new Set(),
     [GossipTopic.commit]: new Set()
@@ -121,7 +122,7 @@ export class GossipNetwork {
 
   /**
    * Calls `handler` with each validated message on `topic`; returns the unsubscribe function.
-   * A node subscribes to a topic only once something handles it (heartbeats always, see
+   * A node subscribes to a topic only once something handles it (oracles' heartbeats always, see
    * `wants`): the rest it publishes on without receiving, since gossipsub sends a node's own
    * messages straight to every peer subscribed. So a miner neither receives nor checks the
    * precommits and commits of every task, which only oracles act on.
@@ -133,9 +134,9 @@ export class GossipNetwork {
     return () => { handlers.delete(handler) }
   }
 
-  /** Heartbeats also tell this node whom to dial (see `dialAnnouncedPeers`): a NATed miner finds every oracle through them. */
+  /** Oracles' heartbeats also tell this node whom to dial (see `dialAnnouncedPeers`): a NATed miner finds every oracle through them. */
   private wants (topic: GossipTopic): boolean {
-    return this.handlers[topic].size > 0 || (topic === GossipTopic.heartbeat && this.dialAnnouncedPeers)
+    return this.handlers[topic].size > 0 || (topic === GossipTopic.oracleHeartbeat && this.dialAnnouncedPeers)
   }
 
   /** Peers known to subscribe to `topic`. */
@@ -170,7 +171,7 @@ export class GossipNetwork {
         this.log.error({err, topic: parsed.topic}, 'gossip handler failed')
       }
     }
-    if (parsed.topic === GossipTopic.heartbeat && this.dialAnnouncedPeers) {
+    if ((parsed.topic === GossipTopic.heartbeat || parsed.topic === GossipTopic.oracleHeartbeat) && this.dialAnnouncedPeers) {
       this.dialAnnounced(validated as ValidatedGossip<GossipTopic.heartbeat>)
     }
   }

@@ -49,7 +49,8 @@ function ignore (code: GossipErrorCode, message?: string): never {
 
 /** The roles whose nodes may publish on each topic. */
 export const TOPIC_PUBLISHERS: {[K in GossipTopic]: readonly Role[]} = {
-  [GossipTopic.heartbeat]: ['oracle', 'miner', 'validator'],
+  [GossipTopic.heartbeat]: ['miner', 'validator'],
+  [GossipTopic.oracleHeartbeat]: ['oracle'],
   [GossipTopic.task]: ['oracle'],
   [GossipTopic.precommit]: ['miner'],
   [GossipTopic.commit]: ['miner']
@@ -145,6 +146,7 @@ export class GossipValidator {
 
   private readonly validators: {[K in GossipTopic]: (message: ValidatedGossip<K>, publicKey: Uint8Array) => void} = {
     [GossipTopic.heartbeat]: (message, publicKey) => this.validateHeartbeat(message.payload, message, publicKey),
+    [GossipTopic.oracleHeartbeat]: (message, publicKey) => this.validateHeartbeat(message.payload, message, publicKey),
     [GossipTopic.task]: message => this.validateTask(message.payload, message),
     [GossipTopic.precommit]: message => this.validatePrecommit(message.payload, message),
     [GossipTopic.commit]: message => this.validateCommit(message.payload, message)

@@ -138,6 +138,7 @@ export function greedy (maxTokens: number): SamplingParams {
 /** The payload type of each topic. */
 export interface GossipPayload {
   [GossipTopic.heartbeat]: Heartbeat
+  [GossipTopic.oracleHeartbeat]: Heartbeat
   [GossipTopic.task]: Task
   [GossipTopic.precommit]: Precommit
   [GossipTopic.commit]: Commit
@@ -145,6 +146,7 @@ export interface GossipPayload {
 
 export const GOSSIP_SCHEMAS: {[K in GossipTopic]: Schema<GossipPayload[K]>} = {
   [GossipTopic.heartbeat]: heartbeatSchema,
+  [GossipTopic.oracleHeartbeat]: heartbeatSchema,
   [GossipTopic.task]: taskSchema,
   [GossipTopic.precommit]: precommitSchema,
   [GossipTopic.commit]: commitSchema

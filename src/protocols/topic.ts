@@ -2,7 +2,13 @@ import {PROTOCOL_PREFIX, STREAM_PROTOCOL_VERSION, TOPIC_VERSION, type StreamProt
 
 /** The gossip topics of the network; the payload of each is in `messages.ts`. */
 export enum GossipTopic {
+  /** Miners' and validators' heartbeats: what oracles staff tasks from. */
   heartbeat = 'heartbeat',
+  /**
+   * Oracles' heartbeats, apart: every node takes these (they say whom to dial), while only
+   * oracles take the many heartbeats of miners, so miners do not relay each other's.
+   */
+  oracleHeartbeat = 'oracle-heartbeat',
   task = 'task',
   precommit = 'precommit',
   commit = 'commit'

@@ -173,7 +173,8 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       system, chain,
       identity: {role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host).slice(0, 8)},
       sample: role.sample,
-      publishHeartbeat: async (hb) => { await gossip.publish(GossipTopic.heartbeat, hb) },
+      // Oracles' heartbeats go to every node; the others' to oracles only (see GossipTopic).
+      publishHeartbeat: async (hb) => { await gossip.publish(config.role === 'oracle' ? GossipTopic.oracleHeartbeat : GossipTopic.heartbeat, hb) },
       heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
       chainPingIntervalMs: config.stats.chainPingIntervalMs
     }))

@@ -60,11 +60,16 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       })
       await access.ready
       const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, signer: gossipSigner(key.privateKey), access, logger: log, metrics: new MetricsRegistry()})
-      const received = {heartbeat: [], task: [], precommit: [], commit: []} as unknown as MeshNode['received']
+      const received = {heartbeat: [], 'oracle-heartbeat': [], task: [], precommit: [], commit: []} as unknown as MeshNode['received']
       for (const topic of GOSSIP_TOPICS) gossip.on(topic, message => { (received[topic] as unknown[]).push(message) })
       gossip.start()
       return {name, role, key, host, access, gossip, received}
     })()
+  }
+
+  /** Oracles announce themselves on their own topic (every node takes it); the others on `heartbeat`. */
+  function heartbeatTopic (node: MeshNode): GossipTopic.heartbeat | GossipTopic.oracleHeartbeat {
+    return node.role === 'oracle' ? GossipTopic.oracleHeartbeat : GossipTopic.heartbeat
   }
 
   function heartbeat (node: MeshNode, seq: number): Heartbeat {
@@ -116,13 +121,14 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
   it('five nodes form a full mesh from one bootstrap address, and messages reach every node', async () => {
     // Leaves know only the bootstrap node; heartbeats carry addresses, so they find each other.
     await waitFor('the bootstrap node to mesh with every miner on heartbeat', () => oracle.gossip.meshPeers(GossipTopic.heartbeat).length === miners.length)
-    for (const node of nodes) await node.gossip.publish(GossipTopic.heartbeat, heartbeat(node, Date.now()))
+    for (const node of nodes) await node.gossip.publish(heartbeatTopic(node), heartbeat(node, Date.now()))
     await waitFor('every node to connect to every other', () => nodes.every(n => others(n).every(o => n.host.libp2p.getConnections(o.key.peerId).length > 0)))
     await waitFor('every node to see every other subscribed to every topic', () =>
       nodes.every(n => GOSSIP_TOPICS.every(t => others(n).every(o => n.gossip.subscribers(t).some(p => p.equals(o.key.peerId))))))
-    await waitFor('every heartbeat to reach every node', () => nodes.every(n => n.received.heartbeat.length >= others(n).length))
+    const heartbeatsOf = (n: MeshNode): Array<ValidatedGossip<GossipTopic.heartbeat | GossipTopic.oracleHeartbeat>> => [...n.received.heartbeat, ...n.received['oracle-heartbeat']]
+    await waitFor('every heartbeat to reach every node', () => nodes.every(n => heartbeatsOf(n).length >= others(n).length))
     for (const node of nodes) {
-      assert.deepEqual(new Set(node.received.heartbeat.map(m => m.address)), new Set(others(node).map(o => o.key.address)))
+      assert.deepEqual(new Set(heartbeatsOf(node).map(m => m.address)), new Set(others(node).map(o => o.key.address)))
     }
 
     const now = Date.now()
@@ -220,9 +226,9 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       rejections(n, GossipTopic.precommit, 'MESSAGE_UNDECODABLE') + rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') === 2))
     await waitFor('every other node to score the sender below zero', () => others(sender).every(n => scoreOf(n, sender.key.peerId) < 0))
     // Still working: a valid message from the oracle goes through afterwards.
-    const before = miners[0]!.received.heartbeat.length
-    await oracle.gossip.publish(GossipTopic.heartbeat, heartbeat(oracle, Date.now()))
-    await waitFor('a valid heartbeat after the garbage', () => miners[0]!.received.heartbeat.length === before + 1)
+    const before = miners[0]!.received['oracle-heartbeat'].length
+    await oracle.gossip.publish(GossipTopic.oracleHeartbeat, heartbeat(oracle, Date.now()))
+    await waitFor('a valid heartbeat after the garbage', () => miners[0]!.received['oracle-heartbeat'].length === before + 1)
   })
 
   it('redials the bootstrap peer when the connection drops', async () => {

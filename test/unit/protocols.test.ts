@@ -39,6 +39,20 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
       timestamp: NOW
     }
   },
+  [GossipTopic.oracleHeartbeat]: {
+    signer: oracle,
+    payload: {
+      role: 'oracle',
+      address: oracle.address,
+      peerId: oracle.peerId.toString(),
+      addrs: ['/ip4/127.0.0.1/tcp/4002'],
+      models: [],
+      freeSlots: 0,
+      tokensPerSecond: 0,
+      seq: NOW - 60_000,
+      timestamp: NOW
+    }
+  },
   [GossipTopic.task]: {
     signer: oracle,
     payload: {
@@ -108,7 +122,7 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
     // Every topic moved up one when the signature moved into the data.
-    const versions: {[K in GossipTopic]: number} = {heartbeat: 4, task: 3, precommit: 2, commit: 4}
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 4, 'oracle-heartbeat': 1, task: 3, precommit: 2, commit: 4}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
       assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)
