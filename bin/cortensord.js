@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The daemon is TypeScript run through tsx: no build step between a checkout and a node.
+// The daemon runs from the JavaScript compiled into dist/ (`npm run build`; `npm ci` builds it).
 // npm scripts put the project's Node 24 (devDependency `node`) first on PATH.
-import {register} from 'tsx/esm/api'
+import {existsSync} from 'node:fs'
 
-register()
-await import('../src/runtime/cli.ts')
+const cli = new URL('../dist/runtime/cli.js', import.meta.url)
+if (!existsSync(cli)) {
+  process.stderr.write('cortensord: dist/ is missing: run `npm run build` in the project folder first\n')
+  process.exit(2)
+}
+await import(cli.href)

@@ -1,4 +1,4 @@
-import {spawn, type ChildProcess} from 'node:child_process'
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {createWriteStream} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -6,6 +6,7 @@ import type {Role} from '../protocols/messages.js'
 import {PROJECT_ROOT} from '../util/paths.js'
 import {sleep} from '../util/sleep.js'
 import {NODE_INFO_FILE} from '../runtime/daemon.js'
+import {NODE_FLAGS} from '../runtime/nodeFlags.js'
 
 export interface NodeInfo {
   pid: number
@@ -30,16 +31,35 @@ export interface NodeProcess {
   kill: () => void
 }
 
-const CLI = join(PROJECT_ROOT, 'src', 'runtime', 'cli.ts')
+/** The compiled command line (`npm run build`): a node starts without transpiling anything. */
+const CLI = join(PROJECT_ROOT, 'dist', 'runtime', 'cli.js')
+const BUILD_SCRIPT = join(PROJECT_ROOT, 'scripts', 'build.mjs')
+
+/** Whether this process has brought dist/ up to date with src/ (see `ensureCompiled`). */
+let compiled = false
+
+/**
+ * A devnet started from the TypeScript sources (the tests, through tsx) compiles them before its
+ * first node, once per process: a test run after an edit never starts yesterday's JavaScript.
+ * Started from dist/ itself (`npm run demo`, which builds first), there is nothing to do.
+ */
+function ensureCompiled (): void {
+  if (compiled) return
+  if (import.meta.url.endsWith('.ts')) execFileSync(process.execPath, [BUILD_SCRIPT], {cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit']})
+  compiled = true
+}
 
 /**
  * Starts `cortensord start --config FILE` as its own OS process, on this project's Node (the
- * one running us), logging into `logFile`. The node announces itself through node.json.
+ * one running us) under `NODE_FLAGS`, from the compiled dist/, logging into `logFile`. The
+ * node announces itself through node.json. A custom `script` (a test's stand-in node, a .ts
+ * file) runs through tsx.
  */
 export function startNodeProcess (init: {name: string, configFile: string, dataDir: string, logFile: string, env?: Record<string, string>, script?: string[]}): NodeProcess {
+  if (init.script == null) ensureCompiled()
   const log = createWriteStream(init.logFile, {flags: 'a'})
-  const entry = init.script ?? [CLI, 'start']
-  const child = spawn(process.execPath, ['--import', 'tsx', ...entry, '--config', init.configFile], {
+  const entry = init.script == null ? [CLI, 'start'] : ['--import', 'tsx', ...init.script]
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...entry, '--config', init.configFile], {
     cwd: PROJECT_ROOT,
     env: {...process.env, ...init.env},
     // The IPC channel is the node's lifeline: it closes when this process dies, however it dies.

@@ -12,6 +12,8 @@ import {ROLES, type Role} from '../protocols/messages.js'
 import {CortensorError} from '../util/cortensorError.js'
 import {createRootLogger} from '../util/logger.js'
 import {buildConfig, ConfigError, DEFAULTS, ENV_FIELDS, fromDottedEntries, readConfigFile} from './config.js'
+import {NODE_FLAGS} from './nodeFlags.js'
+import {skipHeliaDefaults} from './skipHeliaDefaults.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -62,6 +64,7 @@ const COMMANDS: Command[] = [
       ...Object.fromEntries(Object.keys(START_FLAGS).map(flag => [flag, {type: 'string' as const}]))
     },
     handler: async (values) => {
+      runUnderNodeFlags()
       const fileLayer = typeof values.config === 'string' ? readConfigFile(values.config) : {}
       const envLayer = fromDottedEntries(Object.fromEntries(Object.entries(ENV_FIELDS).map(([env, field]) => [field, process.env[env]])))
       const flagLayer = fromDottedEntries(Object.fromEntries(Object.entries(START_FLAGS).map(([flag, field]) => [field, values[flag]])))
@@ -292,6 +295,26 @@ const COMMANDS: Command[] = [
   }
 ]
 
+/**
+ * A node started without `NODE_FLAGS` (`npx cortensord start`, a service unit) replaces itself,
+ * same pid and stdio, with the same command under them: V8 reads them only at process start.
+ * Not where the flags are set already (the devnet passes them; an operator may set their own in
+ * NODE_OPTIONS), not with an IPC channel (a supervisor's, which the new image would not keep),
+ * not where `process.execve` is missing (Windows): the node then runs as it was started.
+ */
+function runUnderNodeFlags (): void {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
+  const missing = NODE_FLAGS.filter(flag => !given.some(g => g.split('=')[0] === flag.split('=')[0]))
+  if (missing.length === 0 || process.channel != null || process.execve == null) return
+  const script = process.argv[1]
+  if (script == null) return
+  try {
+    process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, script, ...process.argv.slice(2)], process.env)
+  } catch {
+    // The node runs as it was started: only its memory figure differs.
+  }
+}
+
 function keyPassword (passwordFile: string | undefined): string {
   if (passwordFile != null) {
     try {
@@ -375,6 +398,7 @@ function help (): string {
 }
 
 async function main (argv: string[]): Promise<{code: number, exit: boolean}> {
+  skipHeliaDefaults()
   const [first, second] = argv
   const command = COMMANDS.find(c => c.command === `${first} ${second}`) ?? COMMANDS.find(c => c.command === first)
   if (command == null || first === 'help' || first === '--help') {

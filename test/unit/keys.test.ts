@@ -12,6 +12,8 @@ import {addressFromPeerId, createKeystore, KeyError, loadKeystore, nodeKeyFromPr
 
 const HARDHAT_KEY_0 = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
 const HARDHAT_ADDRESS_0 = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
+/** HARDHAT_KEY_0 under password 'pure js', written by ethers 6.17's own JavaScript scrypt (N = 1024; fixed salt, iv and id). */
+const ETHERS_SCRYPT_KEYSTORE = '{"address":"f39fd6e51aad88f6f4ce6ab8827279cfffb92266","id":"03030303-0303-4303-8303-030303030303","version":3,"Crypto":{"cipher":"aes-128-ctr","cipherparams":{"iv":"01010101010101010101010101010101"},"ciphertext":"87aa962316a4ae10891e00c395fbc9ff0eede3ba40f0d02743ccbceb4f11b2d3","kdf":"scrypt","kdfparams":{"salt":"0202020202020202020202020202020202020202020202020202020202020202","n":1024,"dklen":32,"p":1,"r":8},"mac":"bfbd653daf134dba4563bc9f19ca3e02f6290477a710c03584d8784260b41bfc"}}'
 
 async function rejectsWithCode (promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
@@ -44,6 +46,13 @@ describe('node keys', () => {
     const first = await createKeystore(path, 'pw')
     await rejectsWithCode(createKeystore(path, 'pw'), 'KEYSTORE_EXISTS')
     assert.equal((await loadKeystore(path, 'pw')).address, toAddress(first.address))
+  })
+
+  it('reads a keystore written with ethers\' JavaScript scrypt: the OpenSSL scrypt registered in its place derives the same key', async () => {
+    const path = join(dir, 'ethers-scrypt.json')
+    await writeFile(path, ETHERS_SCRYPT_KEYSTORE)
+    assert.equal((await loadKeystore(path, 'pure js')).address, toAddress(HARDHAT_ADDRESS_0))
+    await rejectsWithCode(loadKeystore(path, 'pure JS'), 'KEYSTORE_WRONG_PASSWORD')
   })
 
   it('reports a wrong password, a missing file and a file that is not a keystore by code', async () => {

@@ -9,8 +9,8 @@ import {rpcUrlForLogs} from '../../chain/accessCache.js'
 import {openaiRoutes} from '../../api/openaiRoutes.js'
 import {OracleClient} from '../../api/oracleClient.js'
 import {oracleRoutes} from '../../api/oracleRoutes.js'
-import {PromptTools} from '../../inference/promptTools.js'
-import {LlamaEngine} from '../../inference/llamaEngine.js'
+import {loadPromptTools, openLlamaEngine} from '../../inference/openLlamaEngine.js'
+import type {PromptTools} from '../../inference/promptTools.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {ValidatorPool} from '../../verify/validatorPool.js'
@@ -44,7 +44,7 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
       log.error({modelId: reply.modelId, code: reply.code, error: reply.error}, 'oracle could not seed the model; miners must find it elsewhere, and this oracle cannot check it')
       return undefined
     }, () => undefined)
-    promptTools.set(entry.id, ready.then(async r => r == null ? undefined : await PromptTools.load({modelPath: r.path, logger: log.child({component: 'llama'})}))
+    promptTools.set(entry.id, ready.then(async r => r == null ? undefined : await loadPromptTools({modelPath: r.path, logger: log.child({component: 'llama'})}))
       .catch((err: Error) => { log.warn({err, modelId: entry.id}, 'no tokenizer: usage counts and context checks are off for this model'); return undefined }))
     if (local != null) {
       void ready.then(async r => {
@@ -136,7 +136,7 @@ function localVerifiers (node: NodeComponents): VerifierPool {
   const {config} = node
   return new VerifierPool({
     budgetBytes: memoryBudgetBytes(config.inference.memoryBudgetMiB),
-    openEngine: async (model) => await LlamaEngine.load({modelPath: model.path, threads: config.inference.threads, sequences: 1, contextSize: config.inference.contextSize, logger: node.log.child({component: 'verifier'}), signal: node.signal}),
+    openEngine: async (model) => await openLlamaEngine({modelPath: model.path, threads: config.inference.threads, sequences: 1, contextSize: config.inference.contextSize, logger: node.log.child({component: 'verifier'}), signal: node.signal}),
     logger: node.log.child({component: 'verifiers'})
   })
 }

@@ -1,5 +1,5 @@
 import {pooledModel} from '../../actors/model/messages.js'
-import {LlamaEngine} from '../../inference/llamaEngine.js'
+import {openLlamaEngine} from '../../inference/openLlamaEngine.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import {VerifierPool} from '../../verify/verifierPool.js'
 import {watchServed} from './watchServed.js'
@@ -17,7 +17,7 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
   const counts = {served: 0, accepted: 0, refused: 0, failed: 0}
   const verifiers = new VerifierPool({
     budgetBytes: memoryBudgetBytes(config.inference.memoryBudgetMiB),
-    openEngine: async (model) => await LlamaEngine.load({modelPath: model.path, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'}), signal: node.signal}),
+    openEngine: async (model) => await openLlamaEngine({modelPath: model.path, threads: config.inference.threads, sequences: config.inference.sequences, contextSize: config.inference.contextSize, logger: log.child({component: 'llama'}), signal: node.signal}),
     logger: log.child({component: 'verifiers'})
   })
   node.onStop(async () => { await verifiers.dispose() })
