@@ -25,15 +25,6 @@ const cancelFrameSchema = object({kind: oneOf(['cancel'] as const), reason: stri
 const ackSchema = object({status: oneOf(['accepted', 'refused'] as const), reason: string({maxLength: 1_000})})
 /** How long the oracle waits for its cancel frame to leave before it drops the stream. */
 const CANCEL_WRITE_TIMEOUT_MS = 1_000
-/**
- * Tokens made within this long of the last token frame wait and leave together: the first
- * token goes at once, and a fast model's tokens cost a frame (and the oracle's window update)
- * every few milliseconds rather than one each.
- */
-export const TOKEN_FRAME_INTERVAL_MS = 5
-/** A token frame's bounds, well inside the schema's. */
-const TOKENS_PER_FRAME = 512
-const TEXT_PER_FRAME = 8_192
 
 export const RESULT_SERVICE_DEFAULTS = {
   /** A result frame holds the output text and its token ids. */
@@ -87,22 +78,6 @@ export interface ResultStream {
   /** Aborted when the oracle cancels the task (its client left): stop working on it. */
   cancelled: AbortSignal
   abort: (err: Error) => void
-}
-
-/** Consecutive chunks merged into frames of at most `TOKENS_PER_FRAME` tokens and `TEXT_PER_FRAME` characters. */
-function tokenFrames (chunks: readonly StreamedChunk[]): StreamedChunk[] {
-  const frames: StreamedChunk[] = []
-  let current: StreamedChunk | undefined
-  for (const chunk of chunks) {
-    if (current != null && current.tokens.length + chunk.tokens.length <= TOKENS_PER_FRAME && current.text.length + chunk.text.length <= TEXT_PER_FRAME) {
-      current.text += chunk.text
-      current.tokens.push(...chunk.tokens)
-    } else {
-      current = {text: chunk.text, tokens: [...chunk.tokens]}
-      frames.push(current)
-    }
-  }
-  return frames
 }
 
 async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal): Promise<unknown> {
@@ -178,33 +153,17 @@ export class ResultService implements Startable {
       cancelled.abort(new ResultExchangeError({code: 'STREAM_CANCELLED', reason}, `oracle cancelled task ${taskId}: ${reason}`))
     }, () => { broken = true })
     writes.catch(() => { broken = true })
-    let pending: StreamedChunk[] = []
-    let flushTimer: NodeJS.Timeout | undefined
-    let lastFlush = -Infinity
-    const flush = (): void => {
-      clearTimeout(flushTimer)
-      flushTimer = undefined
-      lastFlush = performance.now()
-      for (const frame of tokenFrames(pending.splice(0))) {
-        writes = writes.then(async () => { await lp.write(packWire({kind: 'token', ...frame}), {signal}) })
-        writes.catch(() => { broken = true })
-      }
-    }
     return {
       cancelled: cancelled.signal,
       token: ({text, tokens}) => {
         if (cancelled.signal.aborted || broken || tokens.length === 0) return
-        pending.push({text, tokens: [...tokens]})
-        if (flushTimer != null) return
-        const wait = lastFlush + TOKEN_FRAME_INTERVAL_MS - performance.now()
-        if (wait <= 0) flush()
-        else flushTimer = setTimeout(flush, wait)
+        writes = writes.then(async () => { await lp.write(packWire({kind: 'token', text, tokens}), {signal}) })
+        writes.catch(() => { broken = true })
       },
       finish: async (result, finishOptions = {}) => {
         const finishSignal = withCallerSignal(signal, finishOptions.signal)
         let verdict
         try {
-          flush()
           await writes
           await lp.write(packWire(resultFrameSchema.parse({kind: 'result', result}, 'result')), {signal: finishSignal})
           verdict = ackSchema.parse(await ack, 'ack')
@@ -217,8 +176,6 @@ export class ResultService implements Startable {
       },
       abort: (err) => {
         broken = true
-        clearTimeout(flushTimer)
-        pending = []
         stream.abort(err)
       }
     }
