@@ -38,8 +38,11 @@ export async function runDaemon (config: NodeConfig, keyPassword: string, overri
     log.info({signal}, 'shutting down')
     shutdown.abort(new Error(signal))
   }
-  process.once('SIGINT', onSignal('SIGINT'))
-  process.once('SIGTERM', onSignal('SIGTERM'))
+  // `on`, not `once`: node-llama-cpp, loaded on first use, brings signal-exit (through
+  // proper-lockfile), which re-raises a signal to kill the process when it finds itself the
+  // signal's only listener: a once-listener, removed as it runs, left it alone (exit by SIGTERM).
+  process.on('SIGINT', onSignal('SIGINT'))
+  process.on('SIGTERM', onSignal('SIGTERM'))
   // Started by a devnet (through an IPC channel): a devnet that crashes or is SIGKILLed gets no
   // chance to stop its nodes, so each node stops itself when the channel closes. Unref'd, so the
   // channel alone never keeps the node running.
