@@ -63,8 +63,6 @@ async function main (): Promise<void> {
   for (const [i, a] of nodes.entries()) {
     for (const b of nodes.slice(i + 1)) await a.host.libp2p.dial(b.host.libp2p.getMultiaddrs()[0]!)
   }
-  await waitFor('a full mesh on precommit', () => nodes.every(n => n.gossip.subscribers(GossipTopic.precommit).length === NODES - 1 && n.gossip.meshPeers(GossipTopic.precommit).length >= NODES - 2), WAIT)
-
   // Receivers record arrival times per task id.
   const arrivals = new Map<string, number[]>()
   for (const node of nodes) {
@@ -74,6 +72,8 @@ async function main (): Promise<void> {
       arrivals.set(payload.taskId, list)
     })
   }
+  // A node subscribes to a topic once it handles it: the mesh forms after the handlers.
+  await waitFor('a full mesh on precommit', () => nodes.every(n => n.gossip.subscribers(GossipTopic.precommit).length === NODES - 1 && n.gossip.meshPeers(GossipTopic.precommit).length >= NODES - 2), WAIT)
 
   // 1. Latency.
   const latencies: number[] = []

@@ -1,10 +1,10 @@
 // What a node costs, on a devnet of 1 oracle + 7 miner processes (npm run demo's shape):
 //  1. start: chain up → all 7 miners ready (the oracle sees each with the model and a free slot);
 //  2. idle: resident memory and CPU of each process over a quiet window (default heartbeat);
-//  3. per task: CPU of the oracle, of a miner assigned the task (beyond its inference) and of a
-//     miner not assigned, from /proc CPU counters over N sequential k=1 tasks, less the idle rate.
-// Each miner's extra CPU is fitted as a·assigned + b·(N − assigned) by least squares over the 7
-// miners; a is then reduced by the inference alone, measured in this process on the same prompt.
+//  3. per task: CPU of the oracle, of the miner assigned the task (beyond its inference) and of a
+//     miner not assigned, from /proc CPU counters around each of N k=1 tasks (from its request
+//     to SETTLE_MS after its answer), less each process's idle rate; the assigned miner's share
+//     is then reduced by the inference alone, measured in this process on the same prompt.
 // Run: npm run bench -- nodeCost
 import {readFileSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
@@ -28,6 +28,8 @@ const TASKS = Number(args.tasks)
 const IDLE_S = Number(args.idle)
 const PROMPT = 'Once upon a time'
 const MAX_TOKENS = 16
+/** After each answer: the task's reveal and end are mined within this (anvil automine, 250 ms polling). */
+const SETTLE_MS = 2_000
 /** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
 const TICKS = 100
 
@@ -69,8 +71,9 @@ try {
   const minerPids = devnet.miners.map(m => m.process.child.pid!)
   const all = [oraclePid, ...minerPids]
 
-  // Idle: a settling pause (first pings, peer dials), then the window.
-  await sleep(5_000)
+  // Idle: a settling pause (first pings, peer dials; chain pollers go idle 30 s after the last
+  // events), then the window.
+  await sleep(35_000)
   const idleFrom = all.map(cpuSeconds)
   const idleStart = performance.now()
   await sleep(IDLE_S * 1000)
@@ -78,36 +81,39 @@ try {
   const idleRate = all.map((pid, i) => (cpuSeconds(pid) - idleFrom[i]!) / idleWall)
   const rss = all.map(rssMiB)
 
-  // Per task: sequential k=1 tasks; a 503 (no miner free yet) is retried after a pause.
-  const assigned = new Map<string, number>()
-  const taskFrom = all.map(cpuSeconds)
-  const taskStart = performance.now()
+  // Per task: one k=1 task at a time, each followed by a pause for its settlement (precommit,
+  // reveal, end); every process's CPU over that window, less its idle rate, is the task's cost,
+  // booked to the miner the task went to or to the miners it did not.
+  const minerIndex = new Map(devnet.miners.map((m, i) => [m.info.address.toLowerCase(), i + 1]))
+  let oracleExtra = 0
+  let assignedExtra = 0
+  let otherExtra = 0
+  let assignedCount = 0
+  let otherCount = 0
+  const perMiner = devnet.miners.map(() => 0)
   for (let i = 0; i < TASKS; i++) {
+    const from = all.map(cpuSeconds)
+    const t = performance.now()
+    let miners: string[] = []
     for (;;) {
       const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {method: 'POST', headers: {authorization: `Bearer ${devnet.apiToken}`}, body: JSON.stringify({prompt: PROMPT, max_tokens: MAX_TOKENS, mode: 'parallel', redundancy: 1})})
       const body = await res.json() as {miners?: string[]}
       if (res.status === 503) { await sleep(20); continue }
       if (!res.ok) throw new Error(`task ${i}: ${res.status} ${JSON.stringify(body)}`)
-      for (const m of body.miners ?? []) assigned.set(m.toLowerCase(), (assigned.get(m.toLowerCase()) ?? 0) + 1)
+      miners = (body.miners ?? []).map(m => m.toLowerCase())
       break
     }
+    await sleep(SETTLE_MS)
+    const wall = (performance.now() - t) / 1000
+    const extra = all.map((pid, j) => cpuSeconds(pid) - from[j]! - idleRate[j]! * wall)
+    oracleExtra += extra[0]!
+    const assigned = new Set(miners.map(m => minerIndex.get(m)))
+    for (let j = 1; j < all.length; j++) {
+      if (assigned.has(j)) { assignedExtra += extra[j]!; assignedCount++; perMiner[j - 1]!++ } else { otherExtra += extra[j]!; otherCount++ }
+    }
   }
-  // Settlement (reveals, end) follows the answer; it is part of what a task costs.
-  await sleep(8_000)
-  const taskWall = (performance.now() - taskStart) / 1000
-  const extra = all.map((pid, i) => cpuSeconds(pid) - taskFrom[i]! - idleRate[i]! * taskWall)
-
-  // Least squares of extra_i = a·n_i + b·(N − n_i) over the miners.
-  const xs = devnet.miners.map(m => assigned.get(m.info.address.toLowerCase()) ?? 0)
-  const ys = extra.slice(1)
-  let saa = 0, sab = 0, sbb = 0, say = 0, sby = 0
-  for (let i = 0; i < xs.length; i++) {
-    const a = xs[i]!, b = TASKS - xs[i]!, y = ys[i]!
-    saa += a * a; sab += a * b; sbb += b * b; say += a * y; sby += b * y
-  }
-  const det = saa * sbb - sab * sab
-  const perAssigned = (say * sbb - sby * sab) / det
-  const perOther = (saa * sby - sab * say) / det
+  const perAssigned = assignedExtra / assignedCount
+  const perOther = otherExtra / otherCount
 
   // The inference alone, in this process, threads 1 as the miners run it.
   const engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, contextSize: 512, logger: createSilentLogger()})
@@ -128,10 +134,10 @@ try {
   console.log(`| idle RSS, miners (median / max) | ${median(rss.slice(1)).toFixed(0)} / ${Math.max(...rss.slice(1)).toFixed(0)} MB |`)
   console.log(`| idle CPU, oracle | ${(idleRate[0]! * 100).toFixed(2)} % of a core |`)
   console.log(`| idle CPU, miners (median / max) | ${(median(idleRate.slice(1)) * 100).toFixed(2)} / ${(Math.max(...idleRate.slice(1)) * 100).toFixed(2)} % of a core |`)
-  console.log(`| CPU per task, oracle | ${ms(extra[0]! / TASKS)} ms |`)
+  console.log(`| CPU per task, oracle | ${ms(oracleExtra / TASKS)} ms |`)
   console.log(`| CPU per task, a miner not assigned | ${ms(perOther)} ms |`)
   console.log(`| CPU per task, the assigned miner beyond inference | ${ms(perAssigned - inferenceS)} ms (inference alone ${ms(inferenceS)} ms) |`)
-  console.log(`tasks per miner: ${xs.join(', ')}; task phase ${taskWall.toFixed(1)} s`)
+  console.log(`tasks per miner: ${perMiner.join(', ')}; each task measured from its request to ${SETTLE_MS} ms after its answer`)
 } finally {
   await devnet.stop()
   await rm(dir, {recursive: true, force: true})
