@@ -85,7 +85,7 @@ export interface WatchScope {
 }
 
 const MINER_ASSIGNED_TOPIC = (() => {
-  const event = new Interface(CONTRACT_ABIS.cognitive).getEvent('MinerAssigned')
+  const event = INTERFACES.cognitive.getEvent('MinerAssigned')
   if (event == null) throw new Error('Cognitive ABI lacks MinerAssigned: regenerate the bindings')
   return event.topicHash
 })()

@@ -1,6 +1,7 @@
 import {FetchRequest, JsonRpcProvider, type JsonRpcPayload, type JsonRpcResult} from 'ethers'
 import {CortensorError} from '../util/cortensorError.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
+import {RecentAnswer} from '../util/recentAnswer.js'
 import {rpcUrlForLogs} from './accessCache.js'
 
 export interface ProviderOptions {
@@ -35,7 +36,7 @@ export class RpcEndpoints {
   private active = 0
   /** URLs that failed and have not answered since: each outage is said once. */
   private readonly down = new Set<number>()
-  private lastHead: {at: number, value: Promise<number>} | undefined
+  private readonly lastHead = new RecentAnswer<number>()
 
   constructor (urls: string | readonly string[], logger: Logger = createSilentLogger()) {
     this.urls = typeof urls === 'string' ? [urls] : [...urls]
@@ -49,14 +50,7 @@ export class RpcEndpoints {
    * watcher) then cost one `eth_blockNumber` per interval between them, not one each.
    */
   async head (maxAgeMs: number, ask: () => Promise<number>): Promise<number> {
-    const now = performance.now()
-    if (this.lastHead == null || now - this.lastHead.at >= maxAgeMs) {
-      const value = ask()
-      const entry = {at: now, value}
-      this.lastHead = entry
-      value.catch(() => { if (this.lastHead === entry) this.lastHead = undefined })
-    }
-    return await this.lastHead.value
+    return await this.lastHead.get(maxAgeMs, ask)
   }
 
   /** Index of the URL requests go to now. */

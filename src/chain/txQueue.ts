@@ -4,6 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {CortensorError} from '../util/cortensorError.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
+import {RecentAnswer} from '../util/recentAnswer.js'
 import {sleep} from '../util/sleep.js'
 import {cortensorErrorInterface, decodeRevert} from './contracts.js'
 import {toAddress, type Address} from '../protocols/address.js'
@@ -145,7 +146,7 @@ export class TxQueue {
   private pumping = false
   private idleWaiters: Array<() => void> = []
   private journalFd: number | undefined
-  private fees: {at: number, value: Promise<FeeData>} | undefined
+  private readonly fees = new RecentAnswer<FeeData>()
   private closed = false
 
   constructor (init: TxQueueInit) {
@@ -327,14 +328,7 @@ export class TxQueue {
    * together need it once. Its max fee is twice the base fee, headroom for several full blocks.
    */
   private async feeData (): Promise<FeeData> {
-    const now = Date.now()
-    if (this.fees == null || now - this.fees.at > FEE_DATA_MAX_AGE_MS) {
-      const value = this.provider.getFeeData()
-      const fees = {at: now, value}
-      this.fees = fees
-      value.catch(() => { if (this.fees === fees) this.fees = undefined })
-    }
-    return await this.fees.value
+    return await this.fees.get(FEE_DATA_MAX_AGE_MS, async () => await this.provider.getFeeData())
   }
 
   /**

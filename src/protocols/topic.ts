@@ -1,4 +1,6 @@
 import {PROTOCOL_PREFIX, STREAM_PROTOCOL_VERSION, TOPIC_VERSION, type StreamProtocol} from './constants.js'
+// Type-only: messages.ts imports this file.
+import type {Role} from './messages.js'
 
 /** The gossip topics of the network; the payload of each is in `messages.ts`. */
 export enum GossipTopic {
@@ -15,6 +17,11 @@ export enum GossipTopic {
 }
 
 export const GOSSIP_TOPICS: readonly GossipTopic[] = Object.values(GossipTopic)
+
+/** Where a node of `role` publishes its heartbeats. */
+export function heartbeatTopicOf (role: Role): GossipTopic.heartbeat | GossipTopic.oracleHeartbeat {
+  return role === 'oracle' ? GossipTopic.oracleHeartbeat : GossipTopic.heartbeat
+}
 
 /** A network id is a name in topic strings: keep it to characters that need no escaping. */
 const NETWORK_ID = /^[a-zA-Z0-9._-]{1,64}$/

@@ -26,7 +26,7 @@ import {addressFromPeerId, peerIdToBytes} from '../protocols/peerAddress.js'
 import {peerIdFromString} from '@libp2p/peer-id'
 import {ResultService} from '../protocols/resultService.js'
 import {VerifyService} from '../protocols/verifyService.js'
-import {GOSSIP_TOPICS, GossipTopic} from '../protocols/topic.js'
+import {GOSSIP_TOPICS, GossipTopic, heartbeatTopicOf} from '../protocols/topic.js'
 import {abortable} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
 import {MetricsRegistry} from '../util/metrics.js'
@@ -174,7 +174,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       identity: {role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host).slice(0, 8)},
       sample: role.sample,
       // Oracles' heartbeats go to every node; the others' to oracles only (see GossipTopic).
-      publishHeartbeat: async (hb) => { await gossip.publish(config.role === 'oracle' ? GossipTopic.oracleHeartbeat : GossipTopic.heartbeat, hb) },
+      publishHeartbeat: async (hb) => { await gossip.publish(heartbeatTopicOf(config.role), hb) },
       heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
       chainPingIntervalMs: config.stats.chainPingIntervalMs
     }))

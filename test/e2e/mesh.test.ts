@@ -17,7 +17,7 @@ import {gossipsubOptions} from '../../src/protocols/gossipScoring.js'
 import type {ValidatedGossip} from '../../src/protocols/gossipValidation.js'
 import type {Heartbeat, Precommit, Role, Task} from '../../src/protocols/messages.js'
 import {toModelId} from '../../src/protocols/modelId.js'
-import {GOSSIP_TOPICS, GossipTopic, topicName} from '../../src/protocols/topic.js'
+import {GOSSIP_TOPICS, GossipTopic, heartbeatTopicOf, topicName} from '../../src/protocols/topic.js'
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {type NodeKey, nodeKeyFromPrivateKey} from '../../src/runtime/keys.js'
 import {createSilentLogger} from '../../src/util/logger.js'
@@ -65,11 +65,6 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       gossip.start()
       return {name, role, key, host, access, gossip, received}
     })()
-  }
-
-  /** Oracles announce themselves on their own topic (every node takes it); the others on `heartbeat`. */
-  function heartbeatTopic (node: MeshNode): GossipTopic.heartbeat | GossipTopic.oracleHeartbeat {
-    return node.role === 'oracle' ? GossipTopic.oracleHeartbeat : GossipTopic.heartbeat
   }
 
   function heartbeat (node: MeshNode, seq: number): Heartbeat {
@@ -121,7 +116,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
   it('five nodes form a full mesh from one bootstrap address, and messages reach every node', async () => {
     // Leaves know only the bootstrap node; heartbeats carry addresses, so they find each other.
     await waitFor('the bootstrap node to mesh with every miner on heartbeat', () => oracle.gossip.meshPeers(GossipTopic.heartbeat).length === miners.length)
-    for (const node of nodes) await node.gossip.publish(heartbeatTopic(node), heartbeat(node, Date.now()))
+    for (const node of nodes) await node.gossip.publish(heartbeatTopicOf(node.role), heartbeat(node, Date.now()))
     await waitFor('every node to connect to every other', () => nodes.every(n => others(n).every(o => n.host.libp2p.getConnections(o.key.peerId).length > 0)))
     await waitFor('every node to see every other subscribed to every topic', () =>
       nodes.every(n => GOSSIP_TOPICS.every(t => others(n).every(o => n.gossip.subscribers(t).some(p => p.equals(o.key.peerId))))))
