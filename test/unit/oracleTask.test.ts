@@ -208,9 +208,28 @@ describe('oracle task machine: settling', () => {
     const done = run(mined.task, [{type: 'Trail', events: [{contract: 'cognitive', name: 'TaskEnded', args: {}, txHash: TX.hash, blockNumber: 9, logIndex: 0}]}])
     assert.equal(done.task.record.phase, 'ended')
     const after = step(done.task, {type: 'ChainState', state: TaskState.Ended}, T0, CONFIG)
-    assert.equal(after.task, done.task, 'a finished task ignores every event')
+    assert.equal(after.task, done.task, 'a finished task ignores every event but its createTask receipt')
     const raced = run(ending, [{type: 'EndRejected', errorName: 'WrongState', error: 'closed'}])
     assert.deepEqual(types(raced.effects), ['queryTrail'])
+  })
+
+  it('keeps the createTask tx on record when the chain watcher saw the task before the receipt, even once the task is finished', () => {
+    const CREATE = {...TX, hash: '0x' + '44'.repeat(32)}
+    // The watcher showed it created first: the receipt still puts the tx on record, once.
+    const seen = run(start().task, [{type: 'ChainState', state: TaskState.Created}, {type: 'CreateMined', tx: CREATE}, {type: 'CreateMined', tx: CREATE}])
+    assert.deepEqual(seen.task.record.txs.map(t => [t.label, t.hash]), [['createTask', CREATE.hash]])
+    assert.deepEqual(types(seen.effects), [])
+    // The whole task went through (answered, ended, settled) before the receipt came back.
+    const ending = run(run(start().task, [
+      {type: 'ChainState', state: TaskState.Created},
+      {type: 'ResultReceived', result: result(A, 'same'), sender: A},
+      {type: 'ResultReceived', result: result(B, 'same'), sender: B}
+    ]).task, [{type: 'ChainState', state: TaskState.Committed}, {type: 'EndMined', tx: TX}]).task
+    const done = run(ending, [{type: 'Trail', events: [{contract: 'cognitive', name: 'TaskEnded', args: {}, txHash: TX.hash, blockNumber: 9, logIndex: 0}]}]).task
+    assert.equal(done.record.phase, 'ended')
+    const late = run(done, [{type: 'CreateMined', tx: CREATE}])
+    assert.deepEqual(late.task.record.txs.map(t => t.label), ['createTask', 'end'])
+    assert.deepEqual(late.effects, [])
   })
 
   it('our end seen landing by the chain watcher before its receipt: the trail waits for the receipt, and the record keeps the end tx', () => {

@@ -196,19 +196,26 @@ export function createOracleTask (init: NewTask, now: number, config: OracleTask
 
 /** The oracle's task machine: the only place a task changes. */
 export function step (task: OracleTask, event: OracleTaskEvent, now: number, config: OracleTaskConfig): Stepped {
-  if (!isOpen(task)) return unchanged(task)
+  // A finished task takes no event but the receipt of its own createTask: the tx queue polls for
+  // receipts, and a short task can be seen through on chain, ended and settled before it comes.
+  if (!isOpen(task)) {
+    if (event.type !== 'CreateMined') return unchanged(task)
+    const draft = structuredClone(task)
+    return recordCreateTx(draft, event.tx, now) ? {task: draft, effects: []} : unchanged(task)
+  }
   const draft = structuredClone(task)
   const effects: OracleEffect[] = []
   const out: Stepped = {task: draft, effects}
   // Chain bookkeeping is the same in every open phase.
   switch (event.type) {
     case 'CreateMined':
-      if (draft.onChain === 'created') return unchanged(task)
-      draft.onChain = 'created'
-      draft.retries = 0
-      draft.record.timings.createdAt = now
-      draft.record.txs.unshift({...event.tx, label: 'createTask'})
-      nextReassign(draft, effects)
+      // The chain watcher may have shown the task created already (ChainState): the tx still goes on record.
+      if (!recordCreateTx(draft, event.tx, now) && draft.onChain === 'created') return unchanged(task)
+      if (draft.onChain !== 'created') {
+        draft.onChain = 'created'
+        draft.retries = 0
+        nextReassign(draft, effects)
+      }
       return out
     case 'CreateFailed':
       if (draft.onChain !== 'pending') return unchanged(task)
@@ -729,6 +736,14 @@ function gossip (task: OracleTask, config: OracleTaskConfig): OracleEffect {
       oracle: config.oracle, createdAt: r.timings.requestedAt
     }
   }
+}
+
+/** Puts the createTask tx on the draft's record (once), with when the oracle learnt it was mined; false when it was there. */
+function recordCreateTx (draft: OracleTask, tx: TxRef, now: number): boolean {
+  if (draft.record.txs.some(t => t.label === 'createTask')) return false
+  draft.record.timings.createdAt ??= now
+  draft.record.txs.unshift({...tx, label: 'createTask'})
+  return true
 }
 
 function unchanged (task: OracleTask): Stepped {
