@@ -26,6 +26,8 @@ const RESULT_TIMEOUT_MS = 8_000
 const PRECOMMIT_WINDOW_S = 40
 const COMMIT_WINDOW_S = 60
 const FREEZE_MS = 30_000
+/** How long a node may take to journal the receipts of what it sent, once the chain answers. */
+const RECEIPT_WAIT_MS = 15_000
 /** No client may wait longer than this: a reassignment or two, never a hang. */
 const CLIENT_TIMEOUT_MS = 60_000
 /** Every task is closable once its commit window passed (the precommit window outlasts the 30 s chain freeze); the oracle or its sweeper closes it soon after. */
@@ -79,15 +81,23 @@ async function assertHealthyMinersClean (): Promise<void> {
   }
 }
 
-/** Every transaction a node journaled as sent has its receipt journaled too. */
+/**
+ * Every transaction a node journaled as sent has its receipt journaled too, within
+ * RECEIPT_WAIT_MS: after an outage a node's receipt polls are in backoff (up to 5 s), so the
+ * chain can show a task closed before its sender has journaled the receipt.
+ */
 async function assertEveryTxHasReceipt (nodes: readonly DevnetNode[]): Promise<void> {
   for (const node of nodes) {
-    const text = await readFile(join(node.process.dataDir, 'tx-journal.jsonl'), 'utf8').catch(() => '')
-    const lines = text.split('\n').filter(l => l.length > 0).map(l => JSON.parse(l) as {event: string, hash?: string})
-    const sent = new Set(lines.filter(l => l.event === 'sent').map(l => l.hash))
-    const done = new Set(lines.filter(l => l.event === 'receipt' || l.event === 'failed').map(l => l.hash))
-    const missing = [...sent].filter(h => !done.has(h))
-    assert.deepEqual(missing, [], `${node.name}: transactions sent without a receipt`)
+    const missing = async (): Promise<string[]> => {
+      const text = await readFile(join(node.process.dataDir, 'tx-journal.jsonl'), 'utf8').catch(() => '')
+      const lines = text.split('\n').filter(l => l.length > 0).map(l => JSON.parse(l) as {event: string, hash?: string})
+      const sent = new Set(lines.filter(l => l.event === 'sent').map(l => l.hash))
+      const done = new Set(lines.filter(l => l.event === 'receipt' || l.event === 'failed').map(l => l.hash))
+      return [...sent].filter((h): h is string => h != null && !done.has(h))
+    }
+    const deadline = Date.now() + RECEIPT_WAIT_MS
+    while ((await missing()).length > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 250))
+    assert.deepEqual(await missing(), [], `${node.name}: transactions sent without a receipt`)
   }
 }
 
