@@ -2,11 +2,11 @@ import type {GossipSub, Message} from '@libp2p/gossipsub'
 import type {Libp2p, PeerId} from '@libp2p/interface'
 import {multiaddr, type Multiaddr} from '@multiformats/multiaddr'
 import type {Logger} from '../util/logger.js'
-import type {MetricsRegistry} from '../util/metrics.js'
+import type {NodeMetrics} from '../util/metrics.js'
 import type {AccessView} from './accessView.js'
 import {encodeGossip} from './codec.js'
 import {type GossipSigner, sealGossip} from './gossipEnvelope.js'
-import {createGossipValidationCounter, type GossipValidationCounter, GossipValidator, toTopicValidator, type ValidatedGossip} from './gossipValidation.js'
+import {type GossipValidationCounter, GossipValidator, toTopicValidator, type ValidatedGossip} from './gossipValidation.js'
 import type {GossipPayload} from './messages.js'
 import {GOSSIP_TOPICS, GossipTopic, parseTopicName, topicName} from './topic.js'
 
@@ -28,7 +28,7 @@ export interface GossipNetworkInit {
   signer: GossipSigner
   access: AccessView
   logger: Logger
-  metrics: MetricsRegistry
+  metrics: NodeMetrics
   now?: () => number
   /**
    * Dial admitted nodes announced in heartbeats that we are not connected to, so nodes that only
@@ -75,7 +75,7 @@ export class GossipNetwork {
     this.log = init.logger
     this.now = init.now ?? Date.now
     this.validator = new GossipValidator({access: init.access, now: this.now})
-    this.validationCounter = createGossipValidationCounter(init.metrics)
+    this.validationCounter = init.metrics.gossipMessages
     this.dialAnnouncedPeers = init.dialAnnouncedPeers ?? true
   }
 

@@ -3,7 +3,7 @@ import {type Message, type TopicValidatorFn, TopicValidatorResult} from '@libp2p
 import {peerIdFromPublicKey} from '@libp2p/peer-id'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
-import type {Counter, MetricsRegistry} from '../util/metrics.js'
+import type {NodeMetrics} from '../util/metrics.js'
 import type {AccessView} from './accessView.js'
 import {type CodecErrorCode, CodecError, decodeGossip} from './codec.js'
 import type {Address} from './address.js'
@@ -220,11 +220,7 @@ export class GossipValidator {
 export type GossipValidationResult = 'accept' | 'ignore' | 'reject'
 
 /** Counter `cortensor_gossip_validation_total{topic,result,code}` (code `OK` on accept). */
-export type GossipValidationCounter = Counter<'topic' | 'result' | 'code'>
-
-export function createGossipValidationCounter (registry: MetricsRegistry): GossipValidationCounter {
-  return registry.counter('cortensor_gossip_validation_total', 'Gossip messages validated, by topic, verdict and reason', ['topic', 'result', 'code'])
-}
+export type GossipValidationCounter = NodeMetrics['gossipMessages']
 
 const RESULT_OF_ACTION: {[K in GossipAction]: TopicValidatorResult} = {
   [GossipAction.ACCEPT]: TopicValidatorResult.Accept,

@@ -29,7 +29,7 @@ import {VerifyService} from '../protocols/verifyService.js'
 import {GOSSIP_TOPICS, GossipTopic, heartbeatTopicOf} from '../protocols/topic.js'
 import {abortable} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
-import {MetricsRegistry} from '../util/metrics.js'
+import {nodeMetrics} from '../util/metrics.js'
 import type {NodeConfig} from './config.js'
 import {createHost, dialAddresses} from './host.js'
 import type {NodeKey} from './keys.js'
@@ -95,7 +95,8 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     const connect = (): ReturnType<typeof createProvider> => createProvider(rpc, deployment.chainId, {pollingIntervalMs: config.chain.pollingIntervalMs})
     const provider = connect()
     cleanups.push(() => { provider.destroy() })
-    const metrics = new MetricsRegistry()
+    const metrics = nodeMetrics
+    metrics.collectProcessMetrics()
 
     const host = await createHost({
       privateKey: key.privateKey, listen: config.p2p.listen, announce: config.p2p.announce, bootstrap: config.p2p.bootstrap, dataDir: join(config.dataDir, 'ipfs'),
@@ -181,7 +182,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     for (const model of role.served ?? []) model.then(modelId => { system.tell(stats, {type: 'ModelReady', modelId}) }, () => {})
 
     const routes: Route[] = [
-      {method: 'GET', path: '/metrics', open: true, handler: () => ({text: metrics.render(), contentType: 'text/plain; version=0.0.4'})},
+      {method: 'GET', path: '/metrics', open: true, handler: async () => ({text: await metrics.render(), contentType: metrics.contentType})},
       {
         method: 'GET', path: '/api/v1/status', handler: async () => ({
           json: {

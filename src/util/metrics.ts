@@ -1,62 +1,132 @@
+import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues} from 'prom-client'
+
+/** Seconds, from a fast local call to a slow task: API latency and task stages. */
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+
 /**
- * A minimal Prometheus registry: counters and gauges with typed labels, rendered in the text
- * exposition format. Enough for the daemon's own figures without a dependency.
+ * Every figure a node exports, in one place, on prom-client: a dashboard's query names one of
+ * these (test/unit/grafanaDashboard.test.ts checks each panel against this registry). One node
+ * runs per process, so the daemon uses the process's `nodeMetrics`; a test that wants figures of
+ * its own makes a `new NodeMetrics()`.
  */
-type LabelValues<L extends string> = {[K in L]: string}
+export class NodeMetrics {
+  readonly registry = new Registry()
 
-interface Metric {
-  render: () => string
+  // --- API (src/api) ---
+  readonly apiRequestSeconds = new Histogram({
+    name: 'cortensor_api_request_duration_seconds', help: 'HTTP API requests, from the request to the last byte of the answer, by route and status',
+    labelNames: ['method', 'route', 'status'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry]
+  })
+
+  readonly apiRefused = new Counter({
+    name: 'cortensor_api_refused_total', help: 'HTTP API requests refused before their handler ran, by reason (rate, concurrency, timeout, body)',
+    labelNames: ['reason'] as const, registers: [this.registry]
+  })
+
+  /** Per bearer token (its id, never the token): requests and the tokens they used. */
+  readonly apiTokenUsage = new Counter({
+    name: 'cortensor_api_usage_total', help: 'Usage per API token id: requests, prompt tokens and completion tokens',
+    labelNames: ['token', 'kind'] as const, registers: [this.registry]
+  })
+
+  // --- Tasks (oracle and miner) ---
+  readonly tasks = new Counter({
+    name: 'cortensor_tasks_total', help: 'Tasks finished, by mode and outcome',
+    labelNames: ['mode', 'outcome'] as const, registers: [this.registry]
+  })
+
+  readonly timeToFirstToken = new Histogram({
+    name: 'cortensor_task_first_token_seconds', help: 'From a request to its first verified token, by mode',
+    labelNames: ['mode'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry]
+  })
+
+  readonly taskStageSeconds = new Histogram({
+    name: 'cortensor_task_stage_seconds', help: 'Each stage of a task, from its request (oracle) or its assignment (miner), by stage',
+    labelNames: ['stage'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry]
+  })
+
+  readonly inferenceTokensPerSecond = new Histogram({
+    name: 'cortensor_inference_tokens_per_second', help: 'Generation speed of each inference, by model',
+    labelNames: ['model'] as const, buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000], registers: [this.registry]
+  })
+
+  readonly verificationVerdicts = new Counter({
+    name: 'cortensor_verification_verdicts_total', help: 'Verdicts on miners\' outputs, by verdict',
+    labelNames: ['verdict'] as const, registers: [this.registry]
+  })
+
+  // --- Gossip ---
+  readonly gossipMessages = new Counter({
+    name: 'cortensor_gossip_validation_total', help: 'Gossip messages validated, by topic, verdict and reason',
+    labelNames: ['topic', 'result', 'code'] as const, registers: [this.registry]
+  })
+
+  readonly gossipPublished = new Counter({
+    name: 'cortensor_gossip_published_total', help: 'Gossip messages this node published, by topic',
+    labelNames: ['topic'] as const, registers: [this.registry]
+  })
+
+  // --- Chain ---
+  readonly transactions = new Counter({
+    name: 'cortensor_transactions_total', help: 'Transactions by contract method and status (sent, confirmed, failed)',
+    labelNames: ['method', 'status'] as const, registers: [this.registry]
+  })
+
+  readonly gasUsed = new Counter({
+    name: 'cortensor_gas_used_total', help: 'Gas used by confirmed transactions, by contract method',
+    labelNames: ['method'] as const, registers: [this.registry]
+  })
+
+  // --- Models ---
+  readonly modelBytes = new Counter({
+    name: 'cortensor_model_bytes_total', help: 'Model bytes fetched from peers and served to them',
+    labelNames: ['direction'] as const, registers: [this.registry]
+  })
+
+  // --- Why am I (not) earning? (src/operator/earningReport.ts) ---
+  readonly peers = new Gauge({name: 'cortensor_peers', help: 'Peers connected', registers: [this.registry]})
+
+  readonly walletBalanceWei = new Gauge({name: 'cortensor_wallet_balance_wei', help: 'The node\'s wallet balance (pays its gas)', registers: [this.registry]})
+
+  readonly earnedWei = new Gauge({name: 'cortensor_earned_wei', help: 'Payouts to this node since it started watching (wei)', registers: [this.registry]})
+
+  readonly minerTasks = new Gauge({
+    name: 'cortensor_miner_tasks', help: 'This miner\'s tasks since it started, by outcome (won, lost, expired, rejected, disagreed)',
+    labelNames: ['outcome'] as const, registers: [this.registry]
+  })
+
+  readonly earningProblems = new Gauge({
+    name: 'cortensor_earning_problem', help: '1 while a reason this node is not earning holds, by its code',
+    labelNames: ['code'] as const, registers: [this.registry]
+  })
+
+  private processCollected = false
+
+  /**
+   * Memory, CPU, event-loop lag, handles: the standard names every Node dashboard reads. Called
+   * by a running node, not on import: CLI commands and tests need no event-loop sampler.
+   */
+  collectProcessMetrics (): void {
+    if (this.processCollected) return
+    this.processCollected = true
+    collectDefaultMetrics({register: this.registry})
+  }
+
+  /** Prometheus text exposition format. */
+  async render (): Promise<string> {
+    return await this.registry.metrics()
+  }
+
+  get contentType (): string {
+    return this.registry.contentType
+  }
 }
 
-function escapeLabel (value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
-}
+/** The running node's metrics (one node per process). */
+export const nodeMetrics = new NodeMetrics()
 
-abstract class LabelledMetric<L extends string> implements Metric {
-  protected readonly values = new Map<string, number>()
-  protected abstract readonly type: 'counter'
-
-  constructor (readonly name: string, readonly help: string, private readonly labelNames: readonly L[]) {}
-
-  protected key (labels: LabelValues<L>): string {
-    return this.labelNames.map(l => `${l}="${escapeLabel(labels[l])}"`).join(',')
-  }
-
-  get (labels: LabelValues<L>): number {
-    return this.values.get(this.key(labels)) ?? 0
-  }
-
-  render (): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`]
-    for (const [key, value] of this.values) lines.push(key === '' ? `${this.name} ${value}` : `${this.name}{${key}} ${value}`)
-    return lines.join('\n')
-  }
-}
-
-export class Counter<L extends string = never> extends LabelledMetric<L> {
-  protected readonly type = 'counter'
-
-  inc (labels: LabelValues<L>, by = 1): void {
-    const key = this.key(labels)
-    this.values.set(key, (this.values.get(key) ?? 0) + by)
-  }
-}
-
-export class MetricsRegistry {
-  private readonly metrics = new Map<string, Metric>()
-
-  counter<L extends string = never> (name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-    return this.register(name, new Counter<L>(name, help, labelNames))
-  }
-
-  /** Prometheus text exposition format (version 0.0.4). */
-  render (): string {
-    return [...this.metrics.values()].map(m => m.render()).join('\n') + '\n'
-  }
-
-  private register<M extends Metric> (name: string, metric: M): M {
-    if (this.metrics.has(name)) throw new Error(`metric ${name} registered twice`)
-    this.metrics.set(name, metric)
-    return metric
-  }
+/** The value of one labelled series of a counter or gauge (0 if it was never touched). */
+export async function metricValue<L extends string> (metric: Counter<L> | Gauge<L>, labels: LabelValues<L>): Promise<number> {
+  const {values} = await metric.get()
+  return values.find(v => Object.entries(labels).every(([k, want]) => String(v.labels[k as L]) === String(want)))?.value ?? 0
 }

@@ -24,7 +24,7 @@ import {GossipTopic, topicName} from '../../src/protocols/topic.js'
 import {createHost, type Host} from '../../src/runtime/host.js'
 import {nodeKeyFromPrivateKey, type NodeKey} from '../../src/runtime/keys.js'
 import {createSilentLogger} from '../../src/util/logger.js'
-import {MetricsRegistry} from '../../src/util/metrics.js'
+import {NodeMetrics} from '../../src/util/metrics.js'
 import {waitFor, type WaitOptions} from '../support/until.js'
 
 const {values: args} = parseArgs({options: {
@@ -56,7 +56,7 @@ async function main (): Promise<void> {
   const nodes: Node[] = []
   for (const key of keys) {
     const host = await createHost({privateKey: key.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], gossip: gossipsubOptions(NETWORK_ID), logger: log})
-    const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, signer: gossipSigner(key.privateKey), access, logger: log, metrics: new MetricsRegistry(), dialAnnouncedPeers: false})
+    const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, signer: gossipSigner(key.privateKey), access, logger: log, metrics: new NodeMetrics(), dialAnnouncedPeers: false})
     gossip.start()
     nodes.push({key, host, gossip})
   }

@@ -21,7 +21,7 @@ import {GOSSIP_TOPICS, GossipTopic, heartbeatTopicOf, topicName} from '../../src
 import {createHost, dialAddresses, type Host} from '../../src/runtime/host.js'
 import {type NodeKey, nodeKeyFromPrivateKey} from '../../src/runtime/keys.js'
 import {createSilentLogger} from '../../src/util/logger.js'
-import {MetricsRegistry} from '../../src/util/metrics.js'
+import {metricValue, NodeMetrics} from '../../src/util/metrics.js'
 import {waitFor} from '../support/until.js'
 
 const NETWORK_ID = 'mesh-e2e'
@@ -59,7 +59,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
         logger: log
       })
       await access.ready
-      const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, signer: gossipSigner(key.privateKey), access, logger: log, metrics: new MetricsRegistry()})
+      const gossip = new GossipNetwork({libp2p: host.libp2p, networkId: NETWORK_ID, signer: gossipSigner(key.privateKey), access, logger: log, metrics: new NodeMetrics()})
       const received = {heartbeat: [], 'oracle-heartbeat': [], task: [], precommit: [], commit: []} as unknown as MeshNode['received']
       for (const topic of GOSSIP_TOPICS) gossip.on(topic, message => { (received[topic] as unknown[]).push(message) })
       gossip.start()
@@ -86,8 +86,10 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
   }
 
   const others = (node: MeshNode): MeshNode[] => nodes.filter(n => n !== node)
-  const rejections = (node: MeshNode, topic: GossipTopic, code: string): number =>
-    node.gossip.validationCounter.get({topic, result: 'reject', code})
+  const rejections = async (node: MeshNode, topic: GossipTopic, code: string): Promise<number> =>
+    await metricValue(node.gossip.validationCounter, {topic, result: 'reject', code})
+  /** Whether `count` holds for every node of `of`. */
+  const all = async (of: MeshNode[], count: (n: MeshNode) => Promise<boolean>): Promise<boolean> => (await Promise.all(of.map(count))).every(Boolean)
   const scoreOf = (node: MeshNode, peer: PeerId): number => node.gossip.peerScore(peer)
 
   before(async () => {
@@ -159,7 +161,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     // Schema-valid and self-consistent: only the missing registration is wrong.
     const strangerMessage = {taskId: '1', miner: stranger.key.address, commitment: '0x' + '00'.repeat(32), timestamp: Date.now()}
     await stranger.host.libp2p.services.pubsub.publish(topic, sealGossip(topic, encodeGossip(GossipTopic.precommit, strangerMessage), gossipSigner(stranger.key.privateKey)))
-    await waitFor('every node to reject it', () => nodes.every(n => rejections(n, GossipTopic.precommit, 'SIGNER_NOT_ALLOWED') === 1))
+    await waitFor('every node to reject it', async () => await all(nodes, async n => await rejections(n, GossipTopic.precommit, 'SIGNER_NOT_ALLOWED') === 1))
     await waitFor('every node to score the stranger below zero', () => nodes.every(n => scoreOf(n, stranger.key.peerId) < 0))
     assert.ok(nodes.every(n => n.received.precommit.every(m => m.address !== stranger.key.address)))
   })
@@ -171,7 +173,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
       taskId: '666', modelId: toModelId(1), prompt: 'obey', params: {maxTokens: 1, temperature: 0, topK: 1, topP: 1}, seed: 1,
       mode: 'competing', k: 1, assignees: [], precommitDeadline: now + 30_000, deadline: now + 60_000, oracle: rogue.key.address, createdAt: now
     })
-    await waitFor('every other node to reject the task', () => others(rogue).every(n => rejections(n, GossipTopic.task, 'SIGNER_NOT_ALLOWED') === 1))
+    await waitFor('every other node to reject the task', async () => await all(others(rogue), async n => await rejections(n, GossipTopic.task, 'SIGNER_NOT_ALLOWED') === 1))
     await waitFor('every other node to score the rogue miner below zero', () => others(rogue).every(n => scoreOf(n, rogue.key.peerId) < 0))
     assert.ok(miners.every(m => m.received.task.every(t => t.payload.taskId !== '666')))
   })
@@ -181,7 +183,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     await revokeRole(devnet.admin.queue, devnet.contracts, AclRole.Miner, revoked.key.address)
     await waitFor('every node to see the revocation', () => nodes.every(n => !n.access.roleAllowed(revoked.key.address, 'miner')))
     await revoked.gossip.publish(GossipTopic.precommit, precommit(revoked, '1'))
-    await waitFor('every other node to reject it', () => others(revoked).every(n => rejections(n, GossipTopic.precommit, 'SIGNER_NOT_ALLOWED') === 2))
+    await waitFor('every other node to reject it', async () => await all(others(revoked), async n => await rejections(n, GossipTopic.precommit, 'SIGNER_NOT_ALLOWED') === 2))
     assert.ok(others(revoked).every(n => n.received.precommit.every(m => m.address !== revoked.key.address)))
   })
 
@@ -193,7 +195,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     assert.equal(await sender.gossip.publish(GossipTopic.precommit, message), 0)
     // Re-stamped, they are other bytes that reach the validators, which know the precommit.
     await sender.gossip.publish(GossipTopic.precommit, {...message, timestamp: message.timestamp + 1})
-    await waitFor('every other node to ignore the copy', () => others(sender).every(n => n.gossip.validationCounter.get({topic: GossipTopic.precommit, result: 'ignore', code: 'DUPLICATE'}) === 1))
+    await waitFor('every other node to ignore the copy', async () => await all(others(sender), async n => await metricValue(n.gossip.validationCounter, {topic: GossipTopic.precommit, result: 'ignore', code: 'DUPLICATE'}) === 1))
     for (const node of others(sender)) {
       assert.equal(node.received.precommit.filter(m => m.payload.taskId === '2').length, 1)
       // IGNORE costs no score: the sender stays in good standing.
@@ -214,11 +216,11 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     await pubsub.publish(topic, seal(randomBytes(MAX_MESSAGE_BYTES.precommit + 1)))
     // Valid msgpack, wrong shape: a heartbeat on the precommit topic.
     await pubsub.publish(topic, seal(encodeGossip(GossipTopic.heartbeat, heartbeat(sender, 1))))
-    await waitFor('every other node to reject all four', () => others(sender).every(n =>
-      rejections(n, GossipTopic.commit, 'SIGNATURE_INVALID') === 1 &&
-      rejections(n, GossipTopic.precommit, 'MESSAGE_TOO_LARGE') === 1 &&
-      rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') >= 1 &&
-      rejections(n, GossipTopic.precommit, 'MESSAGE_UNDECODABLE') + rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') === 2))
+    await waitFor('every other node to reject all four', async () => await all(others(sender), async n =>
+      await rejections(n, GossipTopic.commit, 'SIGNATURE_INVALID') === 1 &&
+      await rejections(n, GossipTopic.precommit, 'MESSAGE_TOO_LARGE') === 1 &&
+      await rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') >= 1 &&
+      await rejections(n, GossipTopic.precommit, 'MESSAGE_UNDECODABLE') + await rejections(n, GossipTopic.precommit, 'MESSAGE_SCHEMA_INVALID') === 2))
     await waitFor('every other node to score the sender below zero', () => others(sender).every(n => scoreOf(n, sender.key.peerId) < 0))
     // Still working: a valid message from the oracle goes through afterwards.
     const before = miners[0]!.received['oracle-heartbeat'].length

@@ -25,7 +25,7 @@ export async function until<T> (what: string, timeoutMs: number, probe: () => Pr
   return await poll(what, timeoutMs, 200, probe)
 }
 
-/** Polls the synchronous `condition` until it holds; fails naming `what` after `opts.timeoutMs`. */
-export async function waitFor (what: string, condition: () => boolean, opts: WaitOptions = {}): Promise<void> {
-  await poll(what, opts.timeoutMs ?? 10_000, opts.intervalMs ?? 20, () => condition() ? true : undefined)
+/** Polls `condition` until it holds; fails naming `what` after `opts.timeoutMs`. */
+export async function waitFor (what: string, condition: () => boolean | Promise<boolean>, opts: WaitOptions = {}): Promise<void> {
+  await poll(what, opts.timeoutMs ?? 10_000, opts.intervalMs ?? 20, async () => await condition() ? true : undefined)
 }
