@@ -1,19 +1,38 @@
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
-import {isIPv6, type AddressInfo} from 'node:net'
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
+import {isIPv6, type AddressInfo, type Socket} from 'node:net'
 import {networkInterfaces} from 'node:os'
 import {multiaddr} from '@multiformats/multiaddr'
+import fastifyRateLimit from '@fastify/rate-limit'
+import fastifySwagger from '@fastify/swagger'
+import Fastify, {LogController, type FastifyError, type FastifyReply, type FastifyRequest} from 'fastify'
+import type {TSchema} from 'typebox'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
+import {nodeMetrics} from '../util/metrics.js'
+import {API_LIMIT_DEFAULTS, type ApiLimits} from './apiLimits.js'
+import {ErrorBodySchema, UsageReportSchema} from './apiSchemas.js'
+import {ConcurrencyLimiter} from './concurrencyLimiter.js'
+import {RequestFieldError, requestValidator} from './requestSchema.js'
+import {tokenId} from './tokenId.js'
+import {UsageLedger} from './usageLedger.js'
+
+export {API_LIMIT_DEFAULTS, type ApiLimits} from './apiLimits.js'
 
 /** How long requests in flight may finish once the server closes, before their connections are cut. */
 export const CLOSE_GRACE_MS = 500
+/** The API's version in its OpenAPI document. */
+const API_VERSION = '1.0.0'
+/** Methods a path answers 405 to when no route takes them (HEAD included: no implicit HEAD routes). */
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const
+/** Error codes of a client that went away mid-request: its business, not the node's error. */
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])
 
 /** An error a handler throws to answer with a status and a message naming the problem. */
 export class ApiError extends CortensorError<{code: string, status: number}> {
   /** The request field at fault, when there is one (OpenAI's `param`). */
   readonly param: string | null
 
-  constructor (status: number, code: string, message: string, param: string | null = null) {
+  constructor (status: number, code: string, message: string, param: string | null = null, readonly headers: Record<string, string> = {}) {
     super({code, status}, message)
     this.param = param
   }
@@ -24,11 +43,15 @@ export interface ApiRequest {
   path: string
   params: Record<string, string>
   query: URLSearchParams
-  /** Parsed JSON body (POST only); `undefined` when there is none. */
+  /** Parsed JSON body (POST only), valid against the route's body schema; `undefined` when there is none. */
   body: unknown
   /** Aborted when the client goes away, so handlers can cancel work on the miners. */
   signal: AbortSignal
   raw: IncomingMessage
+  /** Who is asking: the bearer token's id (`tok_…`), else the client's IP. */
+  client: string
+  /** Counts the inference tokens this request used toward its client's usage. */
+  reportUsage: (counts: {prompt: number, completion: number}) => void
 }
 
 export type ApiResult =
@@ -37,12 +60,25 @@ export type ApiResult =
   /** The handler writes the response itself (server-sent events); resolves when it is done. */
   | {stream: (res: ServerResponse) => Promise<void>}
 
+/** A route's TypeBox schemas: requests are validated against them; all of them make the OpenAPI document. */
+export interface RouteSchema {
+  summary?: string
+  description?: string
+  tags?: string[]
+  body?: TSchema
+  querystring?: TSchema
+  params?: TSchema
+  /** Response bodies by status (`200`, `4XX`…); errors get the OpenAI error shape without saying so. */
+  response?: Record<string, TSchema>
+}
+
 export interface Route {
   method: 'GET' | 'POST'
   /** Path pattern with `:name` segments. */
   path: string
   /** Open routes need no bearer token (health, metrics for the scraper on loopback). */
   open?: boolean
+  schema?: RouteSchema
   handler: (req: ApiRequest) => Promise<ApiResult> | ApiResult
 }
 
@@ -55,7 +91,8 @@ export interface HttpApiInit {
   /** Accepted bearer tokens; empty disables auth. */
   tokens: string[]
   maxBodyBytes: number
-  maxConcurrentRequests: number
+  /** Any left out take `API_LIMIT_DEFAULTS`. */
+  limits?: Partial<ApiLimits>
   logger: Logger
 }
 
@@ -65,74 +102,243 @@ export interface HttpApi {
   close(): Promise<void>
 }
 
-/** A small JSON HTTP server: routing, bearer auth, body and concurrency limits, coded errors. */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the first hook: the token id or IP limits and usage are counted for. */
+    client: string
+  }
+  interface FastifyContextConfig {
+    open?: boolean
+  }
+}
+
+/**
+ * The node's JSON HTTP API on fastify: bearer auth, request schemas, per-client concurrency and
+ * rate limits, request timeouts, usage per token, OpenAPI at `/openapi.json`, coded errors in
+ * OpenAI's shape.
+ */
 export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   const log = init.logger
-  const compiled = init.routes.map(route => ({route, ...compile(route.path)}))
-  let inFlight = 0
+  const limits: ApiLimits = {...API_LIMIT_DEFAULTS, ...init.limits}
+  const tokenIds = new Map(init.tokens.map(token => [token, tokenId(token)]))
+  const knownTokenIds: ReadonlySet<string> = new Set(tokenIds.values())
+  const concurrency = new ConcurrencyLimiter(limits.perTokenConcurrency, limits.maxConcurrentRequests)
+  const usage = new UsageLedger()
+  const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
 
-  const server = createServer((req, res) => {
-    inFlight++
-    res.on('close', () => { inFlight-- })
-    handle(req, res).catch(err => {
-      log.error({err}, 'unhandled API error')
-      if (!res.headersSent) sendJson(res, 500, errorBody('INTERNAL', 'internal error', 500))
-      else res.end()
-    })
+  // Fastify's own info lines (each listening address) say less than 'API listening' below; its warnings stay.
+  const fastifyLog = log.child({})
+  if (log.isLevelEnabled('info')) fastifyLog.level = 'warn'
+  const app = Fastify({
+    loggerInstance: fastifyLog,
+    // One line per request would drown the node's own; failures are logged where they are handled.
+    logController: new LogController({disableRequestLogging: true}),
+    bodyLimit: init.maxBodyBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the request and header deadlines on this interval (30 s by default, as long as the deadline itself).
+    http: {headersTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 2)))},
+    exposeHeadRoutes: false,
+    routerOptions: {ignoreTrailingSlash: true},
+    clientErrorHandler: onClientError
+  })
+  app.decorateRequest('client', '')
+  app.setValidatorCompiler(requestValidator)
+  // Handlers' JSON goes out as they built it: response schemas document, they do not filter.
+  app.setSerializerCompiler(() => data => toJson(data))
+  // Every body is read as JSON whatever its content type: clients (curl, scripts) often send none.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', {parseAs: 'string'}, (_req, text, done) => {
+    if (text === '') { done(null, undefined); return }
+    try {
+      done(null, JSON.parse(text as string))
+    } catch (err) {
+      done(new ApiError(400, 'INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`), undefined)
+    }
   })
 
-  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const method = req.method ?? 'GET'
-    const match = findRoute(compiled, method, url.pathname)
-    if (match === 'method') { sendJson(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`, 405)); return }
-    if (match == null) { sendJson(res, 404, errorBody('NOT_FOUND', `no route ${method} ${url.pathname}`, 404)); return }
-    if (inFlight > init.maxConcurrentRequests) {
-      sendJson(res, 503, errorBody('TOO_MANY_REQUESTS', `more than ${init.maxConcurrentRequests} concurrent requests`, 503))
+  app.addHook('onRequest', async (request, reply) => {
+    const started = process.hrtime.bigint()
+    reply.raw.once('close', () => {
+      // A response that never sent its headers was cut (client gone, timeout): no status of ours.
+      const status = reply.raw.headersSent ? String(reply.raw.statusCode) : 'closed'
+      nodeMetrics.apiRequestSeconds.observe({method: request.method, route: request.routeOptions.url ?? 'unmatched', status}, Number(process.hrtime.bigint() - started) / 1e9)
+    })
+    request.client = clientOf(request)
+    if (request.is404 || request.routeOptions.config.open === true || init.tokens.length === 0) return
+    const auth = request.headers.authorization ?? ''
+    const token = auth.startsWith('Bearer ') ? auth.slice(7) : ''
+    if (token === '') throw new ApiError(401, 'UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)')
+    if (!tokenIds.has(token)) throw new ApiError(401, 'UNAUTHORIZED', 'invalid bearer token')
+  })
+  // Slots are taken as the request arrives, before its body is read: slow bodies hold their own client's slots only.
+  app.addHook('onRequest', async (request, reply) => {
+    const refused = concurrency.acquire(request.client)
+    if (refused === 'client') {
+      nodeMetrics.apiRefused.inc({reason: 'concurrency'})
+      throw new ApiError(429, 'TOO_MANY_REQUESTS', `more than ${limits.perTokenConcurrency} concurrent requests for this client`, null, {'retry-after': '1'})
+    }
+    if (refused === 'total') {
+      nodeMetrics.apiRefused.inc({reason: 'concurrency'})
+      throw new ApiError(503, 'TOO_MANY_REQUESTS', `more than ${limits.maxConcurrentRequests} concurrent requests on this node`, null, {'retry-after': '1'})
+    }
+    reply.raw.once('close', () => { concurrency.release(request.client) })
+  })
+
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    if (clientGone(err, request)) {
+      log.debug({err, client: request.client}, 'client went away mid-request')
       return
     }
-    if (match.route.open !== true && init.tokens.length > 0) {
-      const auth = req.headers.authorization ?? ''
-      const token = auth.startsWith('Bearer ') ? auth.slice(7) : ''
-      if (token === '') { sendJson(res, 401, errorBody('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)', 401)); return }
-      if (!init.tokens.includes(token)) { sendJson(res, 401, errorBody('UNAUTHORIZED', 'invalid bearer token', 401)); return }
+    // Refused before its body was read (auth, limits): the connection closes with the answer, so a
+    // client still sending holds nothing, and the rest of its body is not read for nothing.
+    if (!request.raw.complete) reply.header('connection', 'close')
+    const answer = apiErrorOf(err, init.maxBodyBytes)
+    if (answer == null) {
+      log.error({err, method: request.method, route: request.routeOptions.url}, 'unhandled API error')
+      return replyJson(reply, 500, errorBody('INTERNAL', 'internal error', 500))
     }
-    const controller = new AbortController()
-    res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client disconnected')) })
-    try {
-      const body = method === 'POST' ? await readJsonBody(req, init.maxBodyBytes) : undefined
-      const result = await match.route.handler({method, path: url.pathname, params: match.params, query: url.searchParams, body, signal: controller.signal, raw: req})
-      if ('stream' in result) await result.stream(res)
-      else if ('json' in result) sendJson(res, result.status ?? 200, result.json)
-      else {
-        res.writeHead(result.status ?? 200, {'content-type': result.contentType})
-        res.end(result.text)
-      }
-    } catch (err) {
-      if (err instanceof ApiError) {
-        if (res.headersSent) res.end()
-        else sendJson(res, err.type.status, errorBody(err.code, err.message, err.type.status, err.param))
-        return
-      }
-      throw err
+    if (answer.code === 'BODY_TOO_LARGE') nodeMetrics.apiRefused.inc({reason: 'body'})
+    return replyJson(reply.headers(answer.headers), answer.type.status, errorBody(answer.code, answer.message, answer.type.status, answer.param))
+  })
+  app.setNotFoundHandler((request, reply) => replyJson(reply, 404, errorBody('NOT_FOUND', `no route ${request.method} ${pathOf(request.url)}`, 404)))
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {title: 'cortensord API', version: API_VERSION, description: 'A Cortensor node: the router API, OpenAI-compatible routes, the node\'s status and metrics.'},
+      components: {securitySchemes: {bearer: {type: 'http', scheme: 'bearer', description: 'One of the node\'s API tokens (api.tokens)'}}},
+      security: [{bearer: []}]
     }
+  })
+  await app.register(fastifyRateLimit, {
+    max: limits.perTokenRequestsPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: request => request.client,
+    onExceeded: () => { nodeMetrics.apiRefused.inc({reason: 'rate'}) },
+    errorResponseBuilder: (_request, context) => new ApiError(429, 'RATE_LIMITED', `more than ${context.max} requests a minute for this client; retry in ${context.after}`)
+  })
+
+  const builtIn: Route[] = [
+    {
+      method: 'GET',
+      path: '/openapi.json',
+      open: true,
+      schema: {summary: 'This document: every route with its request and response schemas', tags: ['node']},
+      handler: () => ({json: app.swagger()})
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/usage',
+      schema: {
+        summary: 'Requests and inference tokens of the calling token since the node started (every client\'s when the node takes no tokens)',
+        tags: ['node'],
+        response: {200: UsageReportSchema}
+      },
+      handler: (req) => ({json: init.tokens.length === 0 ? {clients: usage.all()} : usage.of(req.client)})
+    }
+  ]
+  const routes = [...builtIn, ...init.routes]
+  for (const route of routes) addRoute(route)
+  for (const [path, methods] of groupMethods(routes)) {
+    const others = HTTP_METHODS.filter(m => !methods.has(m))
+    app.route({
+      method: others,
+      url: path,
+      schema: {hide: true},
+      config: {open: true},
+      handler: (request, reply) => replyJson(reply, 405, errorBody('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${pathOf(request.url)}`, 405))
+    })
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(init.port, init.host, () => resolve())
-  })
-  const addr = server.address() as AddressInfo
+  function addRoute (route: Route): void {
+    const {response, ...parts} = route.schema ?? {}
+    app.route({
+      method: route.method,
+      url: route.path,
+      config: {open: route.open === true},
+      schema: {
+        // Fastify warns about a part given as undefined: only those the route has.
+        ...Object.fromEntries(Object.entries(parts).filter(([, value]) => value !== undefined)),
+        ...(route.open === true ? {security: []} : {}),
+        response: {...response, '4XX': ErrorBodySchema, '5XX': ErrorBodySchema}
+      },
+      handler: async (request, reply) => {
+        // Usage is per token; on a node that takes tokens, open routes read without one (scrapers,
+        // browsers) are nobody's, and counting them by IP would grow without bound.
+        if (init.tokens.length === 0 || knownTokenIds.has(request.client)) usage.request(request.client)
+        const res = reply.raw
+        const controller = new AbortController()
+        res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client disconnected')) })
+        const url = new URL(request.url, 'http://localhost')
+        const result = await route.handler({
+          method: request.method,
+          path: url.pathname,
+          params: (request.params ?? {}) as Record<string, string>,
+          query: url.searchParams,
+          body: request.body,
+          signal: controller.signal,
+          raw: request.raw,
+          client: request.client,
+          reportUsage: counts => { usage.tokens(request.client, counts) }
+        })
+        if ('json' in result) return replyJson(reply, result.status ?? 200, result.json)
+        if ('text' in result) return await reply.code(result.status ?? 200).type(result.contentType).send(result.text)
+        // The handler writes the stream itself; failures before its first byte still answer with their status.
+        reply.hijack()
+        try {
+          await result.stream(res)
+        } catch (err) {
+          if (res.headersSent || res.destroyed) { res.end(); return }
+          if (!(err instanceof ApiError)) log.error({err, method: request.method, route: route.path}, 'unhandled API error')
+          const answer = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', 'internal error')
+          const text = toJson(errorBody(answer.code, answer.message, answer.type.status, answer.param))
+          res.writeHead(answer.type.status, {'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), ...answer.headers})
+          res.end(text)
+        }
+      }
+    })
+  }
+
+  function clientOf (request: FastifyRequest): string {
+    const auth = request.headers.authorization ?? ''
+    const id = auth.startsWith('Bearer ') ? tokenIds.get(auth.slice(7)) : undefined
+    return id ?? request.ip
+  }
+
+  /**
+   * A request that did not arrive in time (Node's request or header deadline) gets 408 and its
+   * connection closed; other malformed requests 400. Resets are the client's own doing: not logged.
+   */
+  function onClientError (err: Error & {code?: string}, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || socket.destroyed) { socket.destroy(); return }
+    log.debug({code: err.code}, 'client error')
+    if (socket.writable) {
+      const [status, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', `the request did not arrive within ${limits.requestTimeoutMs} ms`] as const
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'HEADERS_TOO_LARGE', 'the request headers are too large'] as const
+          : [400, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? err.message})`] as const
+      if (status === 408) nodeMetrics.apiRefused.inc({reason: 'timeout'})
+      const text = toJson(errorBody(code, message, status))
+      socket.write(`HTTP/1.1 ${status} ${code}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`)
+    }
+    socket.destroy()
+  }
+
+  await app.listen({port: init.port, host: init.host})
+  const addr = app.server.address() as AddressInfo
   const url = apiUrl(init.host, addr.port, init.announce ?? [])
   log.info({url}, 'API listening')
   return {
-    server,
+    server: app.server,
     url,
     close: async () => {
       // No new connections, idle keep-alive ones closed now; requests in flight (failing fast
       // once the node stops) get a short grace to send their answer, then every connection
       // is cut, so a streaming or stalled client cannot hold the stop.
-      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      const server = app.server
+      const closed = app.close()
       server.closeIdleConnections()
       const cut = setTimeout(() => { server.closeAllConnections() }, CLOSE_GRACE_MS)
       await closed
@@ -140,6 +346,8 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
     }
   }
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 /**
  * The URL the API is reached at, as node.json and the logs give it to operators and scripts:
@@ -181,49 +389,36 @@ function errorType (status: number): string {
   return status >= 500 ? 'server_error' : 'invalid_request_error'
 }
 
-function sendJson (res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value)
-  res.writeHead(status, {'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text)})
-  res.end(text)
+/** A failure the API answers with its own status and code; undefined for one it did not expect (a bug: 500). */
+function apiErrorOf (err: FastifyError | Error, maxBodyBytes: number): ApiError | undefined {
+  if (err instanceof ApiError) return err
+  if (err instanceof RequestFieldError) return new ApiError(400, err.code, err.message, err.param)
+  const {code, statusCode} = err as FastifyError
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${maxBodyBytes} bytes`)
+  if (statusCode != null && statusCode >= 400 && statusCode < 500) return new ApiError(statusCode, 'INVALID_REQUEST', err.message)
+  return undefined
 }
 
-async function readJsonBody (req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > maxBytes) throw new ApiError(413, 'BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > maxBytes) throw new ApiError(413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${maxBytes} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  if (size === 0) return undefined
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (err) {
-    throw new ApiError(400, 'INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`)
-  }
+/** The client hung up (reset, aborted body): nothing to answer and nothing wrong with the node. */
+function clientGone (err: Error, request: FastifyRequest): boolean {
+  const code = (err as {code?: string}).code
+  return (code != null && CLIENT_GONE_CODES.has(code)) || request.raw.socket?.destroyed === true
 }
 
-function compile (pattern: string): {regex: RegExp, names: string[]} {
-  const names: string[] = []
-  const source = pattern.split('/').map(part => {
-    if (part.startsWith(':')) { names.push(part.slice(1)); return '([^/]+)' }
-    return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  }).join('/')
-  return {regex: new RegExp(`^${source}/?$`), names}
+function replyJson (reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).type(JSON_TYPE).serializer(toJson).send(body)
 }
 
-function findRoute (routes: Array<{route: Route, regex: RegExp, names: string[]}>, method: string, path: string): {route: Route, params: Record<string, string>} | 'method' | undefined {
-  let pathMatched = false
-  for (const {route, regex, names} of routes) {
-    const m = regex.exec(path)
-    if (m == null) continue
-    pathMatched = true
-    if (route.method !== method) continue
-    const params: Record<string, string> = {}
-    names.forEach((name, i) => { params[name] = decodeURIComponent(m[i + 1] ?? '') })
-    return {route, params}
-  }
-  return pathMatched ? 'method' : undefined
+function toJson (value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? v.toString() : v)
+}
+
+function pathOf (url: string): string {
+  return new URL(url, 'http://localhost').pathname
+}
+
+function groupMethods (routes: readonly Route[]): Map<string, Set<string>> {
+  const byPath = new Map<string, Set<string>>()
+  for (const route of routes) byPath.set(route.path, (byPath.get(route.path) ?? new Set()).add(route.method))
+  return byPath
 }

@@ -1,8 +1,9 @@
 import type {TaskRequest} from '../actors/oracle/messages.js'
 import type {ModelId} from '../protocols/modelId.js'
 import type {OracleClient} from './oracleClient.js'
-import {ApiError, type ApiResult, type Route} from './httpApi.js'
+import {ApiError, type ApiRequest, type ApiResult, type Route} from './httpApi.js'
 import {chatMessages, completionPrompt, fullResponse, networkFields, finishReason, responseId, streamChunk, usage, usageChunk, type OpenAiKind, type ResponseHead} from './openaiFormat.js'
+import {ChatCompletionRequestSchema, ChatCompletionSchema, CompletionRequestSchema, CompletionSchema, ModelListSchema} from './openaiSchemas.js'
 import {asObject, fieldReaders, networkParams} from './oracleRoutes.js'
 import {lazySse} from './sse.js'
 
@@ -19,6 +20,7 @@ export function openaiRoutes (client: OracleClient): Route[] {
     {
       method: 'GET',
       path: '/v1/models',
+      schema: {summary: 'Every active registered model, by the name requests use (OpenAI)', tags: ['openai'], response: {200: ModelListSchema}},
       handler: async () => {
         // Every active registered model, named as requests name it; how many miners serve it rides along.
         const models = (await client.models()).filter(m => m.active)
@@ -33,16 +35,27 @@ export function openaiRoutes (client: OracleClient): Route[] {
         }
       }
     },
-    {method: 'POST', path: '/v1/completions', handler: async (req) => await serve('completion', asObject(req.body), req.signal)},
-    {method: 'POST', path: '/v1/chat/completions', handler: async (req) => await serve('chat', asObject(req.body), req.signal)}
+    {
+      method: 'POST',
+      path: '/v1/completions',
+      schema: {summary: 'A text completion (OpenAI); `stream: true` answers with server-sent chunks', tags: ['openai'], body: CompletionRequestSchema, response: {200: CompletionSchema}},
+      handler: async (req) => await serve('completion', req)
+    },
+    {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      schema: {summary: 'A chat completion (OpenAI), rendered with the model\'s chat template; `stream: true` answers with server-sent chunks', tags: ['openai'], body: ChatCompletionRequestSchema, response: {200: ChatCompletionSchema}},
+      handler: async (req) => await serve('chat', req)
+    }
   ]
 
-  async function serve (kind: OpenAiKind, body: Record<string, unknown>, signal: AbortSignal): Promise<ApiResult> {
+  async function serve (kind: OpenAiKind, req: ApiRequest): Promise<ApiResult> {
+    const body = asObject(req.body)
+    const signal = req.signal
     const model = await client.resolveModel(body.model, 'model')
     const prompt = kind === 'chat' ? await renderChat(model.id, body.messages) : completionPrompt(body.prompt)
     const promptTokens = await client.checkPrompt(model.id, prompt, kind === 'chat' ? 'messages' : 'prompt')
     if (body.n != null && body.n !== 1) throw new ApiError(400, 'UNSUPPORTED', '"n" must be 1: each choice is a task of its own on this network', 'n')
-    if (body.stream != null && typeof body.stream !== 'boolean') throw new ApiError(400, 'INVALID_FIELD', `"stream" must be true or false, got ${JSON.stringify(body.stream)}`, 'stream')
     const maxTokensField = kind === 'chat' && body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens'
     const request: TaskRequest = {
       prompt,
@@ -53,7 +66,9 @@ export function openaiRoutes (client: OracleClient): Route[] {
 
     if (body.stream !== true) {
       const record = await client.complete(request, {signal})
-      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model: model.name}, record, usage(promptTokens, client.completionTokens(record)))}
+      const counts = usage(promptTokens, client.completionTokens(record))
+      req.reportUsage({prompt: counts.prompt_tokens, completion: counts.completion_tokens})
+      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model: model.name}, record, counts)}
     }
     const includeUsage = (body.stream_options as {include_usage?: unknown} | undefined)?.include_usage === true
     return {
@@ -79,6 +94,7 @@ export function openaiRoutes (client: OracleClient): Route[] {
           // Nothing streamed (the oracle releases only verified text, and the rest of the answer with it): the answer goes out in one piece.
           if (streamed === '' && record.answer != null) sse.send(streamChunk(head, {text: record.answer}))
           const completionTokens = client.completionTokens(record)
+          req.reportUsage({prompt: promptTokens ?? 0, completion: completionTokens})
           sse.send(streamChunk(head, {finish: finishReason(completionTokens, record.params.maxTokens)}, {cortensor: networkFields(record)}))
           if (includeUsage) sse.send(usageChunk(head, usage(promptTokens, completionTokens)))
           sse.send('[DONE]')

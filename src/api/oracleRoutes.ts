@@ -1,7 +1,9 @@
 import type {TaskRecord, TaskRequest, TxRef} from '../actors/oracle/messages.js'
 import {MAX_TASK_REDUNDANCY, TASK_MODES, type TaskMode} from '../protocols/messages.js'
 import type {OracleClient, OracleClientInit} from './oracleClient.js'
+import {Type} from 'typebox'
 import {ApiError, type Route} from './httpApi.js'
+import {InfoSchema, MinerSummarySchema, RouterCompletionRequestSchema, RouterCompletionSchema, TaskParamsSchema, TaskRecordSchema} from './oracleSchemas.js'
 import {lazySse} from './sse.js'
 
 /**
@@ -11,21 +13,38 @@ import {lazySse} from './sse.js'
  */
 export function oracleRoutes (client: OracleClient): Route[] {
   return [
-    {method: 'GET', path: '/api/v1/info', handler: async () => ({json: await client.info()})},
+    {
+      method: 'GET',
+      path: '/api/v1/info',
+      schema: {summary: 'The network this oracle serves: chain, contracts, models', tags: ['router'], response: {200: InfoSchema}},
+      handler: async () => ({json: await client.info()})
+    },
     {
       method: 'POST',
       path: '/api/v1/completions',
+      schema: {
+        summary: 'Runs a prompt on the network in its own terms (mode, redundancy); `stream: true` answers with `token` events and a last `done` event',
+        tags: ['router'],
+        body: RouterCompletionRequestSchema,
+        response: {200: RouterCompletionSchema}
+      },
       handler: async (req) => {
         const body = asObject(req.body)
         const request = await parseCompletionRequest(body, client)
-        await client.checkPrompt(request.modelId, request.prompt, 'prompt')
-        if (body.stream !== true) return {json: completionResponse(await client.complete(request, {signal: req.signal}), client)}
+        const promptTokens = await client.checkPrompt(request.modelId, request.prompt, 'prompt')
+        const report = (record: TaskRecord): void => { req.reportUsage({prompt: promptTokens ?? 0, completion: client.completionTokens(record)}) }
+        if (body.stream !== true) {
+          const record = await client.complete(request, {signal: req.signal})
+          report(record)
+          return {json: completionResponse(record, client)}
+        }
         return {
           stream: async (res) => {
             // Opened on the first token: a request refused before any (no miner ready) still gets its status.
             const sse = lazySse(res)
             try {
               const record = await client.complete(request, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
+              report(record)
               sse.send(completionResponse(record, client), 'done')
             } catch (err) {
               if (!(err instanceof ApiError) || !sse.opened) throw err
@@ -37,9 +56,24 @@ export function oracleRoutes (client: OracleClient): Route[] {
         }
       }
     },
-    {method: 'GET', path: '/api/v1/tasks', handler: async () => ({json: {tasks: await client.tasks()}})},
-    {method: 'GET', path: '/api/v1/tasks/:id', handler: async (req) => ({json: await client.task(req.params.id ?? '')})},
-    {method: 'GET', path: '/api/v1/miners', handler: async () => ({json: {miners: await client.miners()}})}
+    {
+      method: 'GET',
+      path: '/api/v1/tasks',
+      schema: {summary: 'The tasks this oracle ran, with their on-chain trail', tags: ['router'], response: {200: Type.Object({tasks: Type.Array(TaskRecordSchema)})}},
+      handler: async () => ({json: {tasks: await client.tasks()}})
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/tasks/:id',
+      schema: {summary: 'One task: its miners, results, agreement, transactions and contract events', tags: ['router'], params: TaskParamsSchema, response: {200: TaskRecordSchema}},
+      handler: async (req) => ({json: await client.task(req.params.id ?? '')})
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/miners',
+      schema: {summary: 'Live miners as their heartbeats say, with their on-chain counters and earnings', tags: ['router'], response: {200: Type.Object({miners: Type.Array(MinerSummarySchema)})}},
+      handler: async () => ({json: {miners: await client.miners()}})
+    }
   ]
 }
 
@@ -121,7 +155,6 @@ export function networkParams (b: Record<string, unknown>, defaults: Pick<Oracle
 
 async function parseCompletionRequest (b: Record<string, unknown>, client: OracleClient): Promise<TaskRequest> {
   if (typeof b.prompt !== 'string' || b.prompt.length === 0) throw new ApiError(400, 'INVALID_FIELD', `"prompt" must be a non-empty string, got ${JSON.stringify(b.prompt)}`, 'prompt')
-  if (b.stream != null && typeof b.stream !== 'boolean') throw new ApiError(400, 'INVALID_FIELD', `"stream" must be true or false, got ${JSON.stringify(b.stream)}`, 'stream')
   return {
     prompt: b.prompt,
     ...networkParams(b, client.init.defaults, fieldReaders(b).int('max_tokens', client.init.defaults.defaultMaxTokens, 1, 4096)),

@@ -1,3 +1,4 @@
+import {API_LIMIT_DEFAULTS} from '../api/apiLimits.js'
 import {hexlify, randomBytes} from 'ethers'
 import {createHeliaLight} from 'helia'
 import {mkdir, rm, writeFile} from 'node:fs/promises'
@@ -182,8 +183,11 @@ export async function startDevnet (init: DevnetInit): Promise<Devnet> {
 
     progress('starting the oracle (it seeds the model over IPFS)')
     const apiToken = hexlify(randomBytes(16)).slice(2)
+    // One token, the developer's: a per-token share of the API (made for many clients) would only
+    // throttle their own load tests and benchmarks, so it is the whole node's here.
+    const devnetLimits = {api: {limits: {perTokenConcurrency: API_LIMIT_DEFAULTS.maxConcurrentRequests, perTokenRequestsPerMinute: 1_000_000}}}
     const oracle = await launch('oracle', 'oracle', devnetPrivateKey('oracle', 0), {models: models(true), api: {tokens: [apiToken]}},
-      validatorCount > 0 ? {oracle: {verifier: 'validators'}} : {})
+      validatorCount > 0 ? {...devnetLimits, oracle: {verifier: 'validators'}} : devnetLimits)
     const bootstrap = oracle.info.addrs.filter(a => a.includes('/ip4/127.0.0.1/'))
     progress(`oracle up: API ${oracle.info.api}, peer ${oracle.info.peerId}`)
 

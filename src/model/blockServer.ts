@@ -4,6 +4,7 @@ import type {Helia} from 'helia'
 import type {CID} from 'multiformats/cid'
 import {packWire, unpackWire} from '../protocols/codec.js'
 import type {Logger} from '../util/logger.js'
+import {nodeMetrics} from '../util/metrics.js'
 import {BLOCK_PROTOCOL, BLOCK_PROTOCOL_LIMITS, getRequestSchema, hasRequestSchema} from './blockProtocol.js'
 import {readBlock} from './readBlock.js'
 
@@ -114,8 +115,12 @@ export class BlockServer {
           continue
         }
         for (const block of value) {
-          if (block == null) await lp.write(NOT_FOUND, {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
-          else await lp.writeV([FOUND, block], {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
+          if (block == null) {
+            await lp.write(NOT_FOUND, {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
+            continue
+          }
+          await lp.writeV([FOUND, block], {signal: AbortSignal.timeout(WRITE_TIMEOUT_MS)})
+          nodeMetrics.modelBytes.inc({direction: 'served'}, block.byteLength)
         }
       }
       await reading

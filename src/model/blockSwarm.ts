@@ -4,6 +4,7 @@ import type {Helia} from 'helia'
 import type {CID} from 'multiformats/cid'
 import {packWire, unpackWire} from '../protocols/codec.js'
 import type {Logger} from '../util/logger.js'
+import {nodeMetrics} from '../util/metrics.js'
 import {BLOCK_PROTOCOL, BLOCK_PROTOCOL_LIMITS, blockHeaderSchema, hasReplySchema} from './blockProtocol.js'
 import {blockMatchesCid, verifiableCid} from './verifyBlock.js'
 import {readBlock} from './readBlock.js'
@@ -329,7 +330,10 @@ export class BlockSwarm {
       this.close(err as Error)
       return
     }
-    if (from !== 'local') this.bytesFrom.set(from, (this.bytesFrom.get(from) ?? 0) + bytes.byteLength)
+    if (from !== 'local') {
+      this.bytesFrom.set(from, (this.bytesFrom.get(from) ?? 0) + bytes.byteLength)
+      nodeMetrics.modelBytes.inc({direction: 'fetched'}, bytes.byteLength)
+    }
     this.markStored(want)
   }
 

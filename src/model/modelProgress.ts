@@ -1,3 +1,6 @@
+import type {LogRecord, TerminalView} from '../util/logger.js'
+import type {ProgressBars} from '../util/progressBar.js'
+
 /** What a long model operation is doing: hashing a local file into IPFS, pulling blocks, or re-hashing a file. */
 export type ModelPhase = 'import' | 'fetch' | 'verify'
 
@@ -68,3 +71,42 @@ export class ProgressThrottle {
     })
   }
 }
+
+/** The message of the log line a node writes for each progress event; a terminal draws these as bars. */
+export const MODEL_PROGRESS_MESSAGE = 'model progress'
+
+/**
+ * A node's model progress lines, on a terminal, as one bar per model: it moves with each event,
+ * and is left as it last was when its phase ends, or when a warning or an error about the model
+ * says the transfer stopped (a resumed fetch then starts a new bar). Every other line is written
+ * above the bars.
+ */
+export function modelProgressView (bars: ProgressBars): TerminalView {
+  /** The bar drawn for each model: one per phase, so a verify after a fetch starts a new one. */
+  const current = new Map<string, string>()
+  const end = (modelId: string): void => {
+    const key = current.get(modelId)
+    if (key !== undefined) bars.end(key)
+    current.delete(modelId)
+  }
+  return {
+    draw: (record: LogRecord) => {
+      const {modelId, phase, bytes, total, rate} = record
+      if (typeof modelId !== 'string') return false
+      if (record.msg !== MODEL_PROGRESS_MESSAGE || typeof bytes !== 'number' || typeof total !== 'number') {
+        if (record.level >= WARN_LEVEL) end(modelId)
+        return false
+      }
+      const key = `${modelId} ${String(phase)}`
+      if (current.get(modelId) !== key) end(modelId)
+      current.set(modelId, key)
+      bars.show(key, {label: `model ${modelId} ${String(phase)}`, bytes, total, bytesPerSecond: typeof rate === 'number' ? rate : 0})
+      if (bytes >= total) current.delete(modelId)
+      return true
+    },
+    writeLine: (line: string) => { bars.writeLine(line) }
+  }
+}
+
+/** pino's number for `warn`. */
+const WARN_LEVEL = 40

@@ -8,6 +8,7 @@ import {registerModel} from '../chain/admission.js'
 import {HeliaModelStore} from '../model/heliaModelStore.js'
 import type {AddedFile} from '../model/modelStore.js'
 import {createSilentLogger} from '../util/logger.js'
+import {progressReporter} from '../util/progressBar.js'
 import {openNetwork, operatorQueue, requireAdmin, requireFunds, type NetworkTarget, type OperatorIo, type OperatorNetwork, type OperatorSigner} from './operatorContext.js'
 
 export interface ModelPublishOptions extends NetworkTarget {
@@ -17,9 +18,6 @@ export interface ModelPublishOptions extends NetworkTarget {
   signer: OperatorSigner
   io: OperatorIo
 }
-
-/** Least time between two progress lines while hashing a large file. */
-const PROGRESS_LINE_INTERVAL_MS = 2_000
 
 /**
  * `cortensord model publish`: computes the file's sha256 and IPFS CID exactly as a node's model
@@ -58,7 +56,7 @@ export async function modelPublish (opts: ModelPublishOptions): Promise<number> 
 /**
  * The file's CID, sha256 and size from `HeliaModelStore.addFile`, the code nodes seed with. Its
  * blocks go to a scratch blockstore on disk, deleted after: a model of several GiB would not fit
- * in memory.
+ * in memory. Minutes for a large file: a bar on a terminal, progress lines otherwise.
  */
 async function fileIdentity (file: string, io: OperatorIo): Promise<AddedFile> {
   const scratch = await mkdtemp(join(tmpdir(), 'cortensord-publish-'))
@@ -68,17 +66,15 @@ async function fileIdentity (file: string, io: OperatorIo): Promise<AddedFile> {
     const helia = createHeliaLight({blockstore: new FsBlockstore(blocks)})
     try {
       const store = new HeliaModelStore({host: helia, modelDir: join(scratch, 'models'), logger: createSilentLogger()})
-      let lastLine = 0
-      return await store.addFile(file, {
-        signal: io.signal,
-        onProgress: ({detail}) => {
-          const done = detail.bytes === detail.total
-          if (!done && Date.now() - lastLine < PROGRESS_LINE_INTERVAL_MS) return
-          lastLine = Date.now()
-          const percent = detail.total === 0 ? 100 : Math.floor(100 * detail.bytes / detail.total)
-          io.err.write(`hashing ${basename(file)}: ${percent}% (${detail.bytes} of ${detail.total} bytes)\n`)
-        }
-      })
+      const progress = progressReporter(io.err, `hashing ${basename(file)}`)
+      try {
+        return await store.addFile(file, {
+          signal: io.signal,
+          onProgress: ({detail}) => { progress.update(detail.bytes, detail.total, detail.rate) }
+        })
+      } finally {
+        progress.stop()
+      }
     } finally {
       await helia.stop()
     }

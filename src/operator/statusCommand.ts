@@ -1,3 +1,4 @@
+import {formatWei, TASK_OUTCOMES, type EarningReport} from './earningReport.js'
 import type {OperatorIo} from './operatorContext.js'
 import {OperatorError} from './operatorError.js'
 
@@ -24,6 +25,8 @@ export interface ReportedStatus {
   /** Every model the node lists, on its way to a verified file. */
   models?: ReportedModel[]
   stats?: {heartbeatsSent?: number, chainPings?: number, lastChainPing?: {at?: number, tx?: string, blockNumber?: number}, lastPingError?: string}
+  /** Why the node earns or not (src/operator/earningReport.ts); absent from nodes before it. */
+  earning?: EarningReport
 }
 
 export interface NodeHealth {
@@ -50,8 +53,9 @@ export function nodeHealth (status: ReportedStatus): NodeHealth {
 }
 
 /**
- * `cortensord status`: a node's health from its API. Exit 0 healthy, 1 answering but not
- * healthy; unreachable or refusing is an `OperatorError` (one line, exit 2).
+ * `cortensord status`: a node's health and why it earns or not, from its API. Exit 0 healthy
+ * with no earning finding, 1 answering but not healthy or with a finding (each printed with its
+ * fix); unreachable or refusing is an `OperatorError` (one line, exit 2).
  */
 export async function nodeStatus (opts: {api: string, token?: string, json: boolean, io: OperatorIo}): Promise<number> {
   const {io} = opts
@@ -80,7 +84,7 @@ export async function nodeStatus (opts: {api: string, token?: string, json: bool
   const status = await res.json() as ReportedStatus
   const health = nodeHealth(status)
   io.out.write(opts.json ? `${JSON.stringify({...status, health}, null, 2)}\n` : formatStatus(status, health))
-  return health.healthy ? 0 : 1
+  return health.healthy && (status.earning?.findings.length ?? 0) === 0 ? 0 : 1
 }
 
 function formatStatus (s: ReportedStatus, health: NodeHealth): string {
@@ -101,7 +105,23 @@ function formatStatus (s: ReportedStatus, health: NodeHealth): string {
   lines.push(`healthy   ${health.healthy ? 'yes' : 'no'}`)
   for (const problem of health.problems) lines.push(`  problem: ${problem}`)
   for (const warning of health.warnings) lines.push(`  warning: ${warning}`)
+  if (s.earning != null) lines.push(...earningLines(s.earning))
   return `${lines.join('\n')}\n`
+}
+
+/** Recent outcomes printed; the rest are in `--json`. */
+const RECENT_SHOWN = 10
+
+function earningLines (e: EarningReport): string[] {
+  const lines = [`earning   ${e.earning ? 'yes' : 'no'}: earned ${formatWei(BigInt(e.earnedWei))}${e.balanceWei == null ? '' : `, balance ${formatWei(BigInt(e.balanceWei))}`}${BigInt(e.owedWei) > 0n ? `, owed ${formatWei(BigInt(e.owedWei))}` : ''}`]
+  for (const c of e.checks) lines.push(`  ${c.ok ? 'ok    ' : 'not ok'} ${c.name}: ${c.detail}`)
+  if (TASK_OUTCOMES.some(o => e.tasks[o] > 0)) lines.push(`tasks     ${TASK_OUTCOMES.map(o => `${e.tasks[o]} ${o}`).join(', ')}`)
+  for (const f of e.findings) {
+    lines.push(`  finding ${f.code}: ${f.message}`)
+    lines.push(`    fix: ${f.fix}`)
+  }
+  for (const r of e.recent.slice(0, RECENT_SHOWN)) lines.push(`  task ${r.taskId} ${r.outcome}: ${r.reason}`)
+  return lines
 }
 
 function modelLine (m: ReportedModel): string {

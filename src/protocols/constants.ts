@@ -13,8 +13,8 @@ export const PROTOCOL_PREFIX = '/cortensor'
 export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
   /** 2: the determinism class names the model file (`<sha256>/<build>/<backend>`). 3: every served model with its class and whether it is loaded. 4: signed envelope. */
   heartbeat: 4,
-  /** 1: oracles' heartbeats split from the rest. */
-  'oracle-heartbeat': 1,
+  /** 1: oracles' heartbeats split from the rest; 2: the nodes each oracle hears and its negative verdicts. */
+  'oracle-heartbeat': 2,
   /** 2: the task carries its precommit deadline (miners reveal late once it passed). 3: signed envelope. */
   task: 3,
   /** 2: signed envelope. */
@@ -30,7 +30,8 @@ export const TOPIC_VERSION: {[K in GossipTopic]: number} = {
 export const MAX_MESSAGE_BYTES: {[K in GossipTopic]: number} = {
   /** Up to 32 served models, each with its class. */
   heartbeat: 12 * 1024,
-  'oracle-heartbeat': 12 * 1024,
+  /** 1024 heard addresses (~44 B each) and 32 verdicts (~330 B each) besides the heartbeat itself. */
+  'oracle-heartbeat': 64 * 1024,
   task: 128 * 1024,
   precommit: 1024,
   /** Output text plus its token ids (up to ~5 bytes each in msgpack). */

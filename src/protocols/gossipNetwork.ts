@@ -46,6 +46,7 @@ export const ANNOUNCED_PEER_REDIAL_MS = 30_000
  */
 export class GossipNetwork {
   readonly validationCounter: GossipValidationCounter
+  private readonly publishedCounter: NodeMetrics['gossipPublished']
   private readonly libp2p: GossipLibp2p
   private readonly pubsub: GossipSub
   private readonly networkId: string
@@ -76,6 +77,7 @@ export class GossipNetwork {
     this.now = init.now ?? Date.now
     this.validator = new GossipValidator({access: init.access, now: this.now})
     this.validationCounter = init.metrics.gossipMessages
+    this.publishedCounter = init.metrics.gossipPublished
     this.dialAnnouncedPeers = init.dialAnnouncedPeers ?? true
   }
 
@@ -117,6 +119,7 @@ export class GossipNetwork {
   async publish<T extends GossipTopic> (topic: T, payload: GossipPayload[T]): Promise<number> {
     const name = this.topicName(topic)
     const result = await this.pubsub.publish(name, sealGossip(name, encodeGossip(topic, payload), this.signer))
+    this.publishedCounter.inc({topic})
     return result.recipients.length
   }
 

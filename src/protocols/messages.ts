@@ -32,7 +32,8 @@ export const MAX_TASK_REDUNDANCY = 32
 /** Most models one node serves: what one heartbeat carries (and NodeStats' MAX_READY_MODELS). */
 export const MAX_MODELS_PER_NODE = 32
 
-export const heartbeatSchema = object({
+/** The fields of every heartbeat; an oracle's adds what it hears (`oracleHeartbeatSchema`). */
+const heartbeatFields = {
   role: oneOf(ROLES),
   address,
   peerId: string({minLength: 1, maxLength: 128}),
@@ -51,6 +52,34 @@ export const heartbeatSchema = object({
   /** Strictly increasing per sender while it runs (start it at the boot time in ms). */
   seq: uint(),
   timestamp: unixMs
+}
+
+export const heartbeatSchema = object(heartbeatFields)
+
+/** Most nodes an oracle heartbeat lists as heard. */
+export const MAX_HEARD_NODES = 1024
+/** Most verdicts an oracle heartbeat carries, and the longest reason of one. */
+export const MAX_HEARTBEAT_VERDICTS = 32
+export const MAX_VERDICT_REASON_CHARS = 200
+
+/** An oracle's negative verdict on a miner's output: `rejected` failed verification, `disagreed` was outvoted. */
+export const NEGATIVE_VERDICTS = ['rejected', 'disagreed'] as const
+export type NegativeVerdict = typeof NEGATIVE_VERDICTS[number]
+
+/**
+ * An oracle's heartbeat: also what it hears, so a miner can tell why it gets no work. `heard`:
+ * the nodes whose heartbeats reached it within the last few intervals; `verdicts`: its recent
+ * negative verdicts on miners' outputs, each with the reason.
+ */
+export const oracleHeartbeatSchema = object({
+  ...heartbeatFields,
+  heard: array(address, {maxLength: MAX_HEARD_NODES}),
+  verdicts: array(object({
+    taskId,
+    miner: address,
+    verdict: oneOf(NEGATIVE_VERDICTS),
+    reason: string({maxLength: MAX_VERDICT_REASON_CHARS})
+  }), {maxLength: MAX_HEARTBEAT_VERDICTS})
 })
 
 export const samplingParamsSchema = object({
@@ -121,6 +150,10 @@ export const commitSchema = object({
 })
 
 export type Heartbeat = Infer<typeof heartbeatSchema>
+export type OracleHeartbeat = Infer<typeof oracleHeartbeatSchema>
+/** What an oracle's heartbeat adds to a heartbeat. */
+export type OracleHearing = Pick<OracleHeartbeat, 'heard' | 'verdicts'>
+export type HeartbeatVerdict = OracleHeartbeat['verdicts'][number]
 /** One model a node serves, as its heartbeat tells it. */
 export type ServedModel = Heartbeat['models'][number]
 /** How tokens are chosen: the one shape of the sampling settings, from the API to the engine. */
@@ -138,7 +171,7 @@ export function greedy (maxTokens: number): SamplingParams {
 /** The payload type of each topic. */
 export interface GossipPayload {
   [GossipTopic.heartbeat]: Heartbeat
-  [GossipTopic.oracleHeartbeat]: Heartbeat
+  [GossipTopic.oracleHeartbeat]: OracleHeartbeat
   [GossipTopic.task]: Task
   [GossipTopic.precommit]: Precommit
   [GossipTopic.commit]: Commit
@@ -146,7 +179,7 @@ export interface GossipPayload {
 
 export const GOSSIP_SCHEMAS: {[K in GossipTopic]: Schema<GossipPayload[K]>} = {
   [GossipTopic.heartbeat]: heartbeatSchema,
-  [GossipTopic.oracleHeartbeat]: heartbeatSchema,
+  [GossipTopic.oracleHeartbeat]: oracleHeartbeatSchema,
   [GossipTopic.task]: taskSchema,
   [GossipTopic.precommit]: precommitSchema,
   [GossipTopic.commit]: commitSchema

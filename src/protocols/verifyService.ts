@@ -4,6 +4,7 @@ import {AbiCoder, keccak256, recoverAddress, SigningKey, toUtf8Bytes} from 'ethe
 import {withCallerSignal} from '../util/abortable.js'
 import {CortensorError} from '../util/cortensorError.js'
 import type {Logger} from '../util/logger.js'
+import {nodeMetrics} from '../util/metrics.js'
 import type {Claim, VerificationMethod, Verdict} from '../verify/verifier.js'
 import type {AccessView} from './accessView.js'
 import {toAddress, type Address} from './address.js'
@@ -279,6 +280,8 @@ export class VerifyService implements Startable {
       let verdict: Verdict
       try {
         verdict = wireVerdict(await handler(claim, {modelId, reexecute, partial, signal}, oracle))
+        // A validator's verdicts on whole outputs (a streamed prefix's check is not one).
+        if (!partial) nodeMetrics.verificationVerdicts.inc({verdict: verdict.accepted ? 'accepted' : 'rejected'})
       } catch (err) {
         if (signal.aborted) throw err
         await refuse(`cannot check: ${(err as Error).message}`)

@@ -6,12 +6,13 @@ import {isAddress} from 'ethers'
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import {parseArgs, type ParseArgsConfig} from 'node:util'
+import {Value} from 'typebox/value'
 import type {OperatorIo, OperatorSigner} from '../operator/operatorContext.js'
 import {toAddress, type Address} from '../protocols/address.js'
 import {ROLES, type Role} from '../protocols/messages.js'
 import {CortensorError} from '../util/cortensorError.js'
 import {createRootLogger} from '../util/logger.js'
-import {buildConfig, ConfigError, DEFAULTS, ENV_FIELDS, fromDottedEntries, readConfigFile} from './config.js'
+import {buildConfig, ConfigError, ConfigSchema, DEFAULTS, ENV_FIELDS, fromDottedEntries, readConfigFile} from './config.js'
 import {NODE_FLAGS} from './nodeFlags.js'
 import {skipHeliaDefaults} from './skipHeliaDefaults.js'
 
@@ -46,7 +47,8 @@ const START_FLAGS: Record<string, string> = {
   models: 'models',
   threads: 'inference.threads',
   'api-port': 'api.port',
-  'log-level': 'logLevel'
+  'log-level': 'logLevel',
+  'log-format': 'logFormat'
 }
 
 /** How every chain command that signs finds its key. */
@@ -100,7 +102,7 @@ const COMMANDS: Command[] = [
         validators,
         demo: values.demo === true,
         dir: typeof values.dir === 'string' ? values.dir : undefined,
-        logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : (process.env.CORTENSORD_LOG_LEVEL ?? 'warn'),
+        logLevel: devnetLogLevel(typeof values['log-level'] === 'string' ? values['log-level'] : (process.env.CORTENSORD_LOG_LEVEL ?? 'warn')),
         interactive: process.stdout.isTTY === true && process.env.CI !== 'true'
       })
     }
@@ -333,6 +335,14 @@ function keyPassword (passwordFile: string | undefined): string {
 }
 
 
+/** Checked here, by the config's own schema: every node the devnet starts would otherwise fail on it, each in its own log file. */
+function devnetLogLevel (level: string): string {
+  if (!Value.Check(ConfigSchema.properties.logLevel, level)) {
+    throw new ConfigError({code: 'CONFIG_INVALID', field: 'log-level'}, `--log-level (or CORTENSORD_LOG_LEVEL) must be ${ConfigSchema.properties.logLevel.enum.join(', ')}; got ${JSON.stringify(level)}`)
+  }
+  return level
+}
+
 function stdio (): OperatorIo {
   return {out: process.stdout, err: process.stderr}
 }
@@ -420,6 +430,8 @@ main(process.argv.slice(2)).then(({code, exit}) => {
     process.exitCode = 2
     return
   }
-  createRootLogger().fatal({err}, 'cortensord failed')
+  // The format a failed start would have logged in; a bad setting is what may have failed, so it falls back to auto.
+  const format = process.env.CORTENSORD_LOG_FORMAT
+  createRootLogger({format: Value.Check(ConfigSchema.properties.logFormat, format) ? format : 'auto'}).fatal({err}, 'cortensord failed')
   process.exitCode = 1
 })

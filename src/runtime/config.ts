@@ -1,104 +1,21 @@
 import {readFileSync} from 'node:fs'
 import {dirname, isAbsolute, resolve} from 'node:path'
 import {multiaddr} from '@multiformats/multiaddr'
-import {MAX_MODELS_PER_NODE, ROLES, type Role} from '../protocols/messages.js'
-import {toModelId, type ModelId} from '../protocols/modelId.js'
+import Type, {type StaticDecode, type TInteger, type TSchema} from 'typebox'
+import {Compile} from 'typebox/compile'
+import type {TLocalizedValidationError} from 'typebox/error'
+import {API_LIMIT_DEFAULTS, type ApiLimits} from '../api/apiLimits.js'
+import {MAX_MODELS_PER_NODE, ROLES} from '../protocols/messages.js'
+import {toModelId} from '../protocols/modelId.js'
 import {CortensorError} from '../util/cortensorError.js'
-
-/** Everything one daemon needs; defaults sit next to the options (see `DEFAULTS`). */
-export interface NodeConfig {
-  role: Role
-  /** Part of every gossip topic: nodes of different networks never mix. */
-  networkId: string
-  /** Encrypted JSON keystore; its password comes from the environment or a file, never the config. */
-  keystore: string
-  keyPasswordFile?: string
-  chain: {
-    /**
-     * JSON-RPC endpoints of one chain, in order of preference: the node uses one at a time and
-     * moves to the next (wrapping around) when it fails at the HTTP level.
-     */
-    rpcUrls: string[]
-    /** Written by `devnet`/deploy: chain id, contract addresses, deploy block. */
-    deploymentFile: string
-    /** Poll interval for logs and receipts; small on loopback, seconds on a public chain. */
-    pollingIntervalMs: number
-    /** Escrow the oracle puts on each task, in wei. */
-    taskEscrowWei: string
-  }
-  p2p: {
-    /** Stable by default (port 4040), so a restarted node is where its peers last saw it; port 0 picks a free one. */
-    listen: string[]
-    /**
-     * The multiaddrs peers are told to dial (identify, heartbeats, node.json), e.g. a NAT's
-     * public address; empty = this host's own listen addresses, without loopback ones unless
-     * the node has nothing else.
-     */
-    announce: string[]
-    bootstrap: string[]
-  }
-  /** Blockstore, downloaded models and the tx journal live here. */
-  dataDir: string
-  /**
-   * The registry's models this node serves (miners, validators) or seeds and verifies
-   * (oracles), in order of preference: the first is loaded first, and is an oracle's default.
-   */
-  models: ModelEntry[]
-  inference: {
-    threads: number
-    sequences: number
-    contextSize: number
-    /**
-     * Memory the loaded models may take together, in MiB (their file sizes as the registry
-     * records them); a miner loads a listed model on demand and unloads the least recently
-     * used idle one to make room. 0 = half of this host's memory.
-     */
-    memoryBudgetMiB: number
-  }
-  api: {
-    host: string
-    /** Stable by default (8040), so clients find a restarted node; 0 picks a free port (printed at start-up). */
-    port: number
-    /** Bearer tokens accepted by the oracle's API; empty = no auth (loopback devnet only). */
-    tokens: string[]
-  }
-  stats: {
-    heartbeatIntervalMs: number
-    /** NodeStats `ping` is a transaction: slow and configurable. */
-    chainPingIntervalMs: number
-  }
-  oracle: {
-    /** How long an assigned miner may take to deliver its result before it is replaced. */
-    resultTimeoutMs: number
-    /** Chain deadlines, relative to task creation. */
-    precommitWindowS: number
-    commitWindowS: number
-    defaultRedundancy: number
-    defaultMaxTokens: number
-    /**
-     * Who checks miners' outputs before a user sees them: `local` loads the model in this
-     * process, `validators` asks validator nodes over the verify stream, `off` trusts the hash
-     * majority (a colluding majority or a lone k=1 miner then decides what users see).
-     */
-    verifier: OracleVerifier
-    /** Probability that a k=1 or competing result is audited by re-executing it (in the miner's class). */
-    auditRate: number
-  }
-  logLevel: string
-}
-
-/** One served model: its ModelRegistry id, and a local GGUF the node already has (seeded; the others are fetched over IPFS). */
-export interface ModelEntry {
-  id: ModelId
-  file?: string
-}
+import {LOG_FORMATS, LOG_LEVELS} from '../util/logger.js'
 
 /** Most RPC URLs one node lists, as many as the reference node takes. */
 export const MAX_RPC_URLS = 20
 
-export const ORACLE_VERIFIERS = ['local', 'validators', 'off'] as const
-export type OracleVerifier = typeof ORACLE_VERIFIERS[number]
+const ORACLE_VERIFIERS = ['local', 'validators', 'off'] as const
 
+/** The defaults of the config schema's fields, for code that needs one without a config (the CLI, the devnet). */
 export const DEFAULTS = {
   networkId: 'devnet',
   chain: {pollingIntervalMs: 250, taskEscrowWei: '1000000000000000'},
@@ -109,8 +26,142 @@ export const DEFAULTS = {
   api: {host: '127.0.0.1', port: 8040, tokens: [] as string[]},
   stats: {heartbeatIntervalMs: 2_000, chainPingIntervalMs: 60_000},
   oracle: {resultTimeoutMs: 8_000, precommitWindowS: 120, commitWindowS: 240, defaultRedundancy: 1, defaultMaxTokens: 64, verifier: 'local', auditRate: 0.1},
-  logLevel: 'info'
+  logLevel: 'info',
+  logFormat: 'auto'
 } as const
+
+/*
+ * The schema below is the config: every field with its type, range and default. `expected`
+ * (our own keyword, ignored by the validator) says in words what a field takes, for the one-line
+ * error that names it; without it the words come from the type.
+ */
+
+const text = (expected?: string): ReturnType<typeof Type.String> => Type.String(expected === undefined ? {minLength: 1} : {minLength: 1, expected})
+const integer = (minimum: number, maximum: number, fallback: number): ReturnType<typeof Type.Integer> => Type.Integer({minimum, maximum, default: fallback})
+/** A section: its fields are defaulted even when the section is left out. */
+const section = <P extends Parameters<typeof Type.Object>[0]>(properties: P): ReturnType<typeof Type.Object<P>> => Type.Object(properties, {additionalProperties: false, default: {}})
+
+const Multiaddr = Type.Refine(Type.String({expected: 'a multiaddr (starting with "/")'}),
+  (addr: string) => addr.startsWith('/'), (addr: string) => `must be a multiaddr (starting with "/"), got ${show(addr)}`)
+
+const AnnounceAddr = Type.Refine(Type.Refine(Multiaddr,
+  (addr: string) => parsesAsMultiaddr(addr), (addr: string) => `is not a multiaddr: ${show(addr)}`),
+  (addr: string) => !isWildcard(addr), (addr: string) => `is ${show(addr)}, which no peer can dial: announce the address peers reach this host at`)
+
+const RpcUrl = Type.Refine(Type.String({expected: 'an http(s) URL (WebSocket endpoints are not supported)'}),
+  // ethers' JsonRpcProvider speaks HTTP only: a ws(s) URL would be accepted here and then fail
+  // every call with "unsupported protocol".
+  (url: string) => URL.canParse(url) && ['http:', 'https:'].includes(new URL(url).protocol),
+  (url: string) => `must be an http(s) URL (WebSocket endpoints are not supported), got ${show(url)}`)
+
+const ModelIdField = Type.Decode(
+  Type.Union([Type.Integer({minimum: 1, maximum: Number.MAX_SAFE_INTEGER}), Type.String({pattern: '^[1-9][0-9]{0,77}$'})], {expected: 'a registry model id (a positive integer)'}),
+  id => toModelId(String(id)))
+
+/** One served model: its ModelRegistry id, and a local GGUF the node already has (seeded; the others are fetched over IPFS). */
+const ModelEntrySchema = Type.Object({
+  id: ModelIdField,
+  file: Type.Optional(text('a path to a GGUF file'))
+}, {additionalProperties: false, expected: '{"id": N, "file"?: PATH}'})
+
+export const ConfigSchema = Type.Object({
+  role: Type.Enum([...ROLES]),
+  /** Part of every gossip topic: nodes of different networks never mix. */
+  networkId: Type.String({pattern: '^[a-z0-9-]{1,32}$', default: DEFAULTS.networkId, expected: '1-32 of [a-z0-9-]'}),
+  /** Encrypted JSON keystore; its password comes from the environment or a file, never the config. */
+  keystore: text(),
+  keyPasswordFile: Type.Optional(text()),
+  chain: section({
+    /**
+     * JSON-RPC endpoints of one chain, in order of preference: the node uses one at a time and
+     * moves to the next (wrapping around) when it fails at the HTTP level.
+     */
+    rpcUrls: Type.Array(RpcUrl, {minItems: 1, maxItems: MAX_RPC_URLS, expected: `a list of 1 to ${MAX_RPC_URLS} http(s) RPC URLs`}),
+    /** Written by `devnet`/deploy: chain id, contract addresses, deploy block. */
+    deploymentFile: text(),
+    /** Poll interval for logs and receipts; small on loopback, seconds on a public chain. */
+    pollingIntervalMs: integer(10, 60_000, DEFAULTS.chain.pollingIntervalMs),
+    /** Escrow the oracle puts on each task, in wei. */
+    taskEscrowWei: Type.String({pattern: '^[0-9]+$', default: DEFAULTS.chain.taskEscrowWei, expected: 'a decimal amount of wei'})
+  }),
+  p2p: section({
+    /** Stable by default (port 4040), so a restarted node is where its peers last saw it; port 0 picks a free one. */
+    listen: Type.Array(Multiaddr, {default: DEFAULTS.p2p.listen}),
+    /**
+     * The multiaddrs peers are told to dial (identify, heartbeats, node.json), e.g. a NAT's
+     * public address; empty = this host's own listen addresses, without loopback ones unless
+     * the node has nothing else.
+     */
+    announce: Type.Array(AnnounceAddr, {default: DEFAULTS.p2p.announce}),
+    bootstrap: Type.Array(Multiaddr, {default: DEFAULTS.p2p.bootstrap})
+  }),
+  /** Blockstore, downloaded models and the tx journal live here. */
+  dataDir: text(),
+  /**
+   * The registry's models this node serves (miners, validators) or seeds and verifies
+   * (oracles), in order of preference: the first is loaded first, and is an oracle's default.
+   * Each id once (1 and "1" are the same model).
+   */
+  models: Type.Refine(
+    Type.Array(ModelEntrySchema, {minItems: 1, maxItems: MAX_MODELS_PER_NODE,
+      expected: `a list of 1 to ${MAX_MODELS_PER_NODE} registry models this node serves, e.g. [{"id": 1}] or "1,2=/path/model.gguf"`}),
+    entries => duplicateModel(entries) === undefined, entries => `lists model ${duplicateModel(entries)} twice`),
+  inference: section({
+    threads: integer(1, 256, DEFAULTS.inference.threads),
+    sequences: integer(1, 64, DEFAULTS.inference.sequences),
+    contextSize: integer(32, 1_048_576, DEFAULTS.inference.contextSize),
+    /**
+     * Memory the loaded models may take together, in MiB (their file sizes as the registry
+     * records them); a miner loads a listed model on demand and unloads the least recently
+     * used idle one to make room. 0 = half of this host's memory.
+     */
+    memoryBudgetMiB: Type.Number({minimum: 0, maximum: 2 ** 30, default: DEFAULTS.inference.memoryBudgetMiB, expected: 'a number of MiB >= 0 (0 = half of this host\'s memory)'})
+  }),
+  api: section({
+    host: Type.String({minLength: 1, default: DEFAULTS.api.host}),
+    /** Stable by default (8040), so clients find a restarted node; 0 picks a free port (printed at start-up). */
+    port: integer(0, 65_535, DEFAULTS.api.port),
+    /** Bearer tokens accepted by the oracle's API; empty = no auth (loopback devnet only). */
+    tokens: Type.Array(text('a non-empty bearer token'), {default: DEFAULTS.api.tokens}),
+    /**
+     * What one client (bearer token) may hold of the API, and how long a request may take to
+     * arrive; each left out keeps the API's default. Timeouts stay under 2^31 ms, where Node's
+     * timers overflow.
+     */
+    limits: section(Object.fromEntries(Object.entries(API_LIMIT_DEFAULTS).map(([field, fallback]) =>
+      [field, Type.Integer({minimum: 1, maximum: 2 ** 31 - 1, default: fallback, expected: 'a positive integer (at most 2147483647)'})])) as {[K in keyof ApiLimits]: TInteger})
+  }),
+  stats: section({
+    heartbeatIntervalMs: integer(100, 600_000, DEFAULTS.stats.heartbeatIntervalMs),
+    /** NodeStats `ping` is a transaction: slow and configurable. */
+    chainPingIntervalMs: integer(1_000, 86_400_000, DEFAULTS.stats.chainPingIntervalMs)
+  }),
+  oracle: section({
+    /** How long an assigned miner may take to deliver its result before it is replaced. */
+    resultTimeoutMs: integer(100, 3_600_000, DEFAULTS.oracle.resultTimeoutMs),
+    /** Chain deadlines, relative to task creation. */
+    precommitWindowS: integer(5, 86_400, DEFAULTS.oracle.precommitWindowS),
+    commitWindowS: integer(10, 172_800, DEFAULTS.oracle.commitWindowS),
+    defaultRedundancy: integer(1, 16, DEFAULTS.oracle.defaultRedundancy),
+    defaultMaxTokens: integer(1, 4096, DEFAULTS.oracle.defaultMaxTokens),
+    /**
+     * Who checks miners' outputs before a user sees them: `local` loads the model in this
+     * process, `validators` asks validator nodes over the verify stream, `off` trusts the hash
+     * majority (a colluding majority or a lone k=1 miner then decides what users see).
+     */
+    verifier: Type.Enum([...ORACLE_VERIFIERS], {default: DEFAULTS.oracle.verifier}),
+    /** Probability that a k=1 or competing result is audited by re-executing it (in the miner's class). */
+    auditRate: Type.Number({minimum: 0, maximum: 1, default: DEFAULTS.oracle.auditRate})
+  }),
+  logLevel: Type.Enum([...LOG_LEVELS], {default: DEFAULTS.logLevel}),
+  /** JSON lines, or text for a person: `auto` picks text when stderr is a terminal. */
+  logFormat: Type.Enum([...LOG_FORMATS], {default: DEFAULTS.logFormat})
+}, {additionalProperties: false})
+
+/** Everything one daemon needs, as the schema makes it: defaults filled, model ids decoded. */
+export type NodeConfig = StaticDecode<typeof ConfigSchema>
+
+const validator = Compile(ConfigSchema)
 
 export class ConfigError extends CortensorError<{code: 'CONFIG_INVALID', field: string} | {code: 'CONFIG_UNREADABLE', file: string}> {}
 
@@ -125,120 +176,196 @@ export const ENV_FIELDS: Record<string, string> = {
   CORTENSORD_DATA_DIR: 'dataDir',
   CORTENSORD_MODELS: 'models',
   CORTENSORD_API_PORT: 'api.port',
-  CORTENSORD_LOG_LEVEL: 'logLevel'
+  CORTENSORD_LOG_LEVEL: 'logLevel',
+  CORTENSORD_LOG_FORMAT: 'logFormat'
 }
 
 type Json = Record<string, unknown>
 
 /** Reads a JSON config file; relative paths inside it are taken relative to the file. */
 export function readConfigFile (file: string): Json {
-  let text: string
+  let contents: string
   try {
-    text = readFileSync(file, 'utf8')
+    contents = readFileSync(file, 'utf8')
   } catch (err) {
     throw new ConfigError({code: 'CONFIG_UNREADABLE', file}, `cannot read config file ${file}: ${(err as Error).message}`, {cause: err})
   }
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = JSON.parse(contents)
   } catch (err) {
     // V8 quotes the text around the fault, line breaks included: the message stays one line.
     throw new ConfigError({code: 'CONFIG_UNREADABLE', file}, `config file ${file} is not valid JSON: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`, {cause: err})
   }
-  if (typeof json !== 'object' || json == null || Array.isArray(json)) {
-    throw new ConfigError({code: 'CONFIG_UNREADABLE', file}, `config file ${file} must hold a JSON object`)
-  }
+  if (!isObject(json)) throw new ConfigError({code: 'CONFIG_UNREADABLE', file}, `config file ${file} must hold a JSON object`)
   const base = dirname(resolve(file))
-  const obj = json as Json
   for (const path of ['keystore', 'keyPasswordFile', 'dataDir', 'chain.deploymentFile']) {
-    const value = getPath(obj, path)
-    if (typeof value === 'string' && !isAbsolute(value)) setPath(obj, path, resolve(base, value))
+    const value = getPath(json, path)
+    if (typeof value === 'string' && !isAbsolute(value)) setPath(json, path, resolve(base, value))
   }
-  if (Array.isArray(obj.models)) {
-    for (const entry of obj.models as unknown[]) {
-      const e = entry as Json
-      if (typeof e === 'object' && e != null && typeof e.file === 'string' && !isAbsolute(e.file)) e.file = resolve(base, e.file)
+  if (Array.isArray(json.models)) {
+    for (const entry of json.models as unknown[]) {
+      if (isObject(entry) && typeof entry.file === 'string' && !isAbsolute(entry.file)) entry.file = resolve(base, entry.file)
     }
   }
-  return obj
+  return json
 }
 
-/** Layers: defaults < file < env < flags. Each layer is a partial object of dotted fields. */
+/**
+ * Layers: defaults < file < env < flags. Each layer is a partial object of dotted fields; values
+ * from env and flags are text, turned into the numbers and lists their fields take.
+ */
 export function buildConfig (layers: Json[]): NodeConfig {
-  const merged: Json = structuredClone(DEFAULTS) as unknown as Json
-  // Each layer on its own, before merging: a misspelt field would otherwise be carried along
-  // unread, and the default it meant to override would silently stay.
-  for (const layer of layers) rejectUnknownFields(layer, CONFIG_FIELDS)
+  const merged: Json = {}
   for (const layer of layers) deepMerge(merged, layer)
-  return validateConfig(merged)
+  if (typeof merged.models === 'string') merged.models = modelsFromText(merged.models)
+  const value = validator.Default(fromText(ConfigSchema, merged))
+  if (!validator.Check(value)) throw configError(validator.Errors(value), value)
+  const config = validator.Decode(value) as NodeConfig
+  // Every oracle request spends escrow: an API beyond loopback without tokens lets anyone spend it.
+  if (config.role === 'oracle' && config.api.tokens.length === 0 && !['127.0.0.1', '::1', 'localhost'].includes(config.api.host)) {
+    fail('api.tokens', `must list at least one bearer token when the oracle's API listens beyond loopback (api.host ${show(config.api.host)}): every request spends the oracle's escrow`)
+  }
+  // Node refuses to create a server whose headers may take longer than the whole request.
+  if (config.api.limits.headersTimeoutMs > config.api.limits.requestTimeoutMs) {
+    fail('api.limits.headersTimeoutMs', `must be at most api.limits.requestTimeoutMs (${config.api.limits.requestTimeoutMs}), got ${config.api.limits.headersTimeoutMs} (its default is ${API_LIMIT_DEFAULTS.headersTimeoutMs}: lower both together)`)
+  }
+  return config
 }
 
-/** The fields of `T` as a tree: `true` for a field that holds a value, a subtree for a section. */
-type FieldTree<T> = {[K in keyof T]-?: T[K] extends readonly unknown[] ? true : T[K] extends object ? FieldTree<T[K]> : true}
-interface Fields {[field: string]: true | Fields}
+/** Turns `{'chain.rpcUrls': x}` style entries into nested objects. */
+export function fromDottedEntries (entries: Record<string, unknown>): Json {
+  const out: Json = {}
+  for (const [path, value] of Object.entries(entries)) if (value !== undefined) setPath(out, path, value)
+  return out
+}
 
 /**
- * Every field a config may set, for the unknown-field check. Typed against `NodeConfig`: a field
- * added there and not here (or the reverse) does not compile. `models` entries are checked by
- * `modelList`.
+ * Text where the schema takes a number or a list (all of env and flags, and a file may write
+ * `"port": "8040"` too): digits become numbers, a comma list becomes a list. Anything else is
+ * left for the validator to name.
  */
-const CONFIG_FIELDS: FieldTree<NodeConfig> = {
-  role: true,
-  networkId: true,
-  keystore: true,
-  keyPasswordFile: true,
-  chain: {rpcUrls: true, deploymentFile: true, pollingIntervalMs: true, taskEscrowWei: true},
-  p2p: {listen: true, announce: true, bootstrap: true},
-  dataDir: true,
-  models: true,
-  inference: {threads: true, sequences: true, contextSize: true, memoryBudgetMiB: true},
-  api: {host: true, port: true, tokens: true},
-  stats: {heartbeatIntervalMs: true, chainPingIntervalMs: true},
-  oracle: {resultTimeoutMs: true, precommitWindowS: true, commitWindowS: true, defaultRedundancy: true, defaultMaxTokens: true, verifier: true, auditRate: true},
-  logLevel: true
+function fromText (schema: TSchema, value: unknown): unknown {
+  const type = (schema as {type?: string}).type
+  if (typeof value === 'string') {
+    const trimmed = value.trim()
+    if (type === 'integer' && /^-?\d+$/.test(trimmed)) return Number(trimmed)
+    if (type === 'number' && trimmed !== '' && Number.isFinite(Number(trimmed))) return Number(trimmed)
+    if (type === 'array') return trimmed.split(',').map(item => item.trim()).filter(item => item !== '')
+  }
+  if (type === 'object' && isObject(value)) {
+    const properties = (schema as {properties?: Record<string, TSchema>}).properties ?? {}
+    for (const [key, property] of Object.entries(properties)) if (Object.hasOwn(value, key)) value[key] = fromText(property, value[key])
+  }
+  if (type === 'array' && Array.isArray(value)) return value.map(item => fromText((schema as {items: TSchema}).items, item))
+  return value
 }
 
-/** Fails on the first field of `layer` that `fields` does not know, naming its full dotted path. */
-function rejectUnknownFields (layer: Json, fields: Fields, prefix = ''): void {
-  for (const [key, value] of Object.entries(layer)) {
-    const path = prefix + key
-    const known = Object.hasOwn(fields, key) ? fields[key] : undefined
-    if (known === undefined) {
-      const near = nearestField(path)
-      fail(path, `is not a config field${near === undefined ? '' : `; did you mean "${near}"?`}`)
-    }
-    if (known === true || value === undefined) continue
-    if (typeof value !== 'object' || value == null || Array.isArray(value)) fail(path, `must be an object with the fields ${Object.keys(known).join(', ')}; got ${show(value)}`)
-    rejectUnknownFields(value as Json, known, `${path}.`)
+/** `models` from a flag or the environment: a comma list of `ID` or `ID=FILE`. */
+function modelsFromText (list: string): Json[] {
+  return list.split(',').map(item => item.trim()).filter(item => item !== '').map(item => {
+    const at = item.indexOf('=')
+    return at < 0 ? {id: item} : {id: item.slice(0, at), file: resolve(item.slice(at + 1))}
+  })
+}
+
+function duplicateModel (entries: ReadonlyArray<{id: unknown}>): string | undefined {
+  const seen = new Set<string>()
+  for (const {id} of entries) {
+    if (seen.has(String(id))) return String(id)
+    seen.add(String(id))
+  }
+  return undefined
+}
+
+function parsesAsMultiaddr (addr: string): boolean {
+  try {
+    multiaddr(addr)
+    return true
+  } catch {
+    return false
   }
 }
 
-/** Every dotted field path of `CONFIG_FIELDS`, sections included. */
-const FIELD_PATHS: string[] = (function paths (fields: Fields, prefix: string): string[] {
-  return Object.entries(fields).flatMap(([key, sub]) => [prefix + key, ...(sub === true ? [] : paths(sub, `${prefix}${key}.`))])
-})(CONFIG_FIELDS, '')
+/** 0.0.0.0 and :: mean "every interface" to a listener; no peer can dial them. */
+function isWildcard (addr: string): boolean {
+  if (!parsesAsMultiaddr(addr)) return false
+  const host = multiaddr(addr).getComponents()[0]
+  return (host?.name === 'ip4' && host.value === '0.0.0.0') || (host?.name === 'ip6' && host.value === '::')
+}
 
 /**
- * The known field an unknown `path` most likely meant: a near miss beside it (`p2p.bootstrapp`,
- * `api.hots`, the old `chain.rpcUrl`), or the same name in another section (`bootstrap` at the
- * top for `p2p.bootstrap`).
+ * The validator's verdict as one line naming one field: an unknown field first (a typo is the
+ * most common mistake, and it may be why a required field looks missing), else the first field
+ * in error, in the words of its schema.
  */
-function nearestField (path: string): string | undefined {
-  const at = path.lastIndexOf('.')
-  const parent = path.slice(0, at + 1)
-  const name = path.slice(at + 1).toLowerCase()
+function configError (errors: TLocalizedValidationError[], value: unknown): ConfigError {
+  const unknown = errors.find(e => e.keyword === 'additionalProperties')
+  if (unknown?.keyword === 'additionalProperties') {
+    const parent = fieldPath(unknown.instancePath, value)
+    const key = unknown.params.additionalProperties[0] ?? ''
+    const path = parent === '' ? key : `${parent}.${key}`
+    const near = nearestField(parent, schemaAt(unknown.schemaPath), key)
+    return configFieldError(path, `is not a config field${near === undefined ? '' : `; did you mean "${near}"?`}`)
+  }
+  // Of the errors on one value (a union's branches, then the union), the outermost says it best.
+  const first = errors.find(e => e.keyword !== 'boolean')
+  const error = errors.filter(e => e.instancePath === first?.instancePath && e.keyword !== 'boolean')
+    .reduce<TLocalizedValidationError | undefined>((best, e) => best === undefined || e.schemaPath.length < best.schemaPath.length ? e : best, undefined)
+  if (error === undefined) return configFieldError('', 'is invalid')
+  const path = fieldPath(error.instancePath, value)
+  if (error.keyword === 'required') {
+    const name = error.params.requiredProperties[0] ?? ''
+    const schema = (schemaAt(error.schemaPath) as {properties: Record<string, TSchema>}).properties[name] ?? {}
+    return configFieldError(path === '' ? name : `${path}.${name}`, `must be ${expected(schema)}, got nothing`)
+  }
+  const at = valueAt(value, error.instancePath)
+  if (error.keyword === '~refine') return configFieldError(path, error.message)
+  if (error.keyword === 'minItems' || error.keyword === 'maxItems') {
+    return configFieldError(path, `must be ${expected(schemaAt(error.schemaPath))}, got a list of ${(at as unknown[]).length}`)
+  }
+  return configFieldError(path, `must be ${expected(schemaAt(error.schemaPath))}, got ${show(at)}`)
+}
+
+/** What a schema takes, in words: its `expected`, or words made from its type. */
+function expected (schema: TSchema): string {
+  const s = schema as {expected?: string, type?: string, minimum?: number, maximum?: number, enum?: unknown[], minLength?: number, items?: TSchema, properties?: Json}
+  if (s.expected !== undefined) return s.expected
+  if (s.enum !== undefined) return s.enum.map(v => JSON.stringify(v)).join(' or ')
+  switch (s.type) {
+    case 'integer': return `an integer in [${s.minimum ?? Number.MIN_SAFE_INTEGER}, ${s.maximum ?? Number.MAX_SAFE_INTEGER}]`
+    case 'number': return `a number in [${s.minimum ?? '-∞'}, ${s.maximum ?? '∞'}]`
+    case 'string': return (s.minLength ?? 0) > 0 ? 'a non-empty string' : 'a string'
+    case 'array': return (s.items as {type?: string} | undefined)?.type === 'string' ? 'a list of strings' : 'a list'
+    case 'object': return `an object {${Object.keys(s.properties ?? {}).join(', ')}}`
+    default: return 'something else'
+  }
+}
+
+/** Every dotted field path outside lists, sections included: where an unknown name is looked up elsewhere. */
+const FIELD_PATHS: string[] = (function paths (schema: TSchema, prefix: string): string[] {
+  const properties = (schema as {properties?: Record<string, TSchema>}).properties ?? {}
+  return Object.entries(properties).flatMap(([key, sub]) => [prefix + key, ...paths(sub, `${prefix}${key}.`)])
+})(ConfigSchema, '')
+
+/**
+ * The known field an unknown `name` in `parent` most likely meant: a near miss beside it
+ * (`p2p.bootstrapp`, `api.hots`, the old `chain.rpcUrl`), or the same name in another section
+ * (`bootstrap` at the top for `p2p.bootstrap`).
+ */
+function nearestField (parent: string, parentSchema: TSchema, name: string): string | undefined {
+  const lower = name.toLowerCase()
   let best: string | undefined
-  let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1
-  for (const known of FIELD_PATHS) {
-    const knownName = known.slice(known.lastIndexOf('.') + 1).toLowerCase()
-    const sibling = known.startsWith(parent) && !known.slice(parent.length).includes('.')
-    const distance = sibling ? editDistance(name, knownName) : (name === knownName ? 0 : Infinity)
+  let bestDistance = Math.max(1, Math.floor(lower.length / 3)) + 1
+  for (const sibling of Object.keys((parentSchema as {properties?: Json}).properties ?? {})) {
+    const distance = editDistance(lower, sibling.toLowerCase())
     if (distance < bestDistance) {
-      best = known
+      best = parent === '' ? sibling : `${parent}.${sibling}`
       bestDistance = distance
     }
   }
-  return best
+  if (best !== undefined) return best
+  return FIELD_PATHS.find(path => path.slice(path.lastIndexOf('.') + 1).toLowerCase() === lower)
 }
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
@@ -258,171 +385,51 @@ function editDistance (a: string, b: string): number {
   return previous[b.length]!
 }
 
-function validateConfig (c: Json): NodeConfig {
-  const str = (path: string): string => {
-    const v = getPath(c, path)
-    if (typeof v !== 'string' || v.length === 0) fail(path, `must be a non-empty string, got ${show(v)}`)
-    return v as string
-  }
-  const oneOf = <T extends string>(path: string, allowed: readonly T[]): T => {
-    const v = str(path)
-    if (!(allowed as readonly string[]).includes(v)) fail(path, `must be ${allowed.map(a => `"${a}"`).join(', ')}; got ${show(v)}`)
-    return v as T
-  }
-  const optStr = (path: string): string | undefined => getPath(c, path) == null ? undefined : str(path)
-  const int = (path: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    let v = getPath(c, path)
-    if (typeof v === 'string' && /^-?\d+$/.test(v)) v = Number(v)
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `must be an integer in [${min}, ${max}], got ${show(v)}`)
-    return v as number
-  }
-  const strList = (path: string): string[] => {
-    let v = getPath(c, path)
-    if (typeof v === 'string') v = v.split(',').map(s => s.trim()).filter(s => s.length > 0)
-    if (!Array.isArray(v) || v.some(x => typeof x !== 'string')) fail(path, `must be a list of strings, got ${show(v)}`)
-    return v as string[]
-  }
-  const ratio = (path: string): number => {
-    let v = getPath(c, path)
-    if (typeof v === 'string' && v.trim() !== '') v = Number(v)
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(path, `must be a number in [0, 1], got ${show(v)}`)
-    return v as number
-  }
-  const budget = (path: string): number => {
-    let v = getPath(c, path)
-    if (typeof v === 'string' && v.trim() !== '') v = Number(v)
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1 << 30)) fail(path, `must be a number of MiB >= 0 (0 = half of this host's memory), got ${show(v)}`)
-    return v as number
-  }
-  const role = str('role') as Role
-  if (!ROLES.includes(role)) fail('role', `must be ${ROLES.map(r => `"${r}"`).join(' or ')}, got ${show(role)}`)
-  const networkId = str('networkId')
-  if (!/^[a-z0-9-]{1,32}$/.test(networkId)) fail('networkId', `must be 1-32 of [a-z0-9-], got ${show(networkId)}`)
-  const escrow = str('chain.taskEscrowWei')
-  if (!/^\d+$/.test(escrow)) fail('chain.taskEscrowWei', `must be a decimal amount of wei, got ${show(escrow)}`)
-  const rpcUrls = strList('chain.rpcUrls')
-  if (rpcUrls.length === 0 || rpcUrls.length > MAX_RPC_URLS) fail('chain.rpcUrls', `must list 1 to ${MAX_RPC_URLS} RPC URLs, got ${rpcUrls.length}`)
-  rpcUrls.forEach((url, i) => {
-    // ethers' JsonRpcProvider speaks HTTP only: a ws(s) URL would be accepted here and then
-    // fail every call with "unsupported protocol".
-    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) fail(`chain.rpcUrls[${i}]`, `must be an http(s) URL (WebSocket endpoints are not supported), got ${show(url)}`)
-  })
-  const listen = strList('p2p.listen')
-  const announce = strList('p2p.announce')
-  const bootstrap = strList('p2p.bootstrap')
-  for (const [path, list] of [['p2p.listen', listen], ['p2p.announce', announce], ['p2p.bootstrap', bootstrap]] as const) {
-    for (const addr of list) if (!addr.startsWith('/')) fail(path, `multiaddr must start with "/", got ${show(addr)}`)
-  }
-  for (const addr of announce) {
-    let host: {name: string, value?: string} | undefined
-    try {
-      host = multiaddr(addr).getComponents()[0]
-    } catch {
-      fail('p2p.announce', `is not a multiaddr: ${show(addr)}`)
-    }
-    if ((host?.name === 'ip4' && host.value === '0.0.0.0') || (host?.name === 'ip6' && host.value === '::')) {
-      fail('p2p.announce', `lists ${show(addr)}, which no peer can dial: announce the address peers reach this host at`)
-    }
-  }
-  const apiHost = str('api.host')
-  const tokens = strList('api.tokens')
-  // Every oracle request spends escrow: an API beyond loopback without tokens lets anyone spend it.
-  if (role === 'oracle' && tokens.length === 0 && !['127.0.0.1', '::1', 'localhost'].includes(apiHost)) {
-    fail('api.tokens', `must list at least one bearer token when the oracle's API listens beyond loopback (api.host ${show(apiHost)}): every request spends the oracle's escrow`)
-  }
-  return {
-    role,
-    networkId,
-    keystore: str('keystore'),
-    keyPasswordFile: optStr('keyPasswordFile'),
-    chain: {
-      rpcUrls,
-      deploymentFile: str('chain.deploymentFile'),
-      pollingIntervalMs: int('chain.pollingIntervalMs', 10, 60_000),
-      taskEscrowWei: escrow
-    },
-    p2p: {listen, announce, bootstrap},
-    dataDir: str('dataDir'),
-    models: modelList(getPath(c, 'models')),
-    inference: {
-      threads: int('inference.threads', 1, 256),
-      sequences: int('inference.sequences', 1, 64),
-      contextSize: int('inference.contextSize', 32, 1_048_576),
-      memoryBudgetMiB: budget('inference.memoryBudgetMiB')
-    },
-    api: {host: apiHost, port: int('api.port', 0, 65_535), tokens},
-    stats: {
-      heartbeatIntervalMs: int('stats.heartbeatIntervalMs', 100, 600_000),
-      chainPingIntervalMs: int('stats.chainPingIntervalMs', 1_000, 86_400_000)
-    },
-    oracle: {
-      resultTimeoutMs: int('oracle.resultTimeoutMs', 100, 3_600_000),
-      precommitWindowS: int('oracle.precommitWindowS', 5, 86_400),
-      commitWindowS: int('oracle.commitWindowS', 10, 172_800),
-      defaultRedundancy: int('oracle.defaultRedundancy', 1, 16),
-      defaultMaxTokens: int('oracle.defaultMaxTokens', 1, 4096),
-      verifier: oneOf('oracle.verifier', ORACLE_VERIFIERS),
-      auditRate: ratio('oracle.auditRate')
-    },
-    logLevel: str('logLevel')
-  }
+/** The JSON pointer segments of `pointer`, unescaped. */
+function segments (pointer: string): string[] {
+  return pointer.split('/').slice(1).map(s => s.replaceAll('~1', '/').replaceAll('~0', '~'))
 }
 
-/**
- * `models`: a JSON list of `{id, file?}`, or (from a flag or the environment) a comma list of
- * `ID` or `ID=FILE`. At least one, at most 32, each id once.
- */
-function modelList (value: unknown): ModelEntry[] {
-  const field = 'models'
-  if (typeof value === 'string') {
-    value = value.split(',').map(s => s.trim()).filter(s => s !== '').map(item => {
-      const at = item.indexOf('=')
-      return at < 0 ? {id: item} : {id: item.slice(0, at), file: resolve(item.slice(at + 1))}
-    })
+/** A JSON pointer into the config as the field path operators write: `chain.rpcUrls[1]`. */
+function fieldPath (pointer: string, value: unknown): string {
+  let path = ''
+  let at = value
+  for (const key of segments(pointer)) {
+    path += Array.isArray(at) ? `[${key}]` : path === '' ? key : `.${key}`
+    at = (at as Json | undefined)?.[key]
   }
-  if (!Array.isArray(value) || value.length === 0) fail(field, `must list the registry models this node serves, e.g. [{"id": 1}] or "1,2=/path/model.gguf"; got ${show(value)}`)
-  const list = value as unknown[]
-  if (list.length > MAX_MODELS_PER_NODE) fail(field, `may list at most ${MAX_MODELS_PER_NODE} models, got ${list.length}`)
-  const seen = new Set<ModelId>()
-  return list.map((entry, i) => {
-    const at = `${field}[${i}]`
-    if (typeof entry !== 'object' || entry == null || Array.isArray(entry)) fail(at, `must be {"id": N, "file"?: PATH}, got ${show(entry)}`)
-    const e = entry as Json
-    for (const key of Object.keys(e)) if (key !== 'id' && key !== 'file') fail(`${at}.${key}`, 'is not a model field (id, file)')
-    let id: ModelId
-    try {
-      id = toModelId(typeof e.id === 'number' || typeof e.id === 'string' ? String(e.id) : '')
-    } catch {
-      return fail(`${at}.id`, `must be a registry model id (a positive integer), got ${show(e.id)}`)
-    }
-    if (id === '0') fail(`${at}.id`, 'must be a registry model id (a positive integer), got 0')
-    if (seen.has(id)) fail(`${at}.id`, `lists model ${id} twice`)
-    seen.add(id)
-    if (e.file !== undefined && (typeof e.file !== 'string' || e.file === '')) fail(`${at}.file`, `must be a path to a GGUF file, got ${show(e.file)}`)
-    return e.file === undefined ? {id} : {id, file: e.file as string}
-  })
+  return path
 }
 
-/** Turns `{'chain.rpcUrls': x}` style entries into nested objects. */
-export function fromDottedEntries (entries: Record<string, unknown>): Json {
-  const out: Json = {}
-  for (const [path, value] of Object.entries(entries)) if (value !== undefined) setPath(out, path, value)
-  return out
+function valueAt (value: unknown, pointer: string): unknown {
+  return segments(pointer).reduce<unknown>((at, key) => (at as Json | undefined)?.[key], value)
+}
+
+function schemaAt (schemaPath: string): TSchema {
+  return segments(schemaPath.replace(/^#/, '')).reduce<unknown>((at, key) => (at as Json)[key], ConfigSchema) as TSchema
+}
+
+function configFieldError (field: string, why: string): ConfigError {
+  return new ConfigError({code: 'CONFIG_INVALID', field}, `config field "${field}" ${why}`)
 }
 
 function fail (field: string, why: string): never {
-  throw new ConfigError({code: 'CONFIG_INVALID', field}, `config field "${field}" ${why}`)
+  throw configFieldError(field, why)
 }
 
 function show (v: unknown): string {
   return v === undefined ? 'nothing' : JSON.stringify(v)
 }
 
+function isObject (v: unknown): v is Json {
+  return typeof v === 'object' && v != null && !Array.isArray(v)
+}
+
 function getPath (obj: Json, path: string): unknown {
   let cur: unknown = obj
   for (const key of path.split('.')) {
-    if (typeof cur !== 'object' || cur == null) return undefined
-    cur = (cur as Json)[key]
+    if (!isObject(cur) || !Object.hasOwn(cur, key)) return undefined
+    cur = cur[key]
   }
   return cur
 }
@@ -431,20 +438,32 @@ function setPath (obj: Json, path: string, value: unknown): void {
   const keys = path.split('.')
   let cur = obj
   for (const key of keys.slice(0, -1)) {
-    if (typeof cur[key] !== 'object' || cur[key] == null) cur[key] = {}
+    if (!isObject(cur[key])) setOwn(cur, key, {})
     cur = cur[key] as Json
   }
-  cur[keys[keys.length - 1] as string] = value
+  setOwn(cur, keys[keys.length - 1] as string, value)
 }
 
+/**
+ * Layers merged field by field, sections into sections, into copies (the layers stay as they
+ * were). Own properties only, each defined, never assigned: a `__proto__` key from a JSON file
+ * stays a key the validator names, and never reaches a prototype.
+ */
 function deepMerge (target: Json, source: Json): void {
   for (const [key, value] of Object.entries(source)) {
     if (value === undefined) continue
-    const existing = target[key]
-    if (typeof value === 'object' && value != null && !Array.isArray(value) && typeof existing === 'object' && existing != null && !Array.isArray(existing)) {
-      deepMerge(existing as Json, value as Json)
-    } else {
-      target[key] = value
-    }
+    const existing = Object.hasOwn(target, key) ? target[key] : undefined
+    if (isObject(value) && isObject(existing)) deepMerge(existing, value)
+    else setOwn(target, key, isObject(value) ? mergedCopy(value) : Array.isArray(value) ? structuredClone(value) : value)
   }
+}
+
+function mergedCopy (source: Json): Json {
+  const copy: Json = {}
+  deepMerge(copy, source)
+  return copy
+}
+
+function setOwn (target: Json, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {value, enumerable: true, writable: true, configurable: true})
 }

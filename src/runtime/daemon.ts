@@ -1,8 +1,10 @@
 import type {NodeConfig} from './config.js'
 import {loadKeystore} from './keys.js'
 import {startNode, type NodeOverrides, type RunningNode} from './node.js'
+import {modelProgressView} from '../model/modelProgress.js'
 import {aborted} from '../util/abortable.js'
-import {createRootLogger} from '../util/logger.js'
+import {createRootLogger, resolveLogFormat} from '../util/logger.js'
+import {ProgressBars} from '../util/progressBar.js'
 
 export {NODE_INFO_FILE} from './node.js'
 
@@ -23,7 +25,9 @@ const PEER_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIM
  * returned code: whatever a stuck step still holds cannot keep it alive.
  */
 export async function runDaemon (config: NodeConfig, keyPassword: string, overrides: NodeOverrides = {}): Promise<number> {
-  const root = createRootLogger({level: config.logLevel, bindings: {role: config.role}})
+  // A person at a terminal sees text lines and a bar per model download; anything else gets JSON lines.
+  const bars = resolveLogFormat(config.logFormat, process.stderr) === 'pretty' ? ProgressBars.on(process.stderr) : undefined
+  const root = createRootLogger({level: config.logLevel, format: config.logFormat, bindings: {role: config.role}, view: bars === undefined ? undefined : modelProgressView(bars)})
   const key = await loadKeystore(config.keystore, keyPassword)
   const log = root.child({address: key.address})
   const shutdown = new AbortController()
@@ -89,6 +93,7 @@ export async function runDaemon (config: NodeConfig, keyPassword: string, overri
     log.error({pending: step === 'stopping' ? 'node.stop' : 'node start', deadlineMs: STOP_DEADLINE_MS},
       `stop deadline passed with the ${step === 'stopping' ? 'node\'s cleanups' : 'start-up'} still pending; exiting anyway`)
   }
+  bars?.stop()
   if (fatalReason != null) process.stderr.write(`cortensord: stopped: ${fatalReason}\n`)
   return fatalReason == null ? 0 : 1
 }

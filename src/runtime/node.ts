@@ -6,6 +6,8 @@ import {ASK_TIMEOUT_MS} from '../actors/askTimeouts.js'
 import {chainActor} from '../actors/chain/chainActor.js'
 import type {EnsureReply, ModelMessage, ModelStatus} from '../actors/model/messages.js'
 import {modelActor} from '../actors/model/modelActor.js'
+import {earningsActor} from '../actors/earnings/earningsActor.js'
+import type {EarningsStatus} from '../actors/earnings/messages.js'
 import type {StatsStatus} from '../actors/stats/messages.js'
 import {statsActor} from '../actors/stats/statsActor.js'
 import {startHttpApi, type Route} from '../api/httpApi.js'
@@ -26,7 +28,8 @@ import {addressFromPeerId, peerIdToBytes} from '../protocols/peerAddress.js'
 import {peerIdFromString} from '@libp2p/peer-id'
 import {ResultService} from '../protocols/resultService.js'
 import {VerifyService} from '../protocols/verifyService.js'
-import {GOSSIP_TOPICS, GossipTopic, heartbeatTopicOf} from '../protocols/topic.js'
+import {GOSSIP_TOPICS, GossipTopic} from '../protocols/topic.js'
+import {explainEarning, FINDING_CODES, TASK_OUTCOMES, type EarningReport} from '../operator/earningReport.js'
 import {abortable} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
 import {nodeMetrics} from '../util/metrics.js'
@@ -47,7 +50,9 @@ export const NODE_INFO_FILE = 'node.json'
 /** The node's task journal in its data dir. */
 export const JOURNAL_FILE = 'journal.sqlite'
 const MAX_BODY_BYTES = 256 * 1024
-const MAX_CONCURRENT_REQUESTS = 256
+/** The wallet and fee are read at the heartbeat pace, but not more often than this (each read is two RPC calls). */
+const WALLET_PROBE_MIN_MS = 5_000
+const WALLET_READ_TIMEOUT_MS = 10_000
 
 const ROLES: {[K in Role]: StartRole} = {oracle: oracleRole, miner: minerRole, validator: validatorRole}
 
@@ -150,8 +155,16 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
         }
       })
     }))
+    const earnings = spawn('earnings', earningsActor({
+      system, chain, address: key.address, role: config.role, ledger: config.role === 'miner', fromBlock: watchFromBlock,
+      probeIntervalMs: Math.max(config.stats.heartbeatIntervalMs, WALLET_PROBE_MIN_MS),
+      readWallet: async () => {
+        const [balanceWei, fees] = await withTimeout(Promise.all([provider.getBalance(key.address), provider.getFeeData()]), WALLET_READ_TIMEOUT_MS, 'the wallet balance')
+        return {balanceWei, maxFeePerGasWei: fees.maxFeePerGas ?? fees.gasPrice ?? 0n}
+      }
+    }))
     const components: NodeComponents = {
-      config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, spawn,
+      config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, earnings, spawn,
       openEngine: init.openEngine ?? openLlamaEngine,
       results: new ResultService({libp2p: host.libp2p, access, logger: log.child({component: 'results'})}, {networkId: config.networkId}),
       verify: new VerifyService({libp2p: host.libp2p, access, logger: log.child({component: 'verify'}), privateKey: key.privateKey}, {networkId: config.networkId}),
@@ -174,30 +187,70 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       system, chain,
       identity: {role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host).slice(0, 8)},
       sample: role.sample,
-      // Oracles' heartbeats go to every node; the others' to oracles only (see GossipTopic).
-      publishHeartbeat: async (hb) => { await gossip.publish(heartbeatTopicOf(config.role), hb) },
+      // Oracles' heartbeats go to every node, with whom they hear; the others' to oracles only (see GossipTopic).
+      publishHeartbeat: async (hb) => {
+        if (config.role === 'oracle') await gossip.publish(GossipTopic.oracleHeartbeat, {...hb, ...await (role.hearing?.() ?? {heard: [], verdicts: []})})
+        else await gossip.publish(GossipTopic.heartbeat, hb)
+      },
       heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
       chainPingIntervalMs: config.stats.chainPingIntervalMs
     }))
     for (const model of role.served ?? []) model.then(modelId => { system.tell(stats, {type: 'ModelReady', modelId}) }, () => {})
 
+    const upSince = Date.now()
+    /** Why this node earns or not, from what it knows; every computation also sets the earning gauges. */
+    const earningReport = async (models: ModelStatus[] | undefined): Promise<EarningReport> => {
+      const known = await askStatus<EarningsStatus>(system, earnings)
+      const iam = access.nodeOf(key.address)
+      const report = explainEarning({
+        now: Date.now(), role: config.role, address: key.address, upSince, heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
+        aclGranted: known?.aclGranted,
+        registered: iam?.active === true && iam.role === config.role,
+        models: (models ?? []).map(m => {
+          const serving = role.serving?.get(m.modelId)
+          return {modelId: m.modelId, phase: m.phase, error: m.error, progress: m.progress, served: serving?.served, serveError: serving?.error}
+        }),
+        peers: host.libp2p.getPeers().length,
+        oracles: config.role === 'oracle' ? undefined : known?.oracles ?? [],
+        chain: known?.chain ?? {},
+        ledger: known?.ledger,
+        verdicts: known?.verdicts
+      })
+      metrics.peers.set(host.libp2p.getPeers().length)
+      if (report.balanceWei != null) metrics.walletBalanceWei.set(Number(report.balanceWei))
+      metrics.earnedWei.set(Number(report.earnedWei))
+      for (const outcome of TASK_OUTCOMES) metrics.minerTasks.set({outcome}, report.tasks[outcome])
+      const holding = new Set(report.findings.map(f => f.code))
+      for (const code of FINDING_CODES) metrics.earningProblems.set({code}, holding.has(code) ? 1 : 0)
+      return report
+    }
+    // /metrics is current without anyone asking for the status.
+    const reportTimer = setInterval(() => {
+      void askStatus<ModelStatus[]>(system, model).then(earningReport).catch((err: Error) => { log.debug({err: err.message}, 'earning report not computed') })
+    }, config.stats.heartbeatIntervalMs)
+    cleanups.push(() => { clearInterval(reportTimer) })
+
     const routes: Route[] = [
       {method: 'GET', path: '/metrics', open: true, handler: async () => ({text: await metrics.render(), contentType: metrics.contentType})},
       {
-        method: 'GET', path: '/api/v1/status', handler: async () => ({
-          json: {
-            role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host),
-            networkId: config.networkId, chainId: deployment.chainId, peers: host.libp2p.getPeers().length,
-            admitted: access.roleAllowed(key.address, config.role),
-            models: await askStatus<ModelStatus[]>(system, model),
-            ...await role.status(),
-            stats: await askStatus<StatsStatus>(system, stats)
+        method: 'GET', path: '/api/v1/status', handler: async () => {
+          const models = await askStatus<ModelStatus[]>(system, model)
+          return {
+            json: {
+              role: config.role, address: key.address, peerId: host.libp2p.peerId.toString(), addrs: dialAddresses(host),
+              networkId: config.networkId, chainId: deployment.chainId, peers: host.libp2p.getPeers().length,
+              admitted: access.roleAllowed(key.address, config.role),
+              models,
+              ...await role.status(),
+              stats: await askStatus<StatsStatus>(system, stats),
+              earning: await earningReport(models)
+            }
           }
-        })
+        }
       },
       ...role.routes
     ]
-    const api = await startHttpApi({host: config.api.host, port: config.api.port, announce: config.p2p.announce, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, maxConcurrentRequests: MAX_CONCURRENT_REQUESTS, logger: log.child({component: 'api'})})
+    const api = await startHttpApi({host: config.api.host, port: config.api.port, announce: config.p2p.announce, routes, tokens: config.api.tokens, maxBodyBytes: MAX_BODY_BYTES, limits: config.api.limits, logger: log.child({component: 'api'})})
     cleanups.push(async () => { await api.close() })
     // Where supervisors (the devnet, systemd scripts, operators) find this node once it is up.
     // Written aside and renamed: a reader never sees half a file.
@@ -229,4 +282,14 @@ function ensureInOrder<T, R> (items: readonly T[], ensure: (item: T) => Promise<
 function handleGossip<T extends GossipTopic> (gossip: GossipNetwork, role: RoleRuntime, topic: T): void {
   const handler = role.gossip[topic]
   if (handler != null) gossip.on(topic, handler)
+}
+
+/** `promise`, or a rejection naming `what` once `ms` passed (an RPC that hangs must not stall the report). */
+async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer for ${what} within ${ms / 1000} s`)) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }

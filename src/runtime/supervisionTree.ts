@@ -1,7 +1,7 @@
 import type {RestartPolicy} from '../actors/actorSystem.js'
 
 /** The node's actors. */
-export type ActorName = 'chain' | 'model' | 'inference' | 'mining' | 'oracle' | 'stats'
+export type ActorName = 'chain' | 'model' | 'earnings' | 'inference' | 'mining' | 'oracle' | 'stats'
 
 /**
  * The supervision tree, as data (OTP `ssl_sup.erl` style): every child with its restart
@@ -13,13 +13,16 @@ export type ActorName = 'chain' | 'model' | 'inference' | 'mining' | 'oracle' | 
  *   broken, so it is rebuilt, a few times, with a backoff that outlasts a short RPC outage.
  * - inference: a native failure of llama.cpp reloads the model; in-flight runs are failed
  *   explicitly (the miner reports them) and the queue survives.
- * - model / mining / oracle / stats: logic actors; a crash is a bug, restarted quickly, and
+ * - earnings: the ledger of a miner's tasks and the node's wallet view; after model so a role's
+ *   actors can tell it what they see, before them so it stops after them.
+ * - model / earnings / mining / oracle / stats: logic actors; a crash is a bug, restarted quickly, and
  *   a loop of them stops the node rather than hide it.
  * - stats comes last, so a stopping node first stops announcing itself.
  */
 export const SUPERVISION_TREE: ReadonlyArray<{name: ActorName, policy: RestartPolicy}> = [
   {name: 'chain', policy: {strategy: 'restart', maxRestarts: 5, withinMs: 60_000, backoffMs: {initial: 500, max: 10_000}}},
   {name: 'model', policy: {strategy: 'restart', maxRestarts: 3, withinMs: 60_000, backoffMs: {initial: 1_000, max: 10_000}}},
+  {name: 'earnings', policy: {strategy: 'restart', maxRestarts: 5, withinMs: 60_000, backoffMs: {initial: 200, max: 5_000}}},
   {name: 'inference', policy: {strategy: 'restart', maxRestarts: 3, withinMs: 60_000, backoffMs: {initial: 200, max: 5_000}}},
   {name: 'mining', policy: {strategy: 'restart', maxRestarts: 5, withinMs: 60_000, backoffMs: {initial: 100, max: 2_000}}},
   {name: 'oracle', policy: {strategy: 'restart', maxRestarts: 5, withinMs: 60_000, backoffMs: {initial: 100, max: 2_000}}},

@@ -36,7 +36,7 @@ export class NodeMetrics {
   })
 
   readonly timeToFirstToken = new Histogram({
-    name: 'cortensor_task_first_token_seconds', help: 'From a request to its first verified token, by mode',
+    name: 'cortensor_task_first_token_seconds', help: 'From a streamed request to the first verified text sent to its client, by mode',
     labelNames: ['mode'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry]
   })
 
@@ -51,7 +51,7 @@ export class NodeMetrics {
   })
 
   readonly verificationVerdicts = new Counter({
-    name: 'cortensor_verification_verdicts_total', help: 'Verdicts on miners\' outputs, by verdict',
+    name: 'cortensor_verification_verdicts_total', help: 'Verdicts on miners\' outputs, by verdict (accepted, rejected; unavailable: a verifier could not be reached)',
     labelNames: ['verdict'] as const, registers: [this.registry]
   })
 
@@ -68,7 +68,7 @@ export class NodeMetrics {
 
   // --- Chain ---
   readonly transactions = new Counter({
-    name: 'cortensor_transactions_total', help: 'Transactions by contract method and status (sent, confirmed, failed)',
+    name: 'cortensor_transactions_total', help: 'Transactions by contract method (contract.function) and status (sent, confirmed, reverted, failed)',
     labelNames: ['method', 'status'] as const, registers: [this.registry]
   })
 

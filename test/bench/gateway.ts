@@ -35,6 +35,7 @@ const percentile = (xs: number[], p: number): number => {
 
 const dir = await mkdtemp(join(tmpdir(), 'cortensor-bench-gateway-'))
 const engine = await LlamaEngine.load({modelPath: SHARED_MODEL_PATH, threads: 1, contextSize: 512, logger: createSilentLogger()})
+// One token sends the whole load and retries each refusal after 20 ms: far past a client's default rate.
 const devnet = await startDevnet({miners: MINERS, dir, logLevel: 'warn', nodeConfig: {stats: {heartbeatIntervalMs: 500}}})
 const headers = {'content-type': 'application/json', authorization: `Bearer ${devnet.apiToken}`}
 

@@ -85,6 +85,25 @@ async function waitUntilGone (pids: number[], ms: number): Promise<string[]> {
   return await stillRunning(pids)
 }
 
+/**
+ * A miner's config whose chain is a closed port (with credentials in its URL, as public RPC URLs
+ * carry them: they must not be logged) and a deployment file that names contracts nobody serves.
+ */
+async function noChainNode (nodeDir: string): Promise<string> {
+  await mkdir(nodeDir, {recursive: true})
+  await createKeystore(join(nodeDir, 'key.json'), 'pw')
+  const address = (n: number): string => `0x${n.toString(16).padStart(2, '0').repeat(20)}`
+  await writeFile(join(nodeDir, 'deployment.json'), JSON.stringify({
+    chainId: 31337, contracts: Object.fromEntries(CONTRACT_NAMES.map((name, i) => [name, address(i + 1)])), deployBlock: 0, deployer: address(0x99)
+  }))
+  const rpcUrl = `http://user:s3cret@127.0.0.1:${await closedPort()}/v2/apikey123`
+  await writeFile(join(nodeDir, 'config.json'), JSON.stringify({
+    role: 'miner', keystore: 'key.json', dataDir: 'data', chain: {rpcUrls: [rpcUrl], deploymentFile: 'deployment.json'}, models: [{id: 1}],
+    p2p: {listen: ['/ip4/127.0.0.1/tcp/0']}, api: {port: 0}
+  }))
+  return join(nodeDir, 'config.json')
+}
+
 describe('cortensord CLI', () => {
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'cortensord-cli-')) })
   after(async () => { await rm(dir, {recursive: true, force: true}) })
@@ -129,6 +148,20 @@ describe('cortensord CLI', () => {
     assert.match(unknown.stderr, /Unknown option '--colour'/)
   })
 
+  it('takes the log format from a flag or CORTENSORD_LOG_FORMAT, and names a bad one', async () => {
+    const config = join(dir, 'config-log.json')
+    await writeFile(config, JSON.stringify({role: 'miner', keystore: 'k.json', dataDir: 'd', chain: {rpcUrls: ['http://127.0.0.1:1'], deploymentFile: 'x.json'}, models: [{id: 1}]}))
+    const flag = cortensord(['start', '--config', config, '--log-format', 'yaml'], {CORTENSORD_KEY_PASSWORD: 'x'})
+    assert.equal(flag.code, 2)
+    assert.equal(flag.stderr, 'cortensord: config field "logFormat" must be "auto" or "json" or "pretty", got "yaml"\n')
+    const env = cortensord(['start', '--config', config], {CORTENSORD_KEY_PASSWORD: 'x', CORTENSORD_LOG_FORMAT: 'text'})
+    assert.equal(env.code, 2)
+    assert.match(env.stderr, /config field "logFormat" must be "auto" or "json" or "pretty", got "text"/)
+    const devnet = cortensord(['devnet', '--log-level', 'verbose'])
+    assert.equal(devnet.code, 2)
+    assert.equal(devnet.stderr, 'cortensord: --log-level (or CORTENSORD_LOG_LEVEL) must be fatal, error, warn, info, debug, trace, silent; got "verbose"\n')
+  })
+
   it('lists its commands', () => {
     const help = cortensord(['help'])
     assert.equal(help.code, 0)
@@ -136,20 +169,8 @@ describe('cortensord CLI', () => {
   })
 
   it('start: a chain unreachable at start is said once, and SIGINT still stops the node with exit 0', {timeout: 90_000}, async () => {
-    const nodeDir = join(dir, 'no-chain')
-    await mkdir(nodeDir, {recursive: true})
-    await createKeystore(join(nodeDir, 'key.json'), 'pw')
-    const address = (n: number): string => `0x${n.toString(16).padStart(2, '0').repeat(20)}`
-    await writeFile(join(nodeDir, 'deployment.json'), JSON.stringify({
-      chainId: 31337, contracts: Object.fromEntries(CONTRACT_NAMES.map((name, i) => [name, address(i + 1)])), deployBlock: 0, deployer: address(0x99)
-    }))
-    // Credentials and a key-bearing path, as public RPC URLs carry them: they must not be logged.
-    const rpcUrl = `http://user:s3cret@127.0.0.1:${await closedPort()}/v2/apikey123`
-    await writeFile(join(nodeDir, 'config.json'), JSON.stringify({
-      role: 'miner', keystore: 'key.json', dataDir: 'data', chain: {rpcUrls: [rpcUrl], deploymentFile: 'deployment.json'}, models: [{id: 1}],
-      p2p: {listen: ['/ip4/127.0.0.1/tcp/0']}, api: {port: 0}
-    }))
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', join(nodeDir, 'config.json')], {
+    const config = await noChainNode(join(dir, 'no-chain'))
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', config], {
       cwd: PROJECT_ROOT, env: {...process.env, CORTENSORD_KEY_PASSWORD: 'pw', CORTENSORD_LOG_LEVEL: 'info'}, stdio: ['ignore', 'pipe', 'pipe']
     })
     let output = ''
@@ -174,6 +195,33 @@ describe('cortensord CLI', () => {
       const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => { resolve('still running after 10 s') }, 10_000))])
       assert.equal(code, 0, output)
       assert.ok(Date.now() - stopAt < 10_000)
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+    }
+  })
+
+  // `script` (util-linux) runs the node on a pseudo-terminal, as an operator's shell does.
+  const noPty = spawnSync('script', ['--version']).status === 0 ? false : 'needs util-linux script for a pseudo-terminal'
+  it('start: on a terminal the log is lines a person reads, and Ctrl-C stops the node with exit 0', {timeout: 90_000, skip: noPty}, async () => {
+    const config = await noChainNode(join(dir, 'no-chain-tty'))
+    const command = [process.execPath, '--import', 'tsx', CLI, 'start', '--config', config].map(arg => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
+    const child = spawn('script', ['--quiet', '--return', '--flush', '--command', command, '/dev/null'], {
+      cwd: PROJECT_ROOT, env: {...process.env, CORTENSORD_KEY_PASSWORD: 'pw', CORTENSORD_LOG_LEVEL: 'info', NO_COLOR: '1'}, stdio: ['pipe', 'pipe', 'pipe']
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+    try {
+      await waitFor(() => /unreachable/.test(output) || child.exitCode != null, 45_000, () => `no "unreachable" line:\n${output}`)
+      const lines = output.split(/\r?\n/).filter(line => line.trim() !== '')
+      for (const line of lines) assert.doesNotMatch(line, /^\s*\{/, `a JSON line on a terminal:\n${output}`)
+      assert.ok(lines.some(line => /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] WARN: .*chain at http:\/\/127\.0\.0\.1:\d+ is unreachable/.test(line)), output)
+      assert.doesNotMatch(output, /s3cret|apikey123/, 'no credentials in the log')
+      // Ctrl-C at the terminal: the pseudo-terminal sends SIGINT to the node.
+      child.stdin.write('\x03')
+      const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => { resolve('still running after 10 s') }, 10_000))])
+      assert.equal(code, 0, output)
     } finally {
       if (child.exitCode == null) child.kill('SIGKILL')
     }

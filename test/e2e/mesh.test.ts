@@ -118,7 +118,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
   it('five nodes form a full mesh from one bootstrap address, and messages reach every node', async () => {
     // Leaves know only the bootstrap node; heartbeats carry addresses, so they find each other.
     await waitFor('the bootstrap node to mesh with every miner on heartbeat', () => oracle.gossip.meshPeers(GossipTopic.heartbeat).length === miners.length)
-    for (const node of nodes) await node.gossip.publish(heartbeatTopicOf(node.role), heartbeat(node, Date.now()))
+    for (const node of nodes) await node.gossip.publish(heartbeatTopicOf(node.role), node.role === 'oracle' ? {...heartbeat(node, Date.now()), heard: [], verdicts: []} : heartbeat(node, Date.now()))
     await waitFor('every node to connect to every other', () => nodes.every(n => others(n).every(o => n.host.libp2p.getConnections(o.key.peerId).length > 0)))
     await waitFor('every node to see every other subscribed to every topic', () =>
       nodes.every(n => GOSSIP_TOPICS.every(t => others(n).every(o => n.gossip.subscribers(t).some(p => p.equals(o.key.peerId))))))
@@ -224,7 +224,7 @@ describe('gossip mesh over real libp2p, admitted by real ACL/IAM contracts', () 
     await waitFor('every other node to score the sender below zero', () => others(sender).every(n => scoreOf(n, sender.key.peerId) < 0))
     // Still working: a valid message from the oracle goes through afterwards.
     const before = miners[0]!.received['oracle-heartbeat'].length
-    await oracle.gossip.publish(GossipTopic.oracleHeartbeat, heartbeat(oracle, Date.now()))
+    await oracle.gossip.publish(GossipTopic.oracleHeartbeat, {...heartbeat(oracle, Date.now()), heard: [], verdicts: []})
     await waitFor('a valid heartbeat after the garbage', () => miners[0]!.received['oracle-heartbeat'].length === before + 1)
   })
 

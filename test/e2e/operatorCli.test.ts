@@ -9,6 +9,8 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {createHeliaLight} from 'helia'
 import {HeliaModelStore} from '../../src/model/heliaModelStore.js'
+import {explainEarning} from '../../src/operator/earningReport.js'
+import {toAddress} from '../../src/protocols/address.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {PROJECT_ROOT, SHARED_Q4_MODEL_PATH} from '../../src/util/paths.js'
 
@@ -205,7 +207,7 @@ describe('cortensord operator commands', () => {
     for (const run of [role, password, unset, unreachable, chainId]) assert.doesNotMatch(run.stdout + run.stderr, new RegExp(PASSWORD))
   })
 
-  it('status: 0 when healthy, 1 when not admitted or a model failed, 2 when unreachable', async () => {
+  it('status: 0 when healthy, 1 when not admitted, a model failed or a reason not to earn holds (with its fix), 2 when unreachable', async () => {
     // Stands in for a node's API: the body has the shape of node.ts's `GET /api/v1/status`.
     let body: Record<string, unknown> = {}
     const server = createHttpServer((req, res) => {
@@ -225,6 +227,19 @@ describe('cortensord operator commands', () => {
       const report = JSON.parse(sick.stdout) as {health: {healthy: boolean, problems: string[]}}
       assert.equal(report.health.healthy, false)
       assert.equal(report.health.problems.length, 2, report.health.problems.join('\n'))
+      // Healthy, but a reason it does not earn holds: exit 1, the finding printed with its fix.
+      const broke = explainEarning({
+        now: Date.now(), role: 'miner', address: toAddress(miner), upSince: 0, heartbeatIntervalMs: 2_000, aclGranted: true, registered: true,
+        models: [{modelId: '1', phase: 'ready', served: true}], peers: 2, oracles: [{oracle: toAddress(miner), at: Date.now(), hearsMe: true}],
+        chain: {lastOkAt: Date.now(), balanceWei: 0n, maxFeePerGasWei: 10n ** 9n},
+        ledger: {totals: {won: 0, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '0', recent: []}
+      })
+      body = {...node, admitted: true, models: [{modelId: '1', phase: 'ready'}], earning: broke}
+      const poor = await cortensord(['status', '--api', api, '--token', 't0ken'])
+      assert.equal(poor.code, 1, poor.stderr)
+      assert.match(poor.stdout, /healthy\s+yes/)
+      assert.match(poor.stdout, /finding NO_GAS: the wallet 0x[0-9a-f]{40} holds 0 ETH/)
+      assert.match(poor.stdout, /fix: send at least 0\.0052 ETH to 0x[0-9a-f]{40}/)
     } finally {
       server.close()
     }

@@ -11,6 +11,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import OpenAI from 'openai'
+import {Validator} from '@seriousme/openapi-schema-validator'
+import {Compile} from 'typebox/compile'
 import type {TaskRecord} from '../../src/actors/oracle/messages.js'
 import {startDevnet, type Devnet} from '../../src/devnet/devnet.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
@@ -135,6 +137,53 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
     const {status, json} = await good
     assert.equal(status, 200, JSON.stringify(json))
     assert.equal(json.agreement.status, 'agreed')
+  })
+
+  it('serves a valid OpenAPI document at /openapi.json, and every answer of the network matches its schema there', async () => {
+    const res = await fetch(`${devnet.apiUrl}/openapi.json`)
+    assert.equal(res.status, 200, 'served without a token')
+    const doc = await res.json() as {paths: Record<string, Record<string, {responses: Record<string, {content?: Record<string, {schema: unknown}>}>}>>}
+    const verdict = await new Validator().validate(doc)
+    assert.equal(verdict.valid, true, JSON.stringify(verdict.errors))
+    const matches = (method: string, path: string, status: string, body: unknown): void => {
+      const schema = doc.paths[path]?.[method]?.responses[status]?.content?.['application/json']?.schema
+      assert.ok(schema != null, `${method.toUpperCase()} ${path} documents a ${status} answer`)
+      const check = Compile(schema as Parameters<typeof Compile>[0])
+      assert.ok(check.Check(body), `${method.toUpperCase()} ${path} ${status}: ${JSON.stringify(check.Errors(body).slice(0, 3))} in ${JSON.stringify(body).slice(0, 400)}`)
+    }
+    const usageBefore = (await api('/api/v1/usage')).json
+    matches('get', '/api/v1/usage', '200', usageBefore)
+    await minersFree(devnet, 1, FREE_WAIT_MS)
+    const routed = await api('/api/v1/completions', {method: 'POST', body: JSON.stringify({prompt: 'A big tree', max_tokens: 8})})
+    assert.equal(routed.status, 200, JSON.stringify(routed.json))
+    matches('post', '/api/v1/completions', '200', routed.json)
+    await minersFree(devnet, 1, FREE_WAIT_MS)
+    const completion = await api('/v1/completions', {method: 'POST', body: JSON.stringify({model: 'stories260K', prompt: 'Once upon a time', max_tokens: 8})})
+    assert.equal(completion.status, 200, JSON.stringify(completion.json))
+    matches('post', '/v1/completions', '200', completion.json)
+    await minersFree(devnet, 1, FREE_WAIT_MS)
+    const chat = await api('/v1/chat/completions', {method: 'POST', body: JSON.stringify({model: 'stories260K', messages: [{role: 'user', content: 'Hi'}], max_tokens: 8})})
+    assert.equal(chat.status, 200, JSON.stringify(chat.json))
+    matches('post', '/v1/chat/completions', '200', chat.json)
+    for (const path of ['/v1/models', '/api/v1/info', '/api/v1/tasks', '/api/v1/miners']) {
+      const {status, json} = await api(path)
+      assert.equal(status, 200, path)
+      matches('get', path, '200', json)
+    }
+    matches('get', '/api/v1/tasks/{id}', '200', (await api(`/api/v1/tasks/${routed.json.task_id as string}`)).json)
+    const missing = await api('/api/v1/tasks/12345')
+    assert.equal(missing.status, 404)
+    matches('get', '/api/v1/tasks/{id}', '4XX', missing.json)
+    const invalid = await api('/v1/chat/completions', {method: 'POST', body: JSON.stringify({messages: [{role: 'robot', content: 'hi'}]})})
+    assert.equal(invalid.status, 400)
+    matches('post', '/v1/chat/completions', '4XX', invalid.json)
+    // The token's usage counts what these requests used, as their answers reported it.
+    const usage = (await api('/api/v1/usage')).json
+    assert.equal(usage.token, usageBefore.token)
+    assert.ok(usage.requests >= usageBefore.requests + 11, `requests counted (${usageBefore.requests} → ${usage.requests})`)
+    assert.equal(usage.completion_tokens - usageBefore.completion_tokens, routed.json.completion_tokens + completion.json.usage.completion_tokens + chat.json.usage.completion_tokens)
+    // The router's answer does not carry its prompt's tokens; they are counted besides the OpenAI routes' own.
+    assert.ok(usage.prompt_tokens - usageBefore.prompt_tokens > completion.json.usage.prompt_tokens + chat.json.usage.prompt_tokens, `prompt tokens counted (${usageBefore.prompt_tokens} → ${usage.prompt_tokens})`)
   })
 
   it('a client that disconnects mid-stream cancels the work on its miners', async () => {

@@ -4,6 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import {ApiError, startHttpApi, type HttpApi} from '../../src/api/httpApi.js'
 import {lazySse} from '../../src/api/sse.js'
 import {createSilentLogger} from '../../src/util/logger.js'
+import {metricValue, nodeMetrics} from '../../src/util/metrics.js'
 
 const TOKEN = 'sesame'
 const MAX_CONCURRENT = 2
@@ -23,7 +24,7 @@ async function call (path: string, init: RequestInit & {token?: string | null} =
 describe('httpApi', () => {
   before(async () => {
     api = await startHttpApi({
-      host: '127.0.0.1', port: 0, tokens: [TOKEN], maxBodyBytes: 1024, maxConcurrentRequests: MAX_CONCURRENT, logger: createSilentLogger(),
+      host: '127.0.0.1', port: 0, tokens: [TOKEN], maxBodyBytes: 1024, limits: {maxConcurrentRequests: MAX_CONCURRENT}, logger: createSilentLogger(),
       routes: [
         {method: 'GET', path: '/health', open: true, handler: () => ({json: {ok: true}})},
         {method: 'POST', path: '/echo/:name', handler: (req) => ({json: {name: req.params.name, body: req.body}})},
@@ -81,21 +82,25 @@ describe('httpApi', () => {
     assert.equal(invalid.status, 400)
     assert.equal(invalid.json.error.code, 'INVALID_JSON')
     assert.match(invalid.json.error.message, /^request body is not valid JSON: /)
+    const refusedBefore = await metricValue(nodeMetrics.apiRefused, {reason: 'body'})
     const big = await call('/echo/x', {method: 'POST', body: JSON.stringify({x: 'y'.repeat(2048)})})
     assert.equal(big.status, 413)
     assert.match(big.json.error.message, /exceeds the limit of 1024 bytes/)
     // Without a declared length (chunked), the limit is counted as the body arrives.
     const chunked = await call('/echo/x', {method: 'POST', body: new Blob(['y'.repeat(4096)]).stream(), duplex: 'half'} as RequestInit)
     assert.equal(chunked.status, 413)
+    assert.equal(chunked.json.error.code, 'BODY_TOO_LARGE')
+    assert.equal(await metricValue(nodeMetrics.apiRefused, {reason: 'body'}) - refusedBefore, 2)
   })
 
-  it('refuses requests over the concurrency limit with 503 and serves again once they finish', async () => {
+  it('refuses requests over the node\'s concurrency ceiling with 503 and serves again once they finish', async () => {
     held = new Promise(resolve => { release = resolve })
     const slow = Array.from({length: MAX_CONCURRENT}, async () => await call('/slow'))
     await new Promise(resolve => setTimeout(resolve, 100))
     const over = await call('/slow')
     assert.equal(over.status, 503)
-    assert.match(over.json.error.message, /more than 2 concurrent requests/)
+    assert.equal(over.json.error.message, 'more than 2 concurrent requests on this node')
+    assert.equal(over.json.error.code, 'TOO_MANY_REQUESTS')
     release()
     for (const r of await Promise.all(slow)) assert.deepEqual(r.json, {slow: true})
     assert.deepEqual((await call('/slow')).json, {slow: true})

@@ -27,7 +27,7 @@ describe('the API URL a node gives out (node.json, logs)', () => {
   it('answers at the URL it gives out when listening on 0.0.0.0', async () => {
     const api = await startHttpApi({
       host: '0.0.0.0', port: 0, routes: [{method: 'GET', path: '/ping', handler: () => ({json: 'pong'})}],
-      tokens: [], maxBodyBytes: 1024, maxConcurrentRequests: 4, logger: createSilentLogger()
+      tokens: [], maxBodyBytes: 1024, limits: {maxConcurrentRequests: 4}, logger: createSilentLogger()
     })
     try {
       assert.doesNotMatch(api.url, /0\.0\.0\.0/)

@@ -3,6 +3,7 @@ import {mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
+import {API_LIMIT_DEFAULTS} from '../../src/api/apiLimits.js'
 import {buildConfig, ConfigError, ENV_FIELDS, fromDottedEntries, MAX_RPC_URLS, readConfigFile} from '../../src/runtime/config.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
 
@@ -59,7 +60,7 @@ describe('config', () => {
     ['role', {role: 'watcher'}, /"role" must be "oracle" or "miner" or "validator", got "watcher"/],
     ['threads', {inference: {threads: 0}}, /"inference.threads" must be an integer in \[1, 256\], got 0/],
     ['rpc url', {chain: {rpcUrls: ['localhost:8545']}}, /"chain.rpcUrls\[0\]" must be an http\(s\) URL/],
-    ['bootstrap', {p2p: {bootstrap: ['1.2.3.4:4001']}}, /"p2p.bootstrap" multiaddr must start with "\/"/],
+    ['bootstrap', {p2p: {bootstrap: ['1.2.3.4:4001']}}, /"p2p.bootstrap\[0\]" must be a multiaddr \(starting with "\/"\), got "1.2.3.4:4001"/],
     ['missing keystore', {keystore: undefined}, /"keystore" must be a non-empty string, got nothing/],
     ['escrow', {chain: {taskEscrowWei: '1e18'}}, /"chain.taskEscrowWei" must be a decimal amount of wei/]
   ]
@@ -90,11 +91,11 @@ describe('config', () => {
     }
 
     it('rejects a section given as a value', () => {
-      rejects([minimal, {p2p: '/ip4/1.2.3.4/tcp/1'}], 'p2p', /^config field "p2p" must be an object with the fields listen, announce, bootstrap; got "\/ip4/)
+      rejects([minimal, {p2p: '/ip4/1.2.3.4/tcp/1'}], 'p2p', /^config field "p2p" must be an object \{listen, announce, bootstrap\}, got "\/ip4/)
     })
 
     it('rejects unknown fields of a model entry', () => {
-      rejects([{...minimal, models: [{id: 1, fiel: '/m.gguf'}]}], 'models[0].fiel', /"models\[0\].fiel" is not a model field/)
+      rejects([{...minimal, models: [{id: 1, fiel: '/m.gguf'}]}], 'models[0].fiel', /^config field "models\[0\].fiel" is not a config field; did you mean "models\[0\].file"\?$/)
     })
 
     it('rejects them from the environment and flags too, and a `__proto__` key in a file', () => {
@@ -126,15 +127,15 @@ describe('config', () => {
     it(`takes 1 to ${MAX_RPC_URLS} URLs`, () => {
       const urls = (n: number): string[] => Array.from({length: n}, (_, i) => `https://rpc${i}.example`)
       assert.equal(buildConfig([minimal, {chain: {rpcUrls: urls(MAX_RPC_URLS)}}]).chain.rpcUrls.length, MAX_RPC_URLS)
-      rejects([minimal, {chain: {rpcUrls: urls(MAX_RPC_URLS + 1)}}], 'chain.rpcUrls', /must list 1 to 20 RPC URLs, got 21/)
-      rejects([minimal, {chain: {rpcUrls: []}}], 'chain.rpcUrls', /must list 1 to 20 RPC URLs, got 0/)
-      rejects([minimal, fromDottedEntries({'chain.rpcUrls': ' , '})], 'chain.rpcUrls', /got 0/)
+      rejects([minimal, {chain: {rpcUrls: urls(MAX_RPC_URLS + 1)}}], 'chain.rpcUrls', /must be a list of 1 to 20 http\(s\) RPC URLs, got a list of 21$/)
+      rejects([minimal, {chain: {rpcUrls: []}}], 'chain.rpcUrls', /must be a list of 1 to 20 http\(s\) RPC URLs, got a list of 0$/)
+      rejects([minimal, fromDottedEntries({'chain.rpcUrls': ' , '})], 'chain.rpcUrls', /got a list of 0$/)
     })
 
     it('names the bad URL by its index; WebSocket URLs are refused (the provider polls over HTTP)', () => {
       rejects([minimal, {chain: {rpcUrls: ['https://a.example', 'wss://b.example']}}], 'chain.rpcUrls[1]', /"chain.rpcUrls\[1\]" must be an http\(s\) URL \(WebSocket endpoints are not supported\), got "wss:\/\/b.example"/)
       rejects([minimal, {chain: {rpcUrls: ['http://']}}], 'chain.rpcUrls[0]', /must be an http\(s\) URL/)
-      rejects([minimal, {chain: {rpcUrls: [8545]}}], 'chain.rpcUrls', /must be a list of strings/)
+      rejects([minimal, {chain: {rpcUrls: [8545]}}], 'chain.rpcUrls[0]', /"chain.rpcUrls\[0\]" must be an http\(s\) URL \(WebSocket endpoints are not supported\), got 8545$/)
     })
   })
 
@@ -146,10 +147,10 @@ describe('config', () => {
     })
 
     it('refuses a wildcard address and what is no multiaddr', () => {
-      rejects([minimal, {p2p: {announce: ['/ip4/0.0.0.0/tcp/4040']}}], 'p2p.announce', /lists "\/ip4\/0.0.0.0\/tcp\/4040", which no peer can dial/)
-      rejects([minimal, {p2p: {announce: ['/ip6/::/tcp/4040']}}], 'p2p.announce', /which no peer can dial/)
-      rejects([minimal, {p2p: {announce: ['/ip4/203.0.113/tcp/4040']}}], 'p2p.announce', /is not a multiaddr: "\/ip4\/203.0.113\/tcp\/4040"/)
-      rejects([minimal, {p2p: {announce: ['203.0.113.7:4040']}}], 'p2p.announce', /multiaddr must start with "\/"/)
+      rejects([minimal, {p2p: {announce: ['/ip4/0.0.0.0/tcp/4040']}}], 'p2p.announce[0]', /"p2p.announce\[0\]" is "\/ip4\/0.0.0.0\/tcp\/4040", which no peer can dial/)
+      rejects([minimal, {p2p: {announce: ['/ip4/203.0.113.7/tcp/4040', '/ip6/::/tcp/4040']}}], 'p2p.announce[1]', /which no peer can dial/)
+      rejects([minimal, {p2p: {announce: ['/ip4/203.0.113/tcp/4040']}}], 'p2p.announce[0]', /is not a multiaddr: "\/ip4\/203.0.113\/tcp\/4040"/)
+      rejects([minimal, {p2p: {announce: ['203.0.113.7:4040']}}], 'p2p.announce[0]', /must be a multiaddr \(starting with "\/"\)/)
     })
   })
 
@@ -157,17 +158,54 @@ describe('config', () => {
     const oracle = {...minimal, role: 'oracle'}
     rejects([oracle, {api: {host: '0.0.0.0'}}], 'api.tokens', /must list at least one bearer token when the oracle's API listens beyond loopback \(api\.host "0\.0\.0\.0"\)/)
     assert.equal(buildConfig([oracle, {api: {host: '0.0.0.0', tokens: ['t']}}]).api.host, '0.0.0.0')
+    rejects([oracle, {api: {host: '0.0.0.0', tokens: ['t', '']}}], 'api.tokens[1]', /"api.tokens\[1\]" must be a non-empty bearer token, got ""$/)
     assert.deepEqual(buildConfig([oracle]).api.tokens, [], 'loopback without tokens stays possible (a devnet, a local client)')
     assert.equal(buildConfig([minimal, {api: {host: '0.0.0.0'}}]).api.host, '0.0.0.0', 'a miner\'s API spends nothing')
   })
 
   it('takes models as a list of {id, file} or a comma list of ID[=FILE], each id once', () => {
     assert.deepEqual(buildConfig([minimal, fromDottedEntries({models: '1,2=/m/q4.gguf'})]).models, [{id: '1'}, {id: '2', file: '/m/q4.gguf'}])
-    rejects([minimal, {models: [{id: 1}, {id: 1}]}], 'models[1].id', /lists model 1 twice/)
-    rejects([minimal, {models: []}], 'models', /must list the registry models this node serves/)
-    rejects([minimal, {models: [{id: 0}]}], 'models[0].id', /positive integer/)
-    rejects([minimal, {models: Array.from({length: 33}, (_, i) => ({id: i + 1}))}], 'models', /at most 32 models/)
+    rejects([minimal, {models: [{id: 1}, {id: '1'}]}], 'models', /"models" lists model 1 twice$/)
+    rejects([minimal, {models: []}], 'models', /must be a list of 1 to 32 registry models this node serves, e\.g\. \[\{"id": 1\}\] or "1,2=\/path\/model\.gguf", got a list of 0$/)
+    rejects([minimal, {models: [{id: 0}]}], 'models[0].id', /"models\[0\].id" must be a registry model id \(a positive integer\), got 0$/)
+    rejects([minimal, {models: Array.from({length: 33}, (_, i) => ({id: i + 1}))}], 'models', /got a list of 33$/)
+    rejects([minimal, {models: [{id: 1e30}]}], 'models[0].id', /must be a registry model id \(a positive integer\), got 1e\+30$/)
+    rejects([minimal, {models: [5]}], 'models[0]', /"models\[0\]" must be \{"id": N, "file"\?: PATH\}, got 5$/)
     rejects([minimal, {inference: {memoryBudgetMiB: -1}}], 'inference.memoryBudgetMiB', /must be a number of MiB >= 0/)
+  })
+
+  describe('api.limits', () => {
+    it('keeps the API\'s defaults for the limits a config leaves out', () => {
+      const limits = buildConfig([minimal, {api: {limits: {perTokenConcurrency: 4, requestTimeoutMs: 20_000}}}]).api.limits
+      assert.deepEqual(limits, {...API_LIMIT_DEFAULTS, perTokenConcurrency: 4, requestTimeoutMs: 20_000})
+      assert.deepEqual(buildConfig([minimal]).api.limits, API_LIMIT_DEFAULTS)
+    })
+
+    it('takes each as a positive integer, from a file or as text', () => {
+      assert.equal(buildConfig([minimal, fromDottedEntries({'api.limits.perTokenRequestsPerMinute': '60'})]).api.limits.perTokenRequestsPerMinute, 60)
+      rejects([minimal, {api: {limits: {perTokenConcurrency: 0}}}], 'api.limits.perTokenConcurrency', /^config field "api.limits.perTokenConcurrency" must be a positive integer \(at most 2147483647\), got 0$/)
+      rejects([minimal, {api: {limits: {requestTimeoutMs: 2.5}}}], 'api.limits.requestTimeoutMs', /must be a positive integer/)
+      rejects([minimal, {api: {limits: {perTokenConcurency: 4}}}], 'api.limits.perTokenConcurency', /is not a config field; did you mean "api.limits.perTokenConcurrency"\?$/)
+    })
+
+    it('refuses headers that may take longer than the whole request (Node would refuse to start the server)', () => {
+      rejects([minimal, {api: {limits: {requestTimeoutMs: 5_000, headersTimeoutMs: 6_000}}}], 'api.limits.headersTimeoutMs', /must be at most api.limits.requestTimeoutMs \(5000\), got 6000 \(its default is 10000: lower both together\)$/)
+      rejects([minimal, {api: {limits: {requestTimeoutMs: 5_000}}}], 'api.limits.headersTimeoutMs', /got 10000 \(its default is 10000: lower both together\)$/)
+    })
+  })
+
+  it('takes the log format and level from the closed sets the logger knows', () => {
+    assert.equal(buildConfig([minimal]).logFormat, 'auto')
+    assert.equal(buildConfig([minimal, fromDottedEntries({[ENV_FIELDS.CORTENSORD_LOG_FORMAT as string]: 'pretty'})]).logFormat, 'pretty')
+    rejects([minimal, {logFormat: 'yaml'}], 'logFormat', /^config field "logFormat" must be "auto" or "json" or "pretty", got "yaml"$/)
+    rejects([minimal, {logLevel: 'verbose'}], 'logLevel', /must be "fatal" or "error" or "warn" or "info" or "debug" or "trace" or "silent", got "verbose"$/)
+  })
+
+  it('leaves the layers it was given as they were', () => {
+    const file = structuredClone(minimal)
+    const config = buildConfig([file, fromDottedEntries({models: '1,2'})])
+    config.chain.rpcUrls.push('http://other.example')
+    assert.deepEqual(file, minimal)
   })
 
   it('reads the example configs, resolving their paths against the file', () => {

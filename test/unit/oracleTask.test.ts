@@ -369,10 +369,23 @@ describe('oracle task machine: verified tasks', () => {
     assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'truth')
     assert.deepEqual(done.task.record.agreement?.rejected, [A])
   })
-  it('competing: once the window closed, a lone rejected result fails the task (it does not wait forever)', () => {
+  it('competing: a window that closed on a rejected result reopens for an honest competitor still working', () => {
     const {task} = startVerified([A], VERIFIED, 'competing')
     const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'lie'), {type: 'CompetingTimeout'}, {type: 'Verified', miner: A, verdict: verdict(false)}])
-    assert.equal(rejection(got.effects), 'RESULT_REJECTED')
+    assert.equal(rejection(got.effects), undefined, 'no failure while the precommit deadline is ahead')
+    assert.ok(got.effects.some(e => e.type === 'timer' && e.event.type === 'CompetingTimeout'), 'the window is open again')
+    const again = steps(got.task, [{type: 'CompetingTimeout'}, received(B, 'truth'), {type: 'Verified', miner: B, verdict: verdict(true)}])
+    const [reply] = replies(again.effects)
+    assert.equal(reply?.type === 'Answered' ? reply.record.answer : undefined, 'truth')
+    assert.deepEqual(again.task.record.agreement?.rejected, [A])
+  })
+
+  it('competing: only rejected results at the precommit deadline fail the task (it does not wait forever)', () => {
+    const {task} = startVerified([A], VERIFIED, 'competing')
+    const got = steps(task, [{type: 'CreateMined', tx: TX}, received(A, 'lie'), {type: 'Verified', miner: A, verdict: verdict(false)}])
+    assert.equal(rejection(got.effects), undefined)
+    const late = step(got.task, {type: 'CompetingTimeout'}, got.task.precommitDeadline + 1, VERIFIED)
+    assert.equal(rejection(late.effects), 'RESULT_REJECTED')
   })
 
   it('a verifier that never answers: nothing is counted as a fault, and the task settles by the chain\'s majority rule', () => {

@@ -50,7 +50,9 @@ const SAMPLES: {[K in GossipTopic]: {signer: NodeKey, payload: GossipPayload[K]}
       freeSlots: 0,
       tokensPerSecond: 0,
       seq: NOW - 60_000,
-      timestamp: NOW
+      timestamp: NOW,
+      heard: [miner.address],
+      verdicts: [{taskId: '41', miner: miner2.address, verdict: 'rejected', reason: 'token 3 scored below the floor'}]
     }
   },
   [GossipTopic.task]: {
@@ -185,6 +187,15 @@ describe('codec', () => {
       assert.equal(codeOf(GossipTopic.precommit, raw.pack(value)), 'MESSAGE_SCHEMA_INVALID', JSON.stringify(value, (_k, v: unknown) => typeof v === 'bigint' ? String(v) : v))
     }
     assert.equal(({} as Record<string, unknown>).polluted, undefined)
+  })
+
+  it('an oracle heartbeat\'s hearing is bounded: a verdict reason over 200 chars, an unknown verdict, a heartbeat without `heard`', () => {
+    const hb = SAMPLES[GossipTopic.oracleHeartbeat].payload
+    const verdict = hb.verdicts[0]!
+    const {heard: _heard, ...withoutHeard} = hb
+    for (const value of [{...hb, verdicts: [{...verdict, reason: 'r'.repeat(201)}]}, {...hb, verdicts: [{...verdict, verdict: 'slow'}]}, withoutHeard]) {
+      assert.equal(codeOf(GossipTopic.oracleHeartbeat, raw.pack(value)), 'MESSAGE_SCHEMA_INVALID', JSON.stringify(value).slice(0, 200))
+    }
   })
 
   it('refuses to encode a payload that breaks its schema or the size limit', () => {

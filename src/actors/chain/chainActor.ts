@@ -5,6 +5,7 @@ import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../ch
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
 import {assertNever} from '../../util/assertNever.js'
+import {nodeMetrics} from '../../util/metrics.js'
 import {sleep} from '../../util/sleep.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import type {ChainEventsMessage, ChainMessage, EventsReply, ReadReply, SendReply} from './messages.js'
@@ -97,12 +98,22 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
           if (msg.lane === 'user') state.watcher.wake()
           const method = state.writers[call.contract].getFunction(call.functionName)
           const overrides = msg.value == null ? {} : {value: msg.value}
+          // The label names the task; the metric names the contract method only (a bounded set).
+          const counted = {method: `${call.contract}.${call.functionName}`}
+          const onBroadcast = (hash: string): void => {
+            nodeMetrics.transactions.inc({...counted, status: 'sent'})
+            msg.onBroadcast?.(hash)
+          }
           state.queue.send(msg.label, async () => await method.populateTransaction(...call.args, overrides),
-            {lane: msg.lane, signal: msg.signal == null ? state.controller.signal : AbortSignal.any([state.controller.signal, msg.signal]), onBroadcast: msg.onBroadcast}).then(
+            {lane: msg.lane, signal: msg.signal == null ? state.controller.signal : AbortSignal.any([state.controller.signal, msg.signal]), onBroadcast}).then(
             (receipt: TransactionReceipt) => {
+              nodeMetrics.transactions.inc({...counted, status: 'confirmed'})
+              nodeMetrics.gasUsed.inc(counted, Number(receipt.gasUsed))
               system.tell<SendReply>(msg.replyTo, {type: 'Mined', tx: {label: msg.label, hash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, events: decodeLogs(receipt.logs)}})
             },
             (err: unknown) => {
+              // Reverted: the contract refused (SlotsFull, WrongState...); failed: no answer, dropped, aborted.
+              nodeMetrics.transactions.inc({...counted, status: err instanceof TxError && err.code === 'TX_REVERTED' ? 'reverted' : 'failed'})
               if (err instanceof TxError && err.code === 'TX_REVERTED') {
                 system.tell<SendReply>(msg.replyTo, {type: 'Reverted', label: msg.label, errorName: err.type.errorName ?? 'unknown', error: err.message})
               } else {

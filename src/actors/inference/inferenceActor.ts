@@ -6,6 +6,7 @@ import type {ModelId} from '../../protocols/modelId.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import type {AddModelReply, InferenceMessage, InferenceReply, InferenceStatus} from './messages.js'
+import {nodeMetrics} from '../../util/metrics.js'
 
 export interface InferenceActorInit {
   system: ActorSystem
@@ -119,6 +120,8 @@ export function inferenceActor (init: InferenceActorInit): ActorDefinition<Infer
             const result = await held.engine.complete({prompt: job.prompt, seed: job.seed, params: job.params}, {signal: controller.signal, onToken: msg.onToken})
             state.completed++
             state.recentTokensPerSecond = [...state.recentTokensPerSecond, result.tokensPerSecond].slice(-RECENT_WINDOW)
+            // One observation per run: a run cut short says nothing of the engine's speed.
+            if (result.finishReason !== 'abort' && result.completionTokens > 0) nodeMetrics.inferenceTokensPerSecond.observe({model: job.modelId}, result.tokensPerSecond)
             system.tell<InferenceReply>(replyTo, {type: 'Completed', jobId: job.jobId, outcome: {...result, determinismClass}})
           }).catch((err: Error & {code?: string}) => {
             ctx.log.warn({jobId: job.jobId, modelId: job.modelId, err}, 'inference failed')

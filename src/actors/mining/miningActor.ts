@@ -17,6 +17,8 @@ import type {MiningMessage, MiningStatus} from './messages.js'
 import {isFinished, minerEventOf, step, takeTask, type MinerEffect, type MinerTask, type MinerTaskEvent} from './minerTask.js'
 import {taskFromChain} from './taskFromChain.js'
 import type {TaskEvent} from '../../chain/taskEvents.js'
+import {nodeMetrics} from '../../util/metrics.js'
+import {observeMinerStage} from './minerStages.js'
 
 export interface MiningActorInit {
   system: ActorSystem
@@ -174,11 +176,13 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
   function apply (state: MiningState, taskId: string, event: MinerTaskEvent, ctx: ActorContext<MiningMessage | Internal>): void {
     const old = state.tasks.get(taskId)
     if (old === undefined) return
-    const {task, effects} = step(old, event, Date.now())
+    const now = Date.now()
+    const {task, effects} = step(old, event, now)
     // An event that changes nothing (duplicate, stale timer, out of phase) is not journaled.
     if (task !== old) {
       journal.record('miner', taskId, event, task, !isFinished(task))
       state.tasks.set(taskId, task)
+      observeMinerStage(old, task, now, nodeMetrics)
       if (!isFinished(old) && isFinished(task)) finished(state, task)
     }
     run(taskId, task, effects, ctx)

@@ -1,6 +1,6 @@
 import type {ModelId} from '../../protocols/modelId.js'
 import type {ModelDescriptor} from '../../model/modelDescriptor.js'
-import type {ModelProgress} from '../../model/modelProgress.js'
+import {MODEL_PROGRESS_MESSAGE, type ModelProgress} from '../../model/modelProgress.js'
 import type {ModelStore} from '../../model/modelStore.js'
 import {assertNever} from '../../util/assertNever.js'
 import {sleep} from '../../util/sleep.js'
@@ -87,7 +87,7 @@ export function modelActor (init: ModelActorInit): ActorDefinition<ModelState, M
         case '$Progress': {
           const phase = msg.progress.phase === 'import' ? 'importing' : msg.progress.phase === 'fetch' ? 'fetching' : 'verifying'
           state.statuses.set(msg.modelId, {modelId: msg.modelId, phase, progress: msg.progress})
-          ctx.log.info({modelId: msg.modelId, phase, bytes: msg.progress.bytes, total: msg.progress.total, rate: Math.round(msg.progress.rate)}, 'model progress')
+          ctx.log.info({modelId: msg.modelId, phase, bytes: msg.progress.bytes, total: msg.progress.total, rate: Math.round(msg.progress.rate)}, MODEL_PROGRESS_MESSAGE)
           return state
         }
         case '$Done': {

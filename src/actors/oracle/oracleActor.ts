@@ -19,6 +19,9 @@ import {applyTaskEvents, dueForSweep} from './sweeper.js'
 import {VerifiedStream} from './verifiedStream.js'
 import {reputationOf, type Reputation} from './reputation.js'
 import type {Claim, Verdict} from '../../verify/verifier.js'
+import {nodeMetrics} from '../../util/metrics.js'
+import {observeOracleStep} from './oracleTaskMetrics.js'
+import {requestOutcome} from './requestOutcome.js'
 
 export interface OracleActorInit {
   system: ActorSystem
@@ -155,6 +158,7 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         if (stepped.task === task) return
         journal.record('oracle', taskId, event, stepped.task, isOpen(stepped.task))
         state.tasks.set(taskId, stepped.task)
+        observeOracleStep(task.record, stepped.task.record, nodeMetrics)
         run(stepped.task, stepped.effects)
       }
 
@@ -163,6 +167,8 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         for (const effect of effects) {
           switch (effect.type) {
             case 'reply': {
+              // Once per task (the machine replies once): how it ended for its client.
+              nodeMetrics.tasks.inc({mode: task.record.mode, outcome: requestOutcome(effect.reply)})
               const live = state.live.get(taskId)
               if (effect.reply.type === 'Answered' && effect.reply.record.answer != null) {
                 if (live?.gate?.finish(effect.reply.record.answer) === false) log.warn({taskId}, 'streamed text does not begin the verified answer; the rest comes with the final event')
@@ -213,7 +219,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
               }
               verify(effect.modelId, effect.claim, {reexecute: effect.reexecute, partial: false}).then(
                 verdict => { system.tell(self, {type: '$Step', taskId, event: {type: 'Verified', miner: effect.miner, verdict: {accepted: verdict.accepted, method: verdict.method, sameClass: verdict.sameClass, reason: verdict.reason, ms: Math.round(verdict.ms)}}}) },
-                (err: Error) => { system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: err.message}}) })
+                (err: Error) => {
+                  // No verdict: the check is asked again (each failed attempt counts).
+                  nodeMetrics.verificationVerdicts.inc({verdict: 'unavailable'})
+                  system.tell(self, {type: '$Step', taskId, event: {type: 'VerifyFailed', miner: effect.miner, error: err.message}})
+                })
               break
             }
             case 'log':
@@ -270,11 +280,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const {msg: request, since} = state.waiting[0] as {msg: CompleteMessage, since: number}
           const {mode, redundancy: k, modelId} = request.request
           if (request.signal?.aborted === true) {
-            system.tell(request.replyTo, {type: 'Rejected', status: 499, code: 'CLIENT_GONE', error: 'cancelled: the client disconnected while waiting for miners'})
+            refuse(system, request, {type: 'Rejected', status: 499, code: 'CLIENT_GONE', error: 'cancelled: the client disconnected while waiting for miners'})
           } else if (!start(request)) {
             if (now - since < init.resultTimeoutMs) break
             const available = eligibleMiners(selection(modelId, k)).length
-            system.tell(request.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${mode} mode needs ${k} free miners for model ${modelId}; ${available} free after waiting ${now - since} ms`})
+            refuse(system, request, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${mode} mode needs ${k} free miners for model ${modelId}; ${available} free after waiting ${now - since} ms`})
           }
           state.waiting.shift()
         }
@@ -285,9 +295,17 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       const streamGate = (taskId: string, task: OracleTask, onToken: (text: string) => void): VerifiedStream => {
         const {record} = task
         const verify = init.verify
+        let firstReleased = false
         return new VerifiedStream({
           k: record.k,
-          release: (text) => { if (state.live.get(taskId)?.onToken != null) onToken(text) },
+          release: (text) => {
+            // Time to first token as the client sees it: the first verified (majority-agreed) text.
+            if (!firstReleased) {
+              firstReleased = true
+              nodeMetrics.timeToFirstToken.observe({mode: record.mode}, (Date.now() - record.timings.requestedAt) / 1000)
+            }
+            if (state.live.get(taskId)?.onToken != null) onToken(text)
+          },
           check: verify == null ? undefined : async (miner, tokenIds, output) => {
             const minerClass = state.miners.get(miner)?.models.find(m => m.id === record.modelId)?.determinismClass ?? ''
             const verdict = await verify(record.modelId, {prompt: record.prompt, params: record.params, seed: record.seed, tokenIds, output, determinismClass: minerClass, finishReason: 'length'}, {reexecute: false, partial: true})
@@ -336,11 +354,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
           const capable = capableMiners(selection(modelId, k)).length
           if (capable < k) {
             // Waiting cannot help: not enough miners serve the model at all.
-            system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${mode} mode needs ${k} ready miners for model ${modelId}; ${capable} available`})
+            refuse(system, msg, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${mode} mode needs ${k} ready miners for model ${modelId}; ${capable} available`})
             return state
           }
           if (state.waiting.length >= MAX_WAITING) {
-            system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${state.waiting.length} requests already wait for free miners`})
+            refuse(system, msg, {type: 'Rejected', status: 503, code: 'NO_MINER_READY', error: `${state.waiting.length} requests already wait for free miners`})
             return state
           }
           // Every miner is busy: hold the request a while rather than refuse it (miners free up
@@ -477,10 +495,10 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
       clearInterval(state.sweepTimer)
       clearInterval(state.reputationTimer)
       clearTimeout(state.staffTimer)
-      for (const {msg} of state.waiting.splice(0)) system.tell(msg.replyTo, {type: 'Rejected', status: 503, code: 'NODE_STOPPING', error: 'the oracle is stopping'})
+      for (const {msg} of state.waiting.splice(0)) refuse(system, msg, {type: 'Rejected', status: 503, code: 'NODE_STOPPING', error: 'the oracle is stopping'})
     },
     failMessage: (msg, error) => {
-      if (msg.type === 'Complete') system.tell(msg.replyTo, {type: 'Rejected', status: 500, code: 'ORACLE_CRASHED', error: error.message})
+      if (msg.type === 'Complete') refuse(system, msg, {type: 'Rejected', status: 500, code: 'ORACLE_CRASHED', error: error.message})
     }
   }
 
@@ -510,6 +528,12 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
         return assertNever(tx, 'oracle transaction')
     }
   }
+}
+
+/** Answers a request that never became a task (no miners, stopping, crashed); it counts among the tasks all the same. */
+function refuse (system: ActorSystem, request: CompleteMessage, reply: Extract<CompleteReply, {type: 'Rejected'}>): void {
+  nodeMetrics.tasks.inc({mode: request.request.mode, outcome: requestOutcome(reply)})
+  system.tell(request.replyTo, reply)
 }
 
 /** A transaction's outcome as the event its task's machine expects. */

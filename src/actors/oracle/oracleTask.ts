@@ -285,7 +285,7 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
       draft.verifying = draft.verifying.filter(k => k !== key)
       for (const r of draft.record.results) if (r.verdict == null && verificationKey(draft, r.miner) === key) r.verdict = event.verdict
       if (!event.verdict.accepted) effects.push({type: 'log', level: 'warn', msg: 'output failed verification', fields: {taskId: draft.record.taskId, miner: event.miner, method: event.verdict.method, reason: event.verdict.reason}})
-      if (draft.record.phase === 'running') decide(draft, now, effects)
+      if (draft.record.phase === 'running') decide(draft, now, effects, config)
       else if (draft.verifying.length === 0) maybeEnd(draft, now, effects)
       return out
     }
@@ -355,7 +355,7 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       if (record.mode === 'competing' && !record.assignees.includes(miner)) record.assignees.push(miner)
       if (task.verify) {
         requestVerification(task, miner, config, effects)
-        decide(task, now, effects)
+        decide(task, now, effects, config)
         return out
       }
       const tally = tallyResults(relevantResults(task), record.k)
@@ -390,10 +390,13 @@ function running (task: OracleTask, event: OracleTaskEvent, now: number, config:
       return out
     }
     case 'CompetingTimeout': {
-      if (record.results.length > 0) {
+      // An output that failed verification counts as none: the window stays open for the
+      // competitors still working (a fast liar must not end the task for an honest, slower one).
+      const standing = record.results.filter(r => r.verdict?.accepted !== false)
+      if (standing.length > 0 || (record.results.length > 0 && now > task.precommitDeadline)) {
         // Fewer than k competitors answered in time: answer with what agrees (or verifies) so far.
         task.competingClosed = true
-        if (task.verify) decide(task, now, effects)
+        if (task.verify) decide(task, now, effects, config)
         else answer(task, tallyResults(record.results, record.results.length), now, effects)
       } else if (now > task.precommitDeadline) {
         return fail(task, now, effects, 504, 'MINERS_MISSED_DEADLINE', 'no miner delivered a result before the precommit deadline')
@@ -563,7 +566,7 @@ function audited (task: OracleTask, minerClass: string, config: OracleTaskConfig
 }
 
 /** A verified task answers once every result it waits for is judged (see verifiedConsensus.ts). */
-function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
+function decide (task: OracleTask, now: number, effects: OracleEffect[], config: OracleTaskConfig): void {
   const {record} = task
   const all = relevantResults(task).map(r => ({miner: r.miner, outputHash: r.outputHash, determinismClass: r.determinismClass, accepted: r.verdict?.accepted}))
   let results = all
@@ -580,6 +583,13 @@ function decide (task: OracleTask, now: number, effects: OracleEffect[]): void {
   if (decision.status === 'pending') return
   const rejected = [...new Set([...decision.rejected, ...decision.outvoted, ...fallen])]
   if (decision.status === 'none') {
+    if (record.mode === 'competing' && task.competingClosed && now <= task.precommitDeadline) {
+      // The window closed on outputs that have all failed verification since: as good as none,
+      // so it reopens for the competitors still working, until the precommit deadline.
+      task.competingClosed = false
+      effects.push(timer(now + config.resultTimeoutMs, {type: 'CompetingTimeout'}))
+      return
+    }
     const reasons = record.results.filter(r => rejected.includes(r.miner)).map(r => `${r.miner}: ${r.verdict?.reason ?? 'outvoted within its class'}`)
     record.agreement = {status: 'disagreed', agreeing: [], dissenting: rejected, verified: true, rejected}
     fail(task, now, effects, 502, 'RESULT_REJECTED', `no miner's output passed verification (${reasons.join('; ')})`)

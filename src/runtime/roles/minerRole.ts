@@ -7,9 +7,10 @@ import type {MiningMessage, MiningStatus} from '../../actors/mining/messages.js'
 import {miningActor} from '../../actors/mining/miningActor.js'
 import type {ActorRef} from '../../actors/actorSystem.js'
 import type {ModelId} from '../../protocols/modelId.js'
+import {dashboardRoutes} from '../../api/dashboardRoutes.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {askStatus} from './askStatus.js'
-import {watchServed} from './watchServed.js'
+import {trackServing, watchServed} from './watchServed.js'
 import {memoryBudgetBytes} from './memoryBudget.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 
@@ -47,10 +48,16 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
     return reply.modelId
   })
   watchServed(node, served)
+  const serving = trackServing(config.models.map(m => m.id), served)
 
   return {
     gossip: {
-      [GossipTopic.task]: (m) => { system.tell(mining, {type: 'TaskReceived', task: m.payload}) }
+      [GossipTopic.task]: (m) => {
+        system.tell(mining, {type: 'TaskReceived', task: m.payload})
+        // The ledger follows the tasks this miner could take: of a model it serves.
+        if (serving.get(m.payload.modelId)?.served === true) system.tell(node.earnings, {type: 'TaskSeen', task: m.payload})
+      },
+      [GossipTopic.oracleHeartbeat]: (m) => { system.tell(node.earnings, {type: 'OracleHeard', heartbeat: m.payload}) }
     },
     streams: {},
     sample: async () => {
@@ -67,7 +74,8 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
       inference: await askStatus<InferenceStatus>(system, inference),
       mining: await askStatus<MiningStatus>(system, mining)
     }),
-    routes: [],
-    served
+    routes: dashboardRoutes(),
+    served,
+    serving
   }
 }

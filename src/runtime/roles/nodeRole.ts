@@ -1,5 +1,6 @@
 import type {ActorDefinition, ActorRef, ActorSystem} from '../../actors/actorSystem.js'
 import type {ChainMessage} from '../../actors/chain/messages.js'
+import type {EarningsMessage} from '../../actors/earnings/messages.js'
 import type {EnsureReply, ModelMessage} from '../../actors/model/messages.js'
 import type {HeartbeatSample} from '../../actors/stats/statsActor.js'
 import type {Route} from '../../api/httpApi.js'
@@ -10,6 +11,7 @@ import type {LlamaEngineOptions} from '../../inference/llamaEngine.js'
 import type {TaskJournal} from '../../journal/taskJournal.js'
 import type {GossipNetwork} from '../../protocols/gossipNetwork.js'
 import type {ValidatedGossip} from '../../protocols/gossipValidation.js'
+import type {OracleHearing} from '../../protocols/messages.js'
 import type {ModelId} from '../../protocols/modelId.js'
 import type {ResultHandler, ResultService} from '../../protocols/resultService.js'
 import type {GossipTopic} from '../../protocols/topic.js'
@@ -19,6 +21,7 @@ import type {NodeConfig} from '../config.js'
 import type {Host} from '../host.js'
 import type {NodeKey} from '../keys.js'
 import type {ActorName} from '../supervisionTree.js'
+import type {ModelServing} from './watchServed.js'
 
 /** What the node hands a role: the shared parts every role runs on (libp2p-style components). */
 export interface NodeComponents {
@@ -39,6 +42,8 @@ export interface NodeComponents {
   /** The node's durable task memory (`<dataDir>/journal.sqlite`); closed after the actors stop. */
   journal: TaskJournal
   model: ActorRef<ModelMessage>
+  /** What the node learns about its earning: a miner tells it the tasks it sees, miners and validators the oracles' heartbeats. */
+  earnings: ActorRef<EarningsMessage>
   /**
    * The configured models, in config order, each once verified on disk (seeded from its
    * `file`, else fetched over IPFS); made ready one after another, the first first.
@@ -71,6 +76,10 @@ export interface RoleRuntime {
   routes: Route[]
   /** One promise per listed model, resolved once the node takes its work (NodeStats is then pinged ready for it). */
   served?: Array<Promise<ModelId>>
+  /** Each listed model: served yet, or why not (roles that serve models). */
+  serving?: ReadonlyMap<ModelId, ModelServing>
+  /** An oracle: what its heartbeat says it hears (the nodes, its negative verdicts). */
+  hearing?: () => Promise<OracleHearing>
 }
 
 /** A role: given the node's components, starts its actors and returns its tables. */

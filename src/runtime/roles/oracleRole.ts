@@ -1,7 +1,7 @@
 import {peerIdFromString} from '@libp2p/peer-id'
 import type {ActorRef} from '../../actors/actorSystem.js'
 import {pooledModel} from '../../actors/model/messages.js'
-import type {OracleMessage} from '../../actors/oracle/messages.js'
+import type {OracleMessage, TaskRecord} from '../../actors/oracle/messages.js'
 import {oracleActor} from '../../actors/oracle/oracleActor.js'
 import {dashboardRoutes} from '../../api/dashboardRoutes.js'
 import {ModelCatalog} from '../../api/modelCatalog.js'
@@ -12,6 +12,10 @@ import {oracleRoutes} from '../../api/oracleRoutes.js'
 import {loadPromptTools, openLlamaEngine} from '../../inference/openLlamaEngine.js'
 import type {PromptTools} from '../../inference/promptTools.js'
 import type {ModelId} from '../../protocols/modelId.js'
+import type {Address} from '../../protocols/address.js'
+import {MAX_HEARD_NODES, MAX_HEARTBEAT_VERDICTS, MAX_VERDICT_REASON_CHARS, type HeartbeatVerdict, type OracleHearing} from '../../protocols/messages.js'
+import {ASK_TIMEOUT_MS} from '../../actors/askTimeouts.js'
+import {MAX_MESSAGE_BYTES} from '../../protocols/constants.js'
 import {GossipTopic} from '../../protocols/topic.js'
 import {ValidatorPool} from '../../verify/validatorPool.js'
 import {VerifierPool} from '../../verify/verifierPool.js'
@@ -101,9 +105,16 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
     network: {networkId: config.networkId, chainId: deployment.chainId, rpcUrl: rpcUrlForLogs(config.chain.rpcUrls[0]!), contracts: deployment.contracts, deployBlock: deployment.deployBlock}
   })
 
+  /** When each node's heartbeat last reached this oracle: its heartbeat says whom it hears. */
+  const heardAt = new Map<Address, number>()
+  const hearingWindowMs = HEARD_INTERVALS * config.stats.heartbeatIntervalMs
+
   return {
     gossip: {
       [GossipTopic.heartbeat]: (m) => {
+        heardAt.delete(m.payload.address)
+        heardAt.set(m.payload.address, Date.now())
+        if (heardAt.size > 2 * MAX_HEARD_NODES) heardAt.delete(heardAt.keys().next().value!)
         system.tell(oracle, {type: 'HeartbeatSeen', heartbeat: m.payload})
         validators?.heartbeat(m.payload)
       },
@@ -123,8 +134,60 @@ export const oracleRole: StartRole = async (node: NodeComponents): Promise<RoleR
     // An oracle mines nothing: its heartbeat only says it is there.
     sample: async () => ({models: [], freeSlots: 0, tokensPerSecond: 0}),
     status: async () => ({verifier: {mode: config.oracle.verifier, models: local?.served() ?? []}}),
-    routes: [...oracleRoutes(client), ...openaiRoutes(client), ...dashboardRoutes()]
+    routes: [...oracleRoutes(client), ...openaiRoutes(client), ...dashboardRoutes()],
+    hearing: async (): Promise<OracleHearing> => {
+      const since = Date.now() - hearingWindowMs
+      // Newest last in the map: the most recently heard first, when there are more than fit.
+      const heard = [...heardAt].filter(([, at]) => at >= since).map(([address]) => address).reverse().slice(0, MAX_HEARD_NODES)
+      // A slow oracle actor leaves the verdicts out of one heartbeat rather than hold it up.
+      const tasks = await system.ask<OracleMessage, TaskRecord[]>(oracle, replyTo => ({type: 'ListTasks', replyTo}), ASK_TIMEOUT_MS.status).catch(() => [])
+      return fitHearing({heard, verdicts: negativeVerdicts(tasks, Date.now() - VERDICT_WINDOW_MS)})
+    }
   }
+}
+
+/** An oracle lists the nodes it heard within this many heartbeat intervals. */
+const HEARD_INTERVALS = 3
+/** An oracle repeats its negative verdicts in its heartbeats for this long (a miner that missed one heartbeat still learns them). */
+const VERDICT_WINDOW_MS = 2 * 60_000
+
+/** Room the rest of an oracle heartbeat takes (identity, addrs, models), kept free of the hearing. */
+const HEARTBEAT_BASE_BYTES = 4 * 1024
+/** msgpack bytes of an address (a 42-char string) and the fixed part of a verdict (keys, miner, verdict). */
+const ADDRESS_BYTES = 44
+const VERDICT_FIXED_BYTES = 100
+
+/**
+ * The hearing cut to what the topic's size limit leaves beside the rest of the heartbeat (an
+ * oversized heartbeat would not be published at all): verdicts first (they name a miner's fault),
+ * then the nodes heard, most recent first.
+ */
+function fitHearing (hearing: OracleHearing): OracleHearing {
+  let budget = MAX_MESSAGE_BYTES[GossipTopic.oracleHeartbeat] - HEARTBEAT_BASE_BYTES
+  const verdicts: HeartbeatVerdict[] = []
+  for (const v of hearing.verdicts) {
+    const size = VERDICT_FIXED_BYTES + v.taskId.length + Buffer.byteLength(v.reason)
+    if (size > budget) break
+    budget -= size
+    verdicts.push(v)
+  }
+  return {heard: hearing.heard.slice(0, Math.max(0, Math.floor(budget / ADDRESS_BYTES))), verdicts}
+}
+
+/** The negative verdicts on miners' outputs of tasks answered since `since`, newest first, bounded for the heartbeat. */
+export function negativeVerdicts (tasks: readonly TaskRecord[], since: number): HeartbeatVerdict[] {
+  const verdicts: Array<HeartbeatVerdict & {at: number}> = []
+  for (const task of tasks) {
+    const at = task.timings.answeredAt ?? task.timings.requestedAt
+    if (at < since || task.agreement == null) continue
+    for (const miner of task.agreement.dissenting) {
+      const result = task.results.find(r => r.miner === miner)
+      const rejected = task.agreement.rejected.includes(miner)
+      const reason = result?.verdict?.accepted === false ? result.verdict.reason : rejected ? 'outvoted within its determinism class' : 'in the minority by output hash'
+      verdicts.push({taskId: task.taskId, miner, verdict: rejected ? 'rejected' : 'disagreed', reason: reason.slice(0, MAX_VERDICT_REASON_CHARS), at})
+    }
+  }
+  return verdicts.sort((a, b) => b.at - a.at).slice(0, MAX_HEARTBEAT_VERDICTS).map(({at, ...v}) => v)
 }
 
 /**

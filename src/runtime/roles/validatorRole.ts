@@ -1,16 +1,18 @@
 import {pooledModel} from '../../actors/model/messages.js'
+import {dashboardRoutes} from '../../api/dashboardRoutes.js'
 import {openLlamaEngine} from '../../inference/openLlamaEngine.js'
 import type {ModelId} from '../../protocols/modelId.js'
+import {GossipTopic} from '../../protocols/topic.js'
 import {VerifierPool} from '../../verify/verifierPool.js'
-import {watchServed} from './watchServed.js'
+import {trackServing, watchServed} from './watchServed.js'
 import {memoryBudgetBytes} from './memoryBudget.js'
 import type {NodeComponents, StartRole, RoleRuntime} from './nodeRole.js'
 
 /**
  * A validator: holds its listed models and checks miners' claimed outputs for oracles over the
  * verify stream (teacher-forced, or re-executed when it shares the miner's class), answering
- * verdicts signed with its node key. It takes no gossip; its heartbeat tells oracles its models
- * and their classes. Models share one memory budget; a node that can load none of them stops.
+ * verdicts signed with its node key. Of gossip it takes only oracles' heartbeats (do they hear
+ * it?); its own tells oracles its models and their classes. Models share one memory budget; a node that can load none of them stops.
  */
 export const validatorRole: StartRole = async (node: NodeComponents): Promise<RoleRuntime> => {
   const {config, log} = node
@@ -36,7 +38,9 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
   }))
 
   return {
-    gossip: {},
+    gossip: {
+      [GossipTopic.oracleHeartbeat]: (m) => { node.system.tell(node.earnings, {type: 'OracleHeard', heartbeat: m.payload}) }
+    },
     streams: {
       verify: async (claim, options, oracle) => {
         // Oracles learn the models from the heartbeat; one that asks for another is refused.
@@ -65,7 +69,8 @@ export const validatorRole: StartRole = async (node: NodeComponents): Promise<Ro
     status: async () => ({
       validator: {models: verifiers.served(), verifications: {...counts}, ...verifiers.activity()}
     }),
-    routes: [],
-    served
+    routes: dashboardRoutes(),
+    served,
+    serving: trackServing(config.models.map(m => m.id), served)
   }
 }

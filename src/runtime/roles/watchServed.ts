@@ -15,3 +15,21 @@ export function watchServed (node: Pick<NodeComponents, 'log' | 'signal' | 'fail
   })
   return served
 }
+
+/** One listed model on its way into service, as the earning report reads it. */
+export interface ModelServing {
+  served: boolean
+  /** Why the role could not serve it. */
+  error?: string
+}
+
+/** A live view of which listed models the role serves, and why not where it could not. */
+export function trackServing (modelIds: readonly ModelId[], served: Array<Promise<ModelId>>): ReadonlyMap<ModelId, ModelServing> {
+  const serving = new Map<ModelId, ModelServing>(modelIds.map(id => [id, {served: false}]))
+  served.forEach((s, i) => {
+    const id = modelIds[i]
+    if (id == null) return
+    s.then(() => { serving.set(id, {served: true}) }, (err: Error) => { serving.set(id, {served: false, error: err.message}) })
+  })
+  return serving
+}

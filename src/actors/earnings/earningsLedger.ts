@@ -1,0 +1,117 @@
+import type {Address} from '../../protocols/address.js'
+import type {TaskMode} from '../../protocols/messages.js'
+import type {TaskEvent} from '../../chain/taskEvents.js'
+import {TASK_OUTCOMES, type LedgerEntry, type LedgerStatus, type TaskOutcome} from '../../operator/earningReport.js'
+
+/** Outcomes kept for the report: enough to see a streak and each reason. */
+export const LEDGER_RECENT = 50
+/** Open tasks followed at once; the oldest is dropped beyond (a miner works on a few at a time). */
+export const LEDGER_MAX_FOLLOWED = 256
+
+/** One open task this miner may take part in, as its chain events tell it so far. */
+export interface FollowedTask {
+  taskId: string
+  mode?: TaskMode
+  assigned: boolean
+  precommitted: boolean
+  committed: boolean
+  reassignedTo?: Address
+}
+
+/** A task the chain closed, before its entry is written (a payout or a rejection may need the task's other events). */
+export type Closing =
+  | {type: 'ended', task: FollowedTask, winners: Address[], payoutEach: bigint}
+  | {type: 'expired', task: FollowedTask}
+
+/** What the task's full event list adds to a closing: the escrow (for the first winner's remainder) and whether the oracle rejected this miner's output. */
+export interface ClosingDetail {
+  escrowWei?: bigint
+  rejected: boolean
+}
+
+export interface LedgerState {
+  me: Address
+  followed: Map<string, FollowedTask>
+  totals: {[K in TaskOutcome]: number}
+  earnedWei: bigint
+  recent: LedgerEntry[]
+}
+
+export function emptyLedger (me: Address): LedgerState {
+  return {me, followed: new Map(), totals: Object.fromEntries(TASK_OUTCOMES.map(o => [o, 0])) as {[K in TaskOutcome]: number}, earnedWei: 0n, recent: []}
+}
+
+export function follow (ledger: LedgerState, taskId: string, fields: Partial<FollowedTask>): void {
+  const task = ledger.followed.get(taskId) ?? {taskId, assigned: false, precommitted: false, committed: false}
+  ledger.followed.set(taskId, {...task, ...fields})
+  if (ledger.followed.size > LEDGER_MAX_FOLLOWED) ledger.followed.delete(ledger.followed.keys().next().value!)
+}
+
+/**
+ * One chain event of a followed task (or an assignment to this miner): updates what the miner
+ * did on it; a close comes back as a `Closing` (the task is no longer followed).
+ */
+export function onTaskEvent (ledger: LedgerState, event: TaskEvent): Closing | undefined {
+  const {me} = ledger
+  if (event.type === 'MinerAssigned' && event.miner === me) follow(ledger, event.taskId, {assigned: true})
+  const task = ledger.followed.get(event.taskId)
+  if (task == null) return undefined
+  switch (event.type) {
+    case 'TaskPrecommitted': if (event.miner === me) task.precommitted = true; return undefined
+    case 'TaskCommitted': if (event.miner === me) task.committed = true; return undefined
+    case 'MinerReassigned': if (event.from === me) task.reassignedTo = event.to; return undefined
+    case 'TaskEnded':
+      ledger.followed.delete(event.taskId)
+      return {type: 'ended', task, winners: event.winners, payoutEach: BigInt(event.payoutEach)}
+    case 'TaskExpired':
+      ledger.followed.delete(event.taskId)
+      return {type: 'expired', task}
+    default:
+      return undefined
+  }
+}
+
+/** Does writing this closing's entry need the task's other events? */
+export function needsDetail (closing: Closing, me: Address): boolean {
+  return closing.type === 'ended' && (closing.winners[0] === me || (!closing.winners.includes(me) && closing.task.committed))
+}
+
+/**
+ * The entry of a closed task, or undefined for a task this miner had no part in (a competing
+ * task of its model that expired without anyone, or that it never tried for while others won).
+ */
+export function entryOf (closing: Closing, me: Address, at: number, detail?: ClosingDetail): LedgerEntry | undefined {
+  const {task} = closing
+  const base = {taskId: task.taskId, at, ...(task.mode == null ? {} : {mode: task.mode})}
+  const tookPart = task.assigned || task.precommitted
+  if (closing.type === 'expired') {
+    if (!tookPart) return undefined
+    return {...base, outcome: 'expired', winners: [], payoutWei: '0', reason: task.precommitted ? 'nobody revealed before the deadline (your reveal did not make it)' : 'assigned, but no precommit made it before the deadline'}
+  }
+  const {winners} = closing
+  if (winners.includes(me)) {
+    const remainder = winners[0] === me && detail?.escrowWei != null ? detail.escrowWei - closing.payoutEach * BigInt(winners.length) : 0n
+    const payout = closing.payoutEach + (remainder > 0n ? remainder : 0n)
+    return {...base, outcome: 'won', winners, payoutWei: payout.toString(), reason: `paid ${payout} wei`}
+  }
+  if (task.committed) {
+    return detail?.rejected === true
+      ? {...base, outcome: 'rejected', winners, payoutWei: '0', reason: 'the oracle rejected your output (OutputRejected)'}
+      : {...base, outcome: 'disagreed', winners, payoutWei: '0', reason: 'your output was not among those paid (outvoted or not checked)'}
+  }
+  if (task.reassignedTo != null) return {...base, outcome: 'lost', winners, payoutWei: '0', reason: `your slot was reassigned to ${task.reassignedTo} (no precommit in time)`}
+  if (task.precommitted || task.assigned) return {...base, outcome: 'expired', winners, payoutWei: '0', reason: 'your reveal did not make it before the deadline'}
+  if (task.mode !== 'competing' || winners.length === 0) return undefined
+  return {...base, outcome: 'lost', winners, payoutWei: '0', reason: `the slots went to ${winners.join(', ')}: they precommitted first`}
+}
+
+export function record (ledger: LedgerState, entry: LedgerEntry): void {
+  ledger.totals[entry.outcome]++
+  ledger.earnedWei += BigInt(entry.payoutWei)
+  ledger.recent.unshift(entry)
+  ledger.recent.length = Math.min(ledger.recent.length, LEDGER_RECENT)
+}
+
+export function ledgerStatus (ledger: LedgerState): LedgerStatus {
+  return {totals: {...ledger.totals}, earnedWei: ledger.earnedWei.toString(), recent: ledger.recent.map(e => ({...e, winners: [...e.winners]}))}
+}
