@@ -124,7 +124,7 @@ function validate<T extends GossipTopic> (topic: T, payload: GossipPayload[T], s
 describe('topics', () => {
   it('builds and parses /cortensor/<networkId>/<topic>/<version> for every topic', () => {
     // Every topic moved up one when the signature moved into the data.
-    const versions: {[K in GossipTopic]: number} = {heartbeat: 4, 'oracle-heartbeat': 1, task: 3, precommit: 2, commit: 4}
+    const versions: {[K in GossipTopic]: number} = {heartbeat: 4, 'oracle-heartbeat': 2, task: 3, precommit: 2, commit: 4}
     for (const topic of GOSSIP_TOPICS) {
       const name = topicName('devnet-1', topic)
       assert.equal(name, `/cortensor/devnet-1/${topic}/${versions[topic]}`)
