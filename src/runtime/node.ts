@@ -7,7 +7,6 @@ import {chainActor} from '../actors/chain/chainActor.js'
 import type {EnsureReply, ModelMessage, ModelStatus} from '../actors/model/messages.js'
 import {modelActor} from '../actors/model/modelActor.js'
 import {earningsActor} from '../actors/earnings/earningsActor.js'
-import type {EarningsStatus} from '../actors/earnings/messages.js'
 import type {StatsStatus} from '../actors/stats/messages.js'
 import {statsActor} from '../actors/stats/statsActor.js'
 import {startHttpApi, type Route} from '../api/httpApi.js'
@@ -29,11 +28,11 @@ import {peerIdFromString} from '@libp2p/peer-id'
 import {ResultService} from '../protocols/resultService.js'
 import {VerifyService} from '../protocols/verifyService.js'
 import {GOSSIP_TOPICS, GossipTopic} from '../protocols/topic.js'
-import {explainEarning, FINDING_CODES, TASK_OUTCOMES, type EarningReport} from '../operator/earningReport.js'
 import {abortable} from '../util/abortable.js'
 import type {Logger} from '../util/logger.js'
 import {nodeMetrics} from '../util/metrics.js'
 import type {NodeConfig} from './config.js'
+import {earningStatus, walletReader} from './earningStatus.js'
 import {createHost, dialAddresses} from './host.js'
 import type {NodeKey} from './keys.js'
 import {ensureRegistered} from './registration.js'
@@ -52,7 +51,6 @@ export const JOURNAL_FILE = 'journal.sqlite'
 const MAX_BODY_BYTES = 256 * 1024
 /** The wallet and fee are read at the heartbeat pace, but not more often than this (each read is two RPC calls). */
 const WALLET_PROBE_MIN_MS = 5_000
-const WALLET_READ_TIMEOUT_MS = 10_000
 
 const ROLES: {[K in Role]: StartRole} = {oracle: oracleRole, miner: minerRole, validator: validatorRole}
 
@@ -158,10 +156,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     const earnings = spawn('earnings', earningsActor({
       system, chain, address: key.address, role: config.role, ledger: config.role === 'miner', fromBlock: watchFromBlock,
       probeIntervalMs: Math.max(config.stats.heartbeatIntervalMs, WALLET_PROBE_MIN_MS),
-      readWallet: async () => {
-        const [balanceWei, fees] = await withTimeout(Promise.all([provider.getBalance(key.address), provider.getFeeData()]), WALLET_READ_TIMEOUT_MS, 'the wallet balance')
-        return {balanceWei, maxFeePerGasWei: fees.maxFeePerGas ?? fees.gasPrice ?? 0n}
-      }
+      readWallet: walletReader(provider, key.address)
     }))
     const components: NodeComponents = {
       config, key, log, signal, deployment, host, access, gossip, system, chain, journal, model, earnings, spawn,
@@ -197,38 +192,10 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     }))
     for (const model of role.served ?? []) model.then(modelId => { system.tell(stats, {type: 'ModelReady', modelId}) }, () => {})
 
-    const upSince = Date.now()
-    /** Why this node earns or not, from what it knows; every computation also sets the earning gauges. */
-    const earningReport = async (models: ModelStatus[] | undefined): Promise<EarningReport> => {
-      const known = await askStatus<EarningsStatus>(system, earnings)
-      const iam = access.nodeOf(key.address)
-      const report = explainEarning({
-        now: Date.now(), role: config.role, address: key.address, upSince, heartbeatIntervalMs: config.stats.heartbeatIntervalMs,
-        aclGranted: known?.aclGranted,
-        registered: iam?.active === true && iam.role === config.role,
-        models: (models ?? []).map(m => {
-          const serving = role.serving?.get(m.modelId)
-          return {modelId: m.modelId, phase: m.phase, error: m.error, progress: m.progress, served: serving?.served, serveError: serving?.error}
-        }),
-        peers: host.libp2p.getPeers().length,
-        oracles: config.role === 'oracle' ? undefined : known?.oracles ?? [],
-        chain: known?.chain ?? {},
-        ledger: known?.ledger,
-        verdicts: known?.verdicts
-      })
-      metrics.peers.set(host.libp2p.getPeers().length)
-      if (report.balanceWei != null) metrics.walletBalanceWei.set(Number(report.balanceWei))
-      metrics.earnedWei.set(Number(report.earnedWei))
-      for (const outcome of TASK_OUTCOMES) metrics.minerTasks.set({outcome}, report.tasks[outcome])
-      const holding = new Set(report.findings.map(f => f.code))
-      for (const code of FINDING_CODES) metrics.earningProblems.set({code}, holding.has(code) ? 1 : 0)
-      return report
-    }
-    // /metrics is current without anyone asking for the status.
-    const reportTimer = setInterval(() => {
-      void askStatus<ModelStatus[]>(system, model).then(earningReport).catch((err: Error) => { log.debug({err: err.message}, 'earning report not computed') })
-    }, config.stats.heartbeatIntervalMs)
-    cleanups.push(() => { clearInterval(reportTimer) })
+    const earning = earningStatus({
+      system, model, earnings, access, role: config.role, runtime: role, address: key.address,
+      heartbeatIntervalMs: config.stats.heartbeatIntervalMs, peers: () => host.libp2p.getPeers().length, metrics
+    })
 
     const routes: Route[] = [
       {method: 'GET', path: '/metrics', open: true, handler: async () => ({text: await metrics.render(), contentType: metrics.contentType})},
@@ -243,7 +210,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
               models,
               ...await role.status(),
               stats: await askStatus<StatsStatus>(system, stats),
-              earning: await earningReport(models)
+              earning: await earning.report(models)
             }
           }
         }
@@ -284,12 +251,3 @@ function handleGossip<T extends GossipTopic> (gossip: GossipNetwork, role: RoleR
   if (handler != null) gossip.on(topic, handler)
 }
 
-/** `promise`, or a rejection naming `what` once `ms` passed (an RPC that hangs must not stall the report). */
-async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer for ${what} within ${ms / 1000} s`)) }, ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
-}

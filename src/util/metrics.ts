@@ -84,21 +84,33 @@ export class NodeMetrics {
   })
 
   // --- Why am I (not) earning? (src/operator/earningReport.ts) ---
-  readonly peers = new Gauge({name: 'cortensor_peers', help: 'Peers connected', registers: [this.registry]})
+  /**
+   * Brings the earning gauges up to date; each of them awaits it when scraped, so they are
+   * computed for a scrape (once: the node shares one report between them) and never in between.
+   */
+  private refreshEarning: () => Promise<void> = async () => {}
+  private readonly collectEarning = async (): Promise<void> => { await this.refreshEarning() }
 
-  readonly walletBalanceWei = new Gauge({name: 'cortensor_wallet_balance_wei', help: 'The node\'s wallet balance (pays its gas)', registers: [this.registry]})
+  readonly peers = new Gauge({name: 'cortensor_peers', help: 'Peers connected', registers: [this.registry], collect: this.collectEarning})
 
-  readonly earnedWei = new Gauge({name: 'cortensor_earned_wei', help: 'Payouts to this node since it started watching (wei)', registers: [this.registry]})
+  readonly walletBalanceWei = new Gauge({name: 'cortensor_wallet_balance_wei', help: 'The node\'s wallet balance (pays its gas)', registers: [this.registry], collect: this.collectEarning})
+
+  readonly earnedWei = new Gauge({name: 'cortensor_earned_wei', help: 'Payouts to this node since it started watching (wei)', registers: [this.registry], collect: this.collectEarning})
 
   readonly minerTasks = new Gauge({
     name: 'cortensor_miner_tasks', help: 'This miner\'s tasks since it started, by outcome (won, lost, expired, rejected, disagreed)',
-    labelNames: ['outcome'] as const, registers: [this.registry]
+    labelNames: ['outcome'] as const, registers: [this.registry], collect: this.collectEarning
   })
 
   readonly earningProblems = new Gauge({
     name: 'cortensor_earning_problem', help: '1 while a reason this node is not earning holds, by its code',
-    labelNames: ['code'] as const, registers: [this.registry]
+    labelNames: ['code'] as const, registers: [this.registry], collect: this.collectEarning
   })
+
+  /** The running node's way to set the earning gauges before a scrape reads them. */
+  onEarningScrape (refresh: () => Promise<void>): void {
+    this.refreshEarning = refresh
+  }
 
   private processCollected = false
 

@@ -199,6 +199,12 @@ describe('earning: cortensord status says why a miner earns or not, with the fix
     assert.ok(s.earning.tasks.lost >= 3)
     assert.ok(BigInt(s.earning.earnedWei) > 0n, 'its parallel task was paid')
     assert.match(s.text, /task \d+ lost: the slots went to 0x/)
+    // The same answer on /metrics, computed for the scrape (no status call in between needed).
+    const metrics = await (await fetch(new URL('/metrics', slow.info.api))).text()
+    assert.match(metrics, /^cortensor_earning_problem\{code="LOSING_COMPETING"\} 1$/m)
+    assert.match(metrics, /^cortensor_earning_problem\{code="NO_GAS"\} 0$/m)
+    assert.ok(Number(/^cortensor_miner_tasks\{outcome="lost"\} (\d+)$/m.exec(metrics)?.[1]) >= 3, 'lost tasks on /metrics')
+    assert.ok(Number(/^cortensor_earned_wei (\S+)$/m.exec(metrics)?.[1]) > 0, 'earnings on /metrics')
     if (CHROMIUM != null) screenshot(slow, 'losing', [/LOSING_COMPETING/, /the slots went to 0x/, /earned \(ETH\)/])
   })
 
