@@ -202,7 +202,8 @@ export function explainEarning (facts: EarningFacts): EarningReport {
   }
 
   const chain = facts.chain
-  const reachable = chain.lastOkAt != null && facts.now - chain.lastOkAt <= Math.max(windowMs, 30_000)
+  // The chain is read every minute while nobody looks: an old answer is no fault, a failed latest read after it is.
+  const reachable = chain.lastOkAt != null && (chain.lastError == null || facts.now - chain.lastOkAt <= Math.max(windowMs, 30_000))
   check('chain', reachable, chain.lastOkAt == null ? `not reached yet${chain.lastError == null ? '' : `: ${chain.lastError}`}` : `last answer ${Math.round((facts.now - chain.lastOkAt) / 1000)} s ago${reachable || chain.lastError == null ? '' : `: ${chain.lastError}`}`,
     chain.lastOkAt != null || settled ? {code: 'CHAIN_UNREACHABLE', message: `the chain RPC does not answer${chain.lastError == null ? '' : `: ${chain.lastError}`}`, fix: 'check chain.rpcUrls (add a second RPC endpoint) and the node\'s network'} : undefined)
 

@@ -49,8 +49,12 @@ export const NODE_INFO_FILE = 'node.json'
 /** The node's task journal in its data dir. */
 export const JOURNAL_FILE = 'journal.sqlite'
 const MAX_BODY_BYTES = 256 * 1024
-/** The wallet and fee are read at the heartbeat pace, but not more often than this (each read is two RPC calls). */
-const WALLET_PROBE_MIN_MS = 5_000
+/**
+ * The wallet, fee, ACL grant and owed payouts (four RPC calls) are read every minute while nobody
+ * looks, and again when a status or scrape finds them older than 5 s: an idle node stays idle.
+ */
+const WALLET_PROBE_IDLE_MS = 60_000
+const WALLET_PROBE_FRESH_MS = 5_000
 
 const ROLES: {[K in Role]: StartRole} = {oracle: oracleRole, miner: minerRole, validator: validatorRole}
 
@@ -155,7 +159,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
     }))
     const earnings = spawn('earnings', earningsActor({
       system, chain, address: key.address, role: config.role, ledger: config.role === 'miner', fromBlock: watchFromBlock,
-      probeIntervalMs: Math.max(config.stats.heartbeatIntervalMs, WALLET_PROBE_MIN_MS),
+      probeIntervalMs: WALLET_PROBE_IDLE_MS, freshMs: WALLET_PROBE_FRESH_MS,
       readWallet: walletReader(provider, key.address)
     }))
     const components: NodeComponents = {

@@ -1,5 +1,6 @@
+import {createRequire} from 'node:module'
 import {pino, type DestinationStream, type Logger as PinoLogger} from 'pino'
-import {prettyFactory} from 'pino-pretty'
+import type {prettyFactory as PrettyFactory} from 'pino-pretty'
 
 /** The one structured logger type of the project; components get children of the root. */
 export type Logger = PinoLogger
@@ -80,6 +81,8 @@ export function resolveLogFormat (format: LogFormat, stream: LogStream): 'json' 
  * at exit). Colours only on a terminal, and not under NO_COLOR.
  */
 function prettyDestination (out: DestinationStream | NodeJS.WritableStream, terminal: boolean, view: TerminalView | undefined): DestinationStream {
+  // Loaded only for a pretty log: a node logging JSON (every one a supervisor runs) does not carry it.
+  const {prettyFactory} = createRequire(import.meta.url)('pino-pretty') as {prettyFactory: typeof PrettyFactory}
   const format = prettyFactory({
     colorize: terminal && process.env.NO_COLOR == null,
     translateTime: 'SYS:HH:MM:ss.l',

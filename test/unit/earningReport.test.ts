@@ -111,6 +111,11 @@ describe('explainEarning: why a node earns or not', () => {
     assert.match(f.fix, /chain\.rpcUrls/)
   })
 
+  it('a chain answer minutes old on an idle node whose latest read succeeded is no finding', () => {
+    const report = explainEarning({...earning(), chain: {...earning().chain, lastOkAt: NOW - 120_000}})
+    assert.ok(!report.findings.some(f => f.code === 'CHAIN_UNREACHABLE'), JSON.stringify(report.findings))
+  })
+
   it('losing every competing task: three lost in a row names the winner and what to do; a win in between resets it', () => {
     const lost = (id: string): LedgerEntry => entry(id, 'lost', {winners: [FAST], reason: `the slots went to ${FAST}`})
     const ledger = {totals: {won: 0, lost: 3, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '0', recent: [lost('3'), lost('2'), lost('1')]}

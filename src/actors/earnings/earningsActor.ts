@@ -23,8 +23,10 @@ export interface EarningsActorInit {
   ledger: boolean
   /** The wallet's balance and the chain's current max fee per gas, from the node's provider. */
   readWallet: () => Promise<{balanceWei: bigint, maxFeePerGasWei: bigint}>
-  /** How often the wallet, ACL grant and owed payouts are read. */
+  /** How often the wallet, ACL grant and owed payouts are read while nobody asks (four RPC calls each time). */
   probeIntervalMs: number
+  /** A status asked for when the last read is older than this starts a new one (the next status shows it). */
+  freshMs: number
   /** Where a closed task's own events are looked up from (the block the node started watching at). */
   fromBlock: number
 }
@@ -36,6 +38,9 @@ type Internal =
 
 interface EarningsState {
   timer?: NodeJS.Timeout
+  /** When the last read started; undefined before the first. */
+  probedAt?: number
+  probing: boolean
 }
 
 /**
@@ -89,6 +94,13 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
     }
   }
 
+  /** One read at a time: a slow RPC does not pile reads up. */
+  const startProbe = (state: EarningsState, self: ActorRef<Internal>): EarningsState => {
+    if (state.probing) return state
+    void probe().then(probed => { system.tell(self, probed) })
+    return {...state, probing: true, probedAt: Date.now()}
+  }
+
   return {
     name: 'earnings',
     init: async (ctx) => {
@@ -96,7 +108,7 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
       if (init.ledger) chain.subscribe(ctx.self as ActorRef<ChainEventsMessage>, {assignee: address, taskIds: () => ledger.followed.keys()})
       const tick = (): void => { system.tell(self, {type: '$ProbeTick'}) }
       tick()
-      return {timer: setInterval(tick, init.probeIntervalMs)}
+      return {timer: setInterval(tick, init.probeIntervalMs), probing: false}
     },
     receive: (state, msg, ctx) => {
       const self = ctx.self as ActorRef<Internal>
@@ -135,9 +147,9 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           return state
         }
         case '$ProbeTick':
-          void probe().then(probed => { system.tell(self, probed) })
-          return state
+          return startProbe(state, self)
         case '$Probed':
+          state = {...state, probing: false}
           if (msg.wallet != null) {
             status.chain = {...status.chain, lastOkAt: msg.at, balanceWei: msg.wallet.balanceWei, maxFeePerGasWei: msg.wallet.maxFeePerGasWei}
           }
@@ -146,6 +158,8 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           status.chain.lastError = msg.error
           return state
         case 'GetStatus':
+          // Someone is looking (status, dashboard, a scrape): keep what they see fresh.
+          if (state.probedAt == null || Date.now() - state.probedAt > init.freshMs) state = startProbe(state, self)
           system.tell(msg.replyTo, {
             ...status,
             chain: {...status.chain},
