@@ -166,9 +166,13 @@ describe('earning: cortensord status says why a miner earns or not, with the fix
     assert.ok(record.agreement?.rejected.includes(toAddress(liar.info.address)), JSON.stringify(record.agreement))
     const reason = record.results.find(r => r.miner === toAddress(liar.info.address))?.verdict?.reason ?? ''
     assert.ok(reason.length > 0, 'the oracle recorded why')
-    // The chain books the rejection; the oracle's next heartbeats say why.
-    const s = await finding(liar, 'FAILING_VERIFICATION', reason.slice(0, 60))
-    assert.equal(s.earning.tasks.rejected, 1)
+    // The oracle's next heartbeats say why; the miner books the rejection once it reads the task's end on chain.
+    await finding(liar, 'FAILING_VERIFICATION', reason.slice(0, 60))
+    const s = await until('the liar\'s ledger to book the rejection', 30_000, async () => {
+      const st = await status(liar)
+      return st.earning.tasks.rejected + st.earning.tasks.disagreed > 0 ? st : undefined
+    })
+    assert.equal(s.earning.tasks.rejected, 1, JSON.stringify(s.earning.recent))
     assert.ok(s.earning.recent.some(r => r.taskId === record.taskId && r.outcome === 'rejected' && r.reason.includes(reason.slice(0, 60))), JSON.stringify(s.earning.recent))
     const paid = await until('the honest miner\'s payout booked', 30_000, async () => {
       const e = (await status(honest)).earning

@@ -45,8 +45,8 @@ interface EarningsState {
 
 /**
  * The chain's side of "why am I (not) earning?": reads the wallet, the ACL grant and the payouts
- * owed at a slow pace; for a miner, follows each task it may take part in (a competing task of a
- * model it serves, an assignment) to its TaskEnded or TaskExpired and books the outcome: won
+ * owed at a slow pace (and when someone looks); for a miner, follows each task it took on (one it
+ * competed for, an assignment) to its TaskEnded or TaskExpired and books the outcome: won
  * (with the payout), lost (to whom), expired, rejected by the oracle, or disagreed. It also keeps
  * what oracles' heartbeats say: whether they hear this node, and their verdicts on its outputs.
  */

@@ -18,7 +18,7 @@ export interface EarningsStatus {
 }
 
 export type EarningsMessage =
-  /** A task this miner may work on (a competing task of a model it serves, or one assigning it): follow it to its end. */
+  /** A task this miner took on (assigned, or competed for): follow it to its end. */
   | {type: 'TaskSeen', task: Task}
   /** A validated oracle heartbeat: does it hear this node, what did it say of its outputs? */
   | {type: 'OracleHeard', heartbeat: OracleHeartbeat}

@@ -31,6 +31,8 @@ export interface MiningActorInit {
   openResultStream: (oracle: Address, taskId: string) => Promise<ResultStream>
   /** Concurrent tasks this miner takes (its inference sequences). */
   slots: number
+  /** Each task this miner takes on (assigned, or competed for), once: the earnings ledger follows it to its end. */
+  onTaken?: (task: Task) => void
 }
 
 type Internal =
@@ -169,6 +171,7 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
     const {task: taken, effects} = takeTask(task, address, Date.now())
     journal.record('miner', task.taskId, {type: 'Taken', task}, taken, true)
     state.tasks.set(task.taskId, taken)
+    init.onTaken?.(task)
     run(task.taskId, taken, effects, ctx)
   }
 

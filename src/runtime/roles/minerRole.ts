@@ -26,6 +26,8 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
   const mining: ActorRef<MiningMessage> = node.spawn('mining', miningActor({
     system, address: node.key.address, chain: node.chain, journal: node.journal, slots: config.inference.sequences,
     publish: async (topic, message) => { await node.gossip.publish(topic, message) },
+    // Only what it took on: a competing task it let pass while busy is no task lost.
+    onTaken: (task) => { system.tell(node.earnings, {type: 'TaskSeen', task}) },
     openResultStream: async (oracle, taskId) => {
       const peer = node.access.peerIdOf(oracle)
       if (peer == null) throw new Error(`oracle ${oracle} has no registered peer id`)
@@ -52,11 +54,7 @@ export const minerRole: StartRole = async (node: NodeComponents): Promise<RoleRu
 
   return {
     gossip: {
-      [GossipTopic.task]: (m) => {
-        system.tell(mining, {type: 'TaskReceived', task: m.payload})
-        // The ledger follows the tasks this miner could take: of a model it serves.
-        if (serving.get(m.payload.modelId)?.served === true) system.tell(node.earnings, {type: 'TaskSeen', task: m.payload})
-      },
+      [GossipTopic.task]: (m) => { system.tell(mining, {type: 'TaskReceived', task: m.payload}) },
       [GossipTopic.oracleHeartbeat]: (m) => { system.tell(node.earnings, {type: 'OracleHeard', heartbeat: m.payload}) }
     },
     streams: {},
