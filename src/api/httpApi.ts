@@ -121,9 +121,9 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   const log = init.logger
   const limits: ApiLimits = {...API_LIMIT_DEFAULTS, ...init.limits}
   const tokenIds = new Map(init.tokens.map(token => [token, tokenId(token)]))
-  const knownTokenIds: ReadonlySet<string> = new Set(tokenIds.values())
   const concurrency = new ConcurrencyLimiter(limits.perTokenConcurrency, limits.maxConcurrentRequests)
-  const usage = new UsageLedger()
+  // Without tokens clients are IPs: kept in the ledger (bounded), never as metric labels.
+  const usage = new UsageLedger({metricLabel: init.tokens.length === 0 ? () => 'anonymous' : client => client})
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
 
   // Fastify's own info lines (each listening address) say less than 'API listening' below; its warnings stay.
@@ -165,7 +165,10 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
       nodeMetrics.apiRequestSeconds.observe({method: request.method, route: request.routeOptions.url ?? 'unmatched', status}, Number(process.hrtime.bigint() - started) / 1e9)
     })
     request.client = clientOf(request)
-    if (request.is404 || request.routeOptions.config.open === true || init.tokens.length === 0) return
+    // Answered before the body is read (and the connection closed with it): a client that no
+    // route takes cannot hold a slot by dripping a body.
+    if (request.is404) throw notFound(request)
+    if (request.routeOptions.config.open === true || init.tokens.length === 0) return
     const auth = request.headers.authorization ?? ''
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : ''
     if (token === '') throw new ApiError(401, 'UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)')
@@ -201,7 +204,7 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
     if (answer.code === 'BODY_TOO_LARGE') nodeMetrics.apiRefused.inc({reason: 'body'})
     return replyJson(reply.headers(answer.headers), answer.type.status, errorBody(answer.code, answer.message, answer.type.status, answer.param))
   })
-  app.setNotFoundHandler((request, reply) => replyJson(reply, 404, errorBody('NOT_FOUND', `no route ${request.method} ${pathOf(request.url)}`, 404)))
+  app.setNotFoundHandler(async (request) => { throw notFound(request) })
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -240,14 +243,17 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
   ]
   const routes = [...builtIn, ...init.routes]
   for (const route of routes) addRoute(route)
-  for (const [path, methods] of groupMethods(routes)) {
+  for (const [path, {methods, open}] of groupMethods(routes)) {
     const others = HTTP_METHODS.filter(m => !methods.has(m))
     app.route({
       method: others,
       url: path,
       schema: {hide: true},
-      config: {open: true},
-      handler: (request, reply) => replyJson(reply, 405, errorBody('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${pathOf(request.url)}`, 405))
+      // As open as the path's routes: a wrong method on a token's route asks for the token first.
+      config: {open},
+      // Answered in onRequest, before any body is read: no slot is held by a body nobody wants.
+      onRequest: async (request) => { throw notAllowed(request) },
+      handler: async (request) => { throw notAllowed(request) }
     })
   }
 
@@ -264,9 +270,8 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
         response: {...response, '4XX': ErrorBodySchema, '5XX': ErrorBodySchema}
       },
       handler: async (request, reply) => {
-        // Usage is per token; on a node that takes tokens, open routes read without one (scrapers,
-        // browsers) are nobody's, and counting them by IP would grow without bound.
-        if (init.tokens.length === 0 || knownTokenIds.has(request.client)) usage.request(request.client)
+        // Usage is what clients ask of the node: open routes (scrapers, browsers, the document) are nobody's.
+        if (route.open !== true) usage.request(request.client)
         const res = reply.raw
         const controller = new AbortController()
         res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client disconnected')) })
@@ -289,8 +294,9 @@ export async function startHttpApi (init: HttpApiInit): Promise<HttpApi> {
         try {
           await result.stream(res)
         } catch (err) {
+          // A bug is logged even mid-stream (the client sees the stream end without its last event); a client gone is not.
+          if (!(err instanceof ApiError) && !res.destroyed) log.error({err, method: request.method, route: route.path}, 'unhandled API error')
           if (res.headersSent || res.destroyed) { res.end(); return }
-          if (!(err instanceof ApiError)) log.error({err, method: request.method, route: route.path}, 'unhandled API error')
           const answer = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', 'internal error')
           const text = toJson(errorBody(answer.code, answer.message, answer.type.status, answer.param))
           res.writeHead(answer.type.status, {'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), ...answer.headers})
@@ -413,12 +419,26 @@ function toJson (value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? v.toString() : v)
 }
 
+function notFound (request: FastifyRequest): ApiError {
+  return new ApiError(404, 'NOT_FOUND', `no route ${request.method} ${pathOf(request.url)}`)
+}
+
+function notAllowed (request: FastifyRequest): ApiError {
+  return new ApiError(405, 'METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${pathOf(request.url)}`)
+}
+
 function pathOf (url: string): string {
   return new URL(url, 'http://localhost').pathname
 }
 
-function groupMethods (routes: readonly Route[]): Map<string, Set<string>> {
-  const byPath = new Map<string, Set<string>>()
-  for (const route of routes) byPath.set(route.path, (byPath.get(route.path) ?? new Set()).add(route.method))
+/** Each path's methods, and whether every route on it is open. */
+function groupMethods (routes: readonly Route[]): Map<string, {methods: Set<string>, open: boolean}> {
+  const byPath = new Map<string, {methods: Set<string>, open: boolean}>()
+  for (const route of routes) {
+    const entry = byPath.get(route.path) ?? {methods: new Set<string>(), open: true}
+    entry.methods.add(route.method)
+    entry.open &&= route.open === true
+    byPath.set(route.path, entry)
+  }
   return byPath
 }

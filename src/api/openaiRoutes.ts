@@ -4,7 +4,7 @@ import type {OracleClient} from './oracleClient.js'
 import {ApiError, type ApiRequest, type ApiResult, type Route} from './httpApi.js'
 import {chatMessages, completionPrompt, fullResponse, networkFields, finishReason, responseId, streamChunk, usage, usageChunk, type OpenAiKind, type ResponseHead} from './openaiFormat.js'
 import {ChatCompletionRequestSchema, ChatCompletionSchema, CompletionRequestSchema, CompletionSchema, ModelListSchema} from './openaiSchemas.js'
-import {asObject, fieldReaders, networkParams} from './oracleRoutes.js'
+import {asObject, completeCounted, fieldReaders, networkParams} from './oracleRoutes.js'
 import {lazySse} from './sse.js'
 
 /** OpenAI's default when a completion request names no `max_tokens`. */
@@ -65,10 +65,8 @@ export function openaiRoutes (client: OracleClient): Route[] {
     const created = Math.floor(Date.now() / 1000)
 
     if (body.stream !== true) {
-      const record = await client.complete(request, {signal})
-      const counts = usage(promptTokens, client.completionTokens(record))
-      req.reportUsage({prompt: counts.prompt_tokens, completion: counts.completion_tokens})
-      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model: model.name}, record, counts)}
+      const record = await completeCounted(client, req, request, promptTokens, {signal})
+      return {json: fullResponse({kind, id: responseId(kind, record.taskId), created, model: model.name}, record, usage(promptTokens, client.completionTokens(record)))}
     }
     const includeUsage = (body.stream_options as {include_usage?: unknown} | undefined)?.include_usage === true
     return {
@@ -79,7 +77,7 @@ export function openaiRoutes (client: OracleClient): Route[] {
         const sse = lazySse(res, send => { if (kind === 'chat') send(streamChunk(head, {role: true, text: ''})) })
         let streamed = ''
         try {
-          const record = await client.complete(request, {
+          const record = await completeCounted(client, req, request, promptTokens, {
             signal,
             onToken: text => {
               streamed += text
@@ -94,7 +92,6 @@ export function openaiRoutes (client: OracleClient): Route[] {
           // Nothing streamed (the oracle releases only verified text, and the rest of the answer with it): the answer goes out in one piece.
           if (streamed === '' && record.answer != null) sse.send(streamChunk(head, {text: record.answer}))
           const completionTokens = client.completionTokens(record)
-          req.reportUsage({prompt: promptTokens ?? 0, completion: completionTokens})
           sse.send(streamChunk(head, {finish: finishReason(completionTokens, record.params.maxTokens)}, {cortensor: networkFields(record)}))
           if (includeUsage) sse.send(usageChunk(head, usage(promptTokens, completionTokens)))
           sse.send('[DONE]')

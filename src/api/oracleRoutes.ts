@@ -2,7 +2,7 @@ import type {TaskRecord, TaskRequest, TxRef} from '../actors/oracle/messages.js'
 import {MAX_TASK_REDUNDANCY, TASK_MODES, type TaskMode} from '../protocols/messages.js'
 import type {OracleClient, OracleClientInit} from './oracleClient.js'
 import {Type} from 'typebox'
-import {ApiError, type Route} from './httpApi.js'
+import {ApiError, type ApiRequest, type Route} from './httpApi.js'
 import {InfoSchema, MinerSummarySchema, RouterCompletionRequestSchema, RouterCompletionSchema, TaskParamsSchema, TaskRecordSchema} from './oracleSchemas.js'
 import {lazySse} from './sse.js'
 
@@ -32,10 +32,8 @@ export function oracleRoutes (client: OracleClient): Route[] {
         const body = asObject(req.body)
         const request = await parseCompletionRequest(body, client)
         const promptTokens = await client.checkPrompt(request.modelId, request.prompt, 'prompt')
-        const report = (record: TaskRecord): void => { req.reportUsage({prompt: promptTokens ?? 0, completion: client.completionTokens(record)}) }
         if (body.stream !== true) {
-          const record = await client.complete(request, {signal: req.signal})
-          report(record)
+          const record = await completeCounted(client, req, request, promptTokens, {signal: req.signal})
           return {json: completionResponse(record, client)}
         }
         return {
@@ -43,8 +41,7 @@ export function oracleRoutes (client: OracleClient): Route[] {
             // Opened on the first token: a request refused before any (no miner ready) still gets its status.
             const sse = lazySse(res)
             try {
-              const record = await client.complete(request, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
-              report(record)
+              const record = await completeCounted(client, req, request, promptTokens, {signal: req.signal, onToken: text => { sse.send({text}, 'token') }})
               sse.send(completionResponse(record, client), 'done')
             } catch (err) {
               if (!(err instanceof ApiError) || !sse.opened) throw err
@@ -108,6 +105,22 @@ export function completionResponse (record: TaskRecord, client: OracleClient): R
       first_result_ms: record.timings.firstResultAt == null ? null : record.timings.firstResultAt - record.timings.requestedAt
     },
     txs: record.txs
+  }
+}
+
+/**
+ * `client.complete`, with the usage it costs counted to the request's client: the prompt and the
+ * completion of a task answered, the prompt of one the client walked away from (the miners
+ * worked on it; hanging up mid-stream does not make a request free).
+ */
+export async function completeCounted (client: OracleClient, req: ApiRequest, request: TaskRequest, promptTokens: number | null, options: Parameters<OracleClient['complete']>[1]): Promise<TaskRecord> {
+  try {
+    const record = await client.complete(request, options)
+    req.reportUsage({prompt: promptTokens ?? 0, completion: client.completionTokens(record)})
+    return record
+  } catch (err) {
+    if (req.signal.aborted) req.reportUsage({prompt: promptTokens ?? 0, completion: 0})
+    throw err
   }
 }
 

@@ -63,7 +63,7 @@ export function fieldError (root: TSchema, data: unknown, errors: readonly TLoca
   const fieldSchema = schemaAt(root, path)
   const value = valueAt(data, path)
   const what = fieldSchema == null ? first.message : describeSchema(fieldSchema)
-  return new RequestFieldError('INVALID_FIELD', `"${param}" must be ${what}, got ${JSON.stringify(value)}`, param)
+  return new RequestFieldError('INVALID_FIELD', `"${param}" must be ${what}, got ${echo(value)}`, param)
 }
 
 /** What a value of `schema` is, in words: `an integer in [1, 4096]`, `one of parallel, verified`. */
@@ -124,6 +124,14 @@ function schemaAt (root: TSchema, path: readonly string[]): TSchema | undefined 
     at = next
   }
   return at as TSchema | undefined
+}
+
+/** Longest part of a wrong value an error quotes back: a 256 KiB body in the wrong field is not worth echoing. */
+const ECHO_MAX_CHARS = 100
+
+function echo (value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length <= ECHO_MAX_CHARS ? text : `${text.slice(0, ECHO_MAX_CHARS)}… (${text.length} chars)`
 }
 
 function valueAt (data: unknown, path: readonly string[]): unknown {

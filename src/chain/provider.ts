@@ -84,10 +84,10 @@ export class RpcEndpoints {
 }
 
 /**
- * Why an exchange failed, fit for a log line: ethers' short message (its full one quotes the
+ * Why an exchange failed, fit for a log line or a status page: ethers' short message (its full one quotes the
  * request, URL and all), with any URL cut to scheme, host and port (API keys ride in paths).
  */
-function failureForLogs (err: unknown): string {
+export function failureForLogs (err: unknown): string {
   const e = err as {shortMessage?: string, message?: string}
   return String(e.shortMessage ?? e.message ?? err).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, url => rpcUrlForLogs(url))
 }

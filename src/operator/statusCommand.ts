@@ -2,6 +2,9 @@ import {formatWei, TASK_OUTCOMES, type EarningReport} from './earningReport.js'
 import type {OperatorIo} from './operatorContext.js'
 import {OperatorError} from './operatorError.js'
 
+/** `cortensord status`'s exit code for a healthy node that something keeps from earning. */
+export const STATUS_NOT_EARNING = 3
+
 /** A node has this long to answer `GET /api/v1/status` before it counts as unreachable. */
 export const STATUS_TIMEOUT_MS = 5_000
 
@@ -54,8 +57,9 @@ export function nodeHealth (status: ReportedStatus): NodeHealth {
 
 /**
  * `cortensord status`: a node's health and why it earns or not, from its API. Exit 0 healthy
- * with no earning finding, 1 answering but not healthy or with a finding (each printed with its
- * fix); unreachable or refusing is an `OperatorError` (one line, exit 2).
+ * with no earning finding; 1 answering but not healthy; 3 healthy, but a reason it does not earn
+ * holds (each printed with its fix): a health check that restarts on non-zero can tell a working
+ * node that lacks gas from a broken one. Unreachable or refusing is an `OperatorError` (one line, exit 2).
  */
 export async function nodeStatus (opts: {api: string, token?: string, json: boolean, io: OperatorIo}): Promise<number> {
   const {io} = opts
@@ -84,7 +88,8 @@ export async function nodeStatus (opts: {api: string, token?: string, json: bool
   const status = await res.json() as ReportedStatus
   const health = nodeHealth(status)
   io.out.write(opts.json ? `${JSON.stringify({...status, health}, null, 2)}\n` : formatStatus(status, health))
-  return health.healthy && (status.earning?.findings.length ?? 0) === 0 ? 0 : 1
+  if (!health.healthy) return 1
+  return (status.earning?.findings.length ?? 0) === 0 ? 0 : STATUS_NOT_EARNING
 }
 
 function formatStatus (s: ReportedStatus, health: NodeHealth): string {

@@ -282,7 +282,7 @@ const COMMANDS: Command[] = [
   },
   {
     command: 'status',
-    describe: 'A node\'s health from its API: exit 0 healthy, 1 not healthy (not admitted, model failed), 2 unreachable',
+    describe: 'A node\'s health and why it earns or not, from its API: exit 0 healthy, 1 not healthy (not admitted, model failed), 3 healthy but a reason it does not earn holds, 2 unreachable',
     usage: 'cortensord status [--api URL] [--token TOKEN] [--json]   (or CORTENSORD_API_URL, CORTENSORD_API_TOKEN)',
     options: {api: {type: 'string'}, token: {type: 'string'}, json: {type: 'boolean', default: false}},
     handler: async (values) => {

@@ -31,13 +31,15 @@ export interface EarningStatusInit {
 /**
  * The node's answer to "why am I (not) earning?" (`earning` in `GET /api/v1/status`), from the
  * earnings actor, the access cache, the models and the role; each report also sets the earning
- * gauges, and a scrape of /metrics makes one.
+ * gauges, and a scrape of /metrics makes one from what is known (it starts no chain reads: the
+ * route is open; `refresh` is for the status route, behind a token).
  */
-export function earningStatus (init: EarningStatusInit): {report: (models?: ModelStatus[]) => Promise<EarningReport>} {
+export function earningStatus (init: EarningStatusInit): {report: (models?: ModelStatus[], opts?: {refresh?: boolean}) => Promise<EarningReport>} {
   const {system, role, address, metrics} = init
   const upSince = Date.now()
 
-  const report = async (models?: ModelStatus[]): Promise<EarningReport> => {
+  const report = async (models?: ModelStatus[], opts: {refresh?: boolean} = {}): Promise<EarningReport> => {
+    if (opts.refresh === true) system.tell(init.earnings, {type: 'Refresh'})
     models ??= await askStatus<ModelStatus[]>(system, init.model)
     const known = await askStatus<EarningsStatus>(system, init.earnings)
     const iam = init.access.nodeOf(address)

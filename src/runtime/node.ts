@@ -51,7 +51,7 @@ export const JOURNAL_FILE = 'journal.sqlite'
 const MAX_BODY_BYTES = 256 * 1024
 /**
  * The wallet, fee, ACL grant and owed payouts (four RPC calls) are read every minute while nobody
- * looks, and again when a status or scrape finds them older than 5 s: an idle node stays idle.
+ * looks, and again when a status read finds them older than 5 s: an idle node stays idle.
  */
 const WALLET_PROBE_IDLE_MS = 60_000
 const WALLET_PROBE_FRESH_MS = 5_000
@@ -214,7 +214,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
               models,
               ...await role.status(),
               stats: await askStatus<StatsStatus>(system, stats),
-              earning: await earning.report(models)
+              earning: await earning.report(models, {refresh: true})
             }
           }
         }

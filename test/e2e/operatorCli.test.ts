@@ -227,7 +227,7 @@ describe('cortensord operator commands', () => {
       const report = JSON.parse(sick.stdout) as {health: {healthy: boolean, problems: string[]}}
       assert.equal(report.health.healthy, false)
       assert.equal(report.health.problems.length, 2, report.health.problems.join('\n'))
-      // Healthy, but a reason it does not earn holds: exit 1, the finding printed with its fix.
+      // Healthy, but a reason it does not earn holds: exit 3, the finding printed with its fix.
       const broke = explainEarning({
         now: Date.now(), role: 'miner', address: toAddress(miner), upSince: 0, heartbeatIntervalMs: 2_000, aclGranted: true, registered: true,
         models: [{modelId: '1', phase: 'ready', served: true}], peers: 2, oracles: [{oracle: toAddress(miner), at: Date.now(), hearsMe: true}],
@@ -236,7 +236,7 @@ describe('cortensord operator commands', () => {
       })
       body = {...node, admitted: true, models: [{modelId: '1', phase: 'ready'}], earning: broke}
       const poor = await cortensord(['status', '--api', api, '--token', 't0ken'])
-      assert.equal(poor.code, 1, poor.stderr)
+      assert.equal(poor.code, 3, poor.stderr)
       assert.match(poor.stdout, /healthy\s+yes/)
       assert.match(poor.stdout, /finding NO_GAS: the wallet 0x[0-9a-f]{40} holds 0 ETH/)
       assert.match(poor.stdout, /fix: send at least 0\.0052 ETH to 0x[0-9a-f]{40}/)

@@ -189,6 +189,7 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
   it('a client that disconnects mid-stream cancels the work on its miners', async () => {
     await minersFree(devnet, 3, FREE_WAIT_MS)
     const before = await Promise.all([0, 1, 2].map(minerStatus))
+    const usageBefore = (await api('/api/v1/usage')).json as {prompt_tokens: number}
     const controller = new AbortController()
     const res = await fetch(`${devnet.apiUrl}/api/v1/completions`, {
       method: 'POST', signal: controller.signal,
@@ -210,6 +211,11 @@ describe('gateway: router API, OpenAI compatibility, streaming, dashboard', {tim
       return (json.tasks as TaskRecord[]).find(t => t.params.maxTokens === CONTEXT - 16 && t.error != null)
     })
     assert.match(cancelled.error ?? '', /client disconnected/)
+    // Hanging up does not make the request free: its prompt counts to the token's usage.
+    await until('the left request\'s prompt tokens counted', 5_000, async () => {
+      const usageAfter = (await api('/api/v1/usage')).json as {prompt_tokens: number}
+      return usageAfter.prompt_tokens > usageBefore.prompt_tokens ? true : undefined
+    })
     await until('every miner to drop the task', 10_000, async () => {
       const now = await Promise.all([0, 1, 2].map(minerStatus))
       return now.every((s, i) => s.mining.lost === (before[i]?.mining.lost ?? 0) + 1 && s.inference.running === 0) ? true : undefined

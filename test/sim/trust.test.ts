@@ -22,6 +22,7 @@ import {greedy} from '../../src/protocols/messages.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {PROJECT_ROOT, SHARED_MODEL_PATH} from '../../src/util/paths.js'
 import type {RogueBehaviour} from '../support/rogueEngine.js'
+import {devnetApi} from '../support/devnetApi.js'
 import {until} from '../support/until.js'
 
 const ROGUE_MINER = join(PROJECT_ROOT, 'test', 'support', 'rogueMiner.ts')
@@ -30,39 +31,15 @@ const PROMPT = 'Once upon a time'
 
 let dir: string
 let devnet: Devnet
+const {api, settled, ready} = devnetApi(() => devnet)
 let client: OpenAI
 let contracts: CortensorContracts
 let provider: JsonRpcProvider
 /** The honest answer: the F32 model's greedy continuation, computed here. */
 let honest: string
 
-async function api (path: string, body?: unknown): Promise<{status: number, json: any}> {
-  const res = await fetch(`${devnet.apiUrl}${path}`, {
-    method: body == null ? 'GET' : 'POST',
-    headers: {'content-type': 'application/json', authorization: `Bearer ${devnet.apiToken}`},
-    body: body == null ? undefined : JSON.stringify(body)
-  })
-  return {status: res.status, json: await res.json()}
-}
-
-async function settled (taskId: string): Promise<TaskRecord> {
-  return await until(`task ${taskId} settled`, 90_000, async () => {
-    const {json} = await api(`/api/v1/tasks/${taskId}`)
-    return json.phase === 'ended' || json.phase === 'expired' ? json as TaskRecord : undefined
-  })
-}
-
 async function rogue (index: number, behaviour: RogueBehaviour): Promise<DevnetNode> {
   return await devnet.startMiner({index, admitted: true, script: [ROGUE_MINER, behaviour]})
-}
-
-async function ready (miners: DevnetNode[]): Promise<void> {
-  const wanted = new Set(miners.map(m => toAddress(m.info.address)))
-  await until(`${miners.length} miners ready at the oracle`, 120_000, async () => {
-    const {json} = await api('/api/v1/miners')
-    const live = (json.miners as Array<{address: string, models: unknown[], heartbeatAgeMs: number}>).filter(m => wanted.has(toAddress(m.address)) && m.models.length > 0 && m.heartbeatAgeMs < 3_000)
-    return live.length === wanted.size ? true : undefined
-  })
 }
 
 /** Waits until `node` is the only miner the oracle can pick (the others' last heartbeats aged out). */

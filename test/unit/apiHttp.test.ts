@@ -74,6 +74,10 @@ describe('httpApi', () => {
     const method = await call('/health', {method: 'POST'})
     assert.equal(method.status, 405)
     assert.equal(method.json.error.message, 'POST is not allowed on /health')
+    // A wrong method on a route behind the token asks for the token first: nobody learns the routes without one.
+    const hidden = await call('/echo/x', {method: 'GET', token: null})
+    assert.equal(hidden.status, 401)
+    assert.equal((await call('/echo/x', {method: 'GET'})).status, 405)
   })
 
   it('parses JSON bodies and path parameters; refuses invalid JSON and oversized bodies', async () => {

@@ -1,6 +1,7 @@
 import type {Address} from '../../protocols/address.js'
 import type {Role} from '../../protocols/messages.js'
 import {ROLE_CODE} from '../../chain/enums.js'
+import {failureForLogs} from '../../chain/provider.js'
 import type {OracleHeard, VerdictOnMe} from '../../operator/earningReport.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
@@ -25,7 +26,7 @@ export interface EarningsActorInit {
   readWallet: () => Promise<{balanceWei: bigint, maxFeePerGasWei: bigint}>
   /** How often the wallet, ACL grant and owed payouts are read while nobody asks (four RPC calls each time). */
   probeIntervalMs: number
-  /** A status asked for when the last read is older than this starts a new one (the next status shows it). */
+  /** A `Refresh` (someone reads the status) starts a read when the last is older than this; the next status shows it. */
   freshMs: number
   /** Where a closed task's own events are looked up from (the block the node started watching at). */
   fromBlock: number
@@ -71,10 +72,11 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
         type: '$Probed', at, wallet,
         aclGranted: acl.type === 'Value' ? acl.value : undefined,
         owedWei: owed.type === 'Value' ? owed.value : undefined,
-        error: acl.type === 'Failed' ? acl.error : owed.type === 'Failed' ? owed.error : undefined
+        error: acl.type === 'Failed' ? failureForLogs(acl.error) : owed.type === 'Failed' ? failureForLogs(owed.error) : undefined
       }
     } catch (err) {
-      return {type: '$Probed', at, error: (err as Error).message}
+      // Shown on the status page and the dashboard: no RPC URL path (an API key rides in it).
+      return {type: '$Probed', at, error: failureForLogs(err)}
     }
   }
 
@@ -157,9 +159,9 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           if (msg.owedWei != null) status.chain.owedWei = msg.owedWei
           status.chain.lastError = msg.error
           return state
+        case 'Refresh':
+          return state.probedAt == null || Date.now() - state.probedAt > init.freshMs ? startProbe(state, self) : state
         case 'GetStatus':
-          // Someone is looking (status, dashboard, a scrape): keep what they see fresh.
-          if (state.probedAt == null || Date.now() - state.probedAt > init.freshMs) state = startProbe(state, self)
           system.tell(msg.replyTo, {
             ...status,
             chain: {...status.chain},

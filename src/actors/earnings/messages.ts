@@ -22,6 +22,8 @@ export type EarningsMessage =
   | {type: 'TaskSeen', task: Task}
   /** A validated oracle heartbeat: does it hear this node, what did it say of its outputs? */
   | {type: 'OracleHeard', heartbeat: OracleHeartbeat}
+  /** Someone with a token reads the status: read the wallet and grant again if the last read is old (a scrape does not: it is open). */
+  | {type: 'Refresh'}
   | {type: 'GetStatus', replyTo: ActorRef<EarningsStatus>}
   /** This miner's tasks' chain events (the actor subscribes at init when it keeps a ledger). */
   | ChainEventsMessage

@@ -3,7 +3,7 @@ import type {MinerTask} from './minerTask.js'
 
 /**
  * The stages of a task on a miner, each timed from when it took the task (the `stage` label of
- * `cortensor_task_stage_seconds`; the oracle's are in oracle/oracleStages.ts): inference done
+ * `cortensor_task_stage_seconds`; the oracle's are in oracle/oracleTaskMetrics.ts): inference done
  * and the result on its way to the oracle, the precommit mined, the reveal (commit) mined.
  */
 export type MinerStage = 'result_sent' | 'precommitted' | 'committed'
