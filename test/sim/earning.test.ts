@@ -188,12 +188,12 @@ describe('earning: cortensord status says why a miner earns or not, with the fix
     if (CHROMIUM != null) screenshot(slow, 'losing', [/LOSING_COMPETING/, /the slots went to 0x/, /earned \(ETH\)/])
   })
 
-  it('a wallet emptied: NO_GAS saying how much to send to which address', async () => {
-    const before = (await status(wrongModel)).earning
+  it('a wallet emptied: NO_GAS saying how much to send to which address; a healthy node that cannot earn exits 3', async () => {
+    const before = (await status(honest)).earning
     assert.ok(BigInt(before.balanceWei ?? '0') > BigInt(before.gasReserveWei ?? '0') && !before.findings.some(f => f.code === 'NO_GAS'), JSON.stringify(before.checks))
-    await provider.send('anvil_setBalance', [wrongModel.info.address, '0x0'])
-    const s = await finding(wrongModel, 'NO_GAS', '', 30_000)
-    assert.match(s.fix, new RegExp(`send at least [0-9.]+ (ETH|wei) to ${wrongModel.info.address}`, 'i'))
+    await provider.send('anvil_setBalance', [honest.info.address, '0x0'])
+    const s = await finding(honest, 'NO_GAS', '', 30_000)
+    assert.match(s.fix, new RegExp(`send at least [0-9.]+ (ETH|wei) to ${honest.info.address}`, 'i'))
     assert.equal(s.earning.balanceWei, '0')
     assert.equal(s.code, 3, 'healthy, but not earning')
   })

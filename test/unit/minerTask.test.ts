@@ -169,6 +169,20 @@ describe('miner task: precommit retries', () => {
   })
 })
 
+describe('miner task: a competing task whose slots others took', () => {
+  it('finishes its output for the oracle (which may need it when a slot holder lied), unpaid: no precommit, the task ends lost', () => {
+    const competing = inPhase('inferring', 'competing')
+    const taken = step(competing, {type: 'ChainState', state: TaskState.Precommitted}, NOW)
+    assert.equal(taken.task.phase, 'inferring')
+    assert.deepEqual(types(taken.effects), [], 'inference goes on, the stream stays open')
+    const done = step(taken.task, {type: 'Inferred', result: RESULT}, NOW + 10)
+    assert.equal(done.task.phase, 'lost')
+    assert.deepEqual(types(done.effects), ['deliverResult'], 'the result goes to the oracle; no precommit, no gossip')
+    const closed = step(competing, {type: 'ChainState', state: TaskState.Ended}, NOW)
+    assert.deepEqual(types(closed.effects), ['cancelInference', 'abortStream'], 'a closed task stops the work')
+  })
+})
+
 describe('miner task: phase × event', () => {
   interface Row {
     from: MinerTaskPhase
@@ -184,7 +198,8 @@ describe('miner task: phase × event', () => {
     {from: 'inferring', event: {type: 'Reassigned', from: US, to: OTHER}, to: 'lost', effects: ['cancelInference', 'abortStream']},
     {from: 'inferring', event: {type: 'Reassigned', from: OTHER, to: addr(0xc)}, to: 'inferring', effects: []},
     {from: 'inferring', event: {type: 'ChainState', state: TaskState.Assigned}, to: 'inferring', effects: []},
-    {from: 'inferring', event: {type: 'ChainState', state: TaskState.Assigned}, mode: 'competing', to: 'lost', effects: ['cancelInference', 'abortStream']},
+    {from: 'inferring', event: {type: 'ChainState', state: TaskState.Assigned}, mode: 'competing', to: 'inferring', effects: []},
+    {from: 'inferring', event: {type: 'ChainState', state: TaskState.Precommitted}, mode: 'competing', to: 'inferring', effects: []},
     {from: 'inferring', event: {type: 'ChainState', state: TaskState.Precommitted}, to: 'lost', effects: ['cancelInference', 'abortStream']},
     {from: 'inferring', event: {type: 'ChainState', state: TaskState.Ended}, to: 'lost', effects: ['cancelInference', 'abortStream']},
     {from: 'inferring', event: {type: 'TaskCreatedOnChain'}, to: 'inferring', effects: []},

@@ -53,7 +53,12 @@ interface Held {
 }
 
 export type MinerTask =
-  | Held & {phase: 'inferring'}
+  /**
+   * `slotless`: a competing task whose slots others took meanwhile. The work goes on to the
+   * oracle (a verifying oracle hears twice as many competitors as slots: when a fast slot holder
+   * lied, an honest output is what the user gets), unpaid, and the task ends there.
+   */
+  | Held & {phase: 'inferring', slotless?: boolean}
   /** The result exists (salt included) and went to the oracle; the precommit tx is under way. */
   | Held & {phase: 'precommitting', result: MinerResult, tx: Attempt, revealOpen: boolean}
   /** Our precommit is mined; the reveal opens when every slot has precommitted. */
@@ -204,6 +209,9 @@ export function minerEventOf (event: TaskEvent, miner: Address): MinerTaskEvent 
 
 type Of<P extends MinerTaskPhase> = MinerTask & {phase: P}
 
+/** Chain states of a competing task that say every slot is held (competing slots are taken at precommit). */
+const COMPETING_SLOTS_GONE: ReadonlySet<TaskState> = new Set([TaskState.Assigned, TaskState.Precommitted, TaskState.Committed])
+
 function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
   // Inference stops and the oracle stream closes whenever the task ends here.
   const stop = (reason: LostReason, detail: string, level: 'info' | 'warn' = 'info'): MinerStep => ({
@@ -213,6 +221,12 @@ function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
   switch (event.type) {
     case 'Inferred': {
       const result = event.result
+      if (task.slotless === true) {
+        return {
+          task: lost(task, 'taskClosed', 'every competing slot was taken; the result went to the oracle, unpaid'),
+          effects: [{type: 'deliverResult', result}, log('info', 'inference done after every competing slot was taken; result given to the oracle')]
+        }
+      }
       return {
         task: {...held(task), phase: 'precommitting', result, tx: {status: 'inFlight', attempt: 1}, revealOpen: false},
         effects: [
@@ -234,10 +248,14 @@ function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
     case 'Reassigned':
       return event.from === task.miner ? stop('reassigned', `slot reassigned to ${event.to}`) : ignore(task, event)
     case 'ChainState': {
-      // Any of these means every slot is held by miners that have precommitted or are past it: not us.
-      if (event.state === TaskState.Precommitted || isClosed(event.state)) return stop('taskClosed', `chain state ${stateName(event.state)} before our result`)
-      // Competing slots are taken at precommit; all taken while we still infer means none is ours.
-      if (event.state === TaskState.Assigned && task.task.mode === 'competing') return stop('taskClosed', 'every competing slot taken')
+      if (isClosed(event.state)) return stop('taskClosed', `chain state ${stateName(event.state)} before our result`)
+      // Competing slots are taken at precommit: all taken while we still infer means none is ours.
+      // The output still goes to the oracle, which may need it to answer (see `slotless`).
+      if (task.task.mode === 'competing' && COMPETING_SLOTS_GONE.has(event.state)) {
+        return task.slotless === true ? ignore(task, event) : {task: {...task, slotless: true}, effects: [log('info', 'every competing slot taken; finishing the output for the oracle')]}
+      }
+      // Every slot held by miners that have precommitted or are past it: not us.
+      if (event.state === TaskState.Precommitted) return stop('taskClosed', `chain state ${stateName(event.state)} before our result`)
       return ignore(task, event)
     }
     case 'DeadlinePassed':
