@@ -58,7 +58,8 @@ async function finding (node: DevnetNode, code: FindingCode, includes = '', time
   return await until(`${node.name}: finding ${code}${includes === '' ? '' : ` saying ${JSON.stringify(includes)}`}`, timeoutMs, async () => {
     const s = await status(node)
     const f = s.earning.findings.find(x => x.code === code && x.message.includes(includes))
-    return f == null ? undefined : {...s, message: f.message, fix: f.fix}
+    // Both calls must say it (the text one gives the exit code; a chain read may land between them).
+    return f == null || !s.text.includes(`finding ${code}`) ? undefined : {...s, message: f.message, fix: f.fix}
   })
 }
 
@@ -194,7 +195,8 @@ describe('earning: cortensord status says why a miner earns or not, with the fix
     await provider.send('anvil_setBalance', [honest.info.address, '0x0'])
     const s = await finding(honest, 'NO_GAS', '', 30_000)
     assert.match(s.fix, new RegExp(`send at least [0-9.]+ (ETH|wei) to ${honest.info.address}`, 'i'))
-    assert.equal(s.earning.balanceWei, '0')
+    // A payout for a task it won just before may land after the drain: below the reserve is what counts.
+    assert.ok(BigInt(s.earning.balanceWei ?? '0') < BigInt(s.earning.gasReserveWei ?? '0'), `${s.earning.balanceWei} < ${s.earning.gasReserveWei}`)
     assert.equal(s.code, 3, 'healthy, but not earning')
   })
 })
