@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict'
-import {Writable} from 'node:stream'
 import {describe, it} from 'node:test'
 import {MODEL_PROGRESS_MESSAGE, modelProgressView} from '../../src/model/modelProgress.js'
 import {createRootLogger, type Logger} from '../../src/util/logger.js'
-import {ProgressBars, type TerminalStream} from '../../src/util/progressBar.js'
+import {ProgressBars} from '../../src/util/progressBar.js'
+import {captureStream, screen} from '../support/fakeTerminal.js'
 
 const MIB = 1024 * 1024
-
-function stream (terminal: boolean): {stream: TerminalStream, text: () => string} {
-  let text = ''
-  const out: TerminalStream = new Writable({write (chunk: Buffer, _encoding, done) { text += chunk.toString(); done() }})
-  if (terminal) Object.assign(out, {isTTY: true, columns: 120})
-  return {stream: out, text: () => text}
-}
-
-/** What a terminal shows last on each line: escape codes dropped, each redraw replacing the line it is on. */
-function screen (text: string): string[] {
-  return text.split('\n').map(line => line.split('\x1b[1G').map(part => part.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')).filter(part => part !== '').at(-1) ?? '').filter(line => line !== '')
-}
 
 /** What the model actor logs while it fetches 10 MiB and then verifies them, with a stall in between. */
 function download (log: Logger): void {
@@ -33,7 +21,7 @@ function download (log: Logger): void {
 
 describe('model progress on a node\'s terminal', () => {
   it('draws each phase of a download as a bar, with the log lines between them', () => {
-    const {stream: out, text} = stream(true)
+    const {stream: out, text} = captureStream(true, 120)
     const bars = ProgressBars.on(out)
     assert.ok(bars !== undefined)
     try {
@@ -41,7 +29,7 @@ describe('model progress on a node\'s terminal', () => {
     } finally {
       bars.stop()
     }
-    const lines = screen(text())
+    const lines = screen(text()).filter(line => line !== '')
     const shapes = lines.map(line => /model 7 (\w+) [█░]{40} (\d+)%/.exec(line)?.slice(1).join(' ') ?? (/WARN|INFO/.exec(line)?.[0] ?? line))
     // The stalled bar is left at 20 % with the warning that stopped it below; the resumed fetch and the verify end at 100 %.
     assert.deepEqual(shapes, ['fetching 20', 'WARN', 'fetching 100', 'verifying 100', 'INFO'], lines.join('\n'))
@@ -49,7 +37,7 @@ describe('model progress on a node\'s terminal', () => {
   })
 
   it('keeps the progress as JSON lines, and draws no bar, when the log is no terminal', () => {
-    const {stream: out, text} = stream(false)
+    const {stream: out, text} = captureStream(false)
     assert.equal(ProgressBars.on(out), undefined, 'no bars to give the logger')
     download(createRootLogger({destination: out}))
     assert.doesNotMatch(text(), /[█░]|\x1b/)

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict'
-import {Writable} from 'node:stream'
 import {describe, it} from 'node:test'
-import {ProgressBars, progressReporter, type TerminalStream} from '../../src/util/progressBar.js'
+import {ProgressBars, progressReporter} from '../../src/util/progressBar.js'
+import {captureStream, screen} from '../support/fakeTerminal.js'
 
 const MIB = 1024 * 1024
 /** The characters cli-progress draws a bar with (its shades preset). */
 const BAR_CHARACTERS = /[█░]/
 
-/** A stream that keeps what it gets; `terminal` makes it look like one (isTTY, 100 columns), as process.stderr does. */
-function stream (terminal: boolean): {stream: TerminalStream, text: () => string} {
-  let text = ''
-  const out: TerminalStream = new Writable({write (chunk: Buffer, _encoding, done) { text += chunk.toString(); done() }})
-  if (terminal) Object.assign(out, {isTTY: true, columns: 100})
-  return {stream: out, text: () => text}
-}
-
-/** What a terminal shows last on each line: escape codes dropped, each redraw replacing the line it is on. */
-function screen (text: string): string[] {
-  return text.split('\n').map(line => line.split('\x1b[1G').map(part => part.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')).filter(part => part !== '').at(-1) ?? '')
-}
-
 describe('progress bars', () => {
   it('draws nothing off a terminal: a command writes a line at most every 2 s and one at the end', () => {
-    const {stream: out, text} = stream(false)
+    const {stream: out, text} = captureStream(false)
     assert.equal(ProgressBars.on(out), undefined)
     const progress = progressReporter(out, 'hashing model.gguf')
     for (let bytes = 0; bytes <= 10 * MIB; bytes += MIB) progress.update(bytes, 10 * MIB, MIB)
@@ -33,7 +20,7 @@ describe('progress bars', () => {
   })
 
   it('draws a bar on a terminal that moves with the work and ends at 100 %', () => {
-    const {stream: out, text} = stream(true)
+    const {stream: out, text} = captureStream(true)
     const progress = progressReporter(out, 'hashing model.gguf')
     try {
       progress.update(0, 10 * MIB, 0)
@@ -50,7 +37,7 @@ describe('progress bars', () => {
   })
 
   it('writes log lines above the bars, and leaves an unfinished bar where it stopped', () => {
-    const {stream: out, text} = stream(true)
+    const {stream: out, text} = captureStream(true)
     const bars = ProgressBars.on(out)
     assert.ok(bars !== undefined)
     try {
