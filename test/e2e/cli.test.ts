@@ -204,9 +204,12 @@ describe('cortensord CLI', () => {
   const noPty = spawnSync('script', ['--version']).status === 0 ? false : 'needs util-linux script for a pseudo-terminal'
   it('start: on a terminal the log is lines a person reads, and Ctrl-C stops the node with exit 0', {timeout: 90_000, skip: noPty}, async () => {
     const config = await noChainNode(join(dir, 'no-chain-tty'))
-    const command = [process.execPath, '--import', 'tsx', CLI, 'start', '--config', config].map(arg => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
+    // `exec`: `script` runs the command through $SHELL, and a dash (CI has no SHELL, so /bin/sh)
+    // stays as the node's parent and dies of the same Ctrl-C: its 130, not the node's exit, came back.
+    // SHELL is set so the test runs the same under any login shell.
+    const command = `exec ${[process.execPath, '--import', 'tsx', CLI, 'start', '--config', config].map(arg => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')}`
     const child = spawn('script', ['--quiet', '--return', '--flush', '--command', command, '/dev/null'], {
-      cwd: PROJECT_ROOT, env: {...process.env, CORTENSORD_KEY_PASSWORD: 'pw', CORTENSORD_LOG_LEVEL: 'info', NO_COLOR: '1'}, stdio: ['pipe', 'pipe', 'pipe']
+      cwd: PROJECT_ROOT, env: {...process.env, SHELL: '/bin/sh', CORTENSORD_KEY_PASSWORD: 'pw', CORTENSORD_LOG_LEVEL: 'info', NO_COLOR: '1'}, stdio: ['pipe', 'pipe', 'pipe']
     })
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
