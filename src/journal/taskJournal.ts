@@ -6,7 +6,7 @@ import {CortensorError} from '../util/cortensorError.js'
 /** Whose tasks a row belongs to: an oracle's coordination or a miner's work. */
 export type JournalKind = 'oracle' | 'miner'
 
-export class JournalError extends CortensorError<{code: 'JOURNAL_UNREADABLE', path: string} | {code: 'JOURNAL_ENTRY_INVALID', taskId: string}> {}
+export class JournalError extends CortensorError<{code: 'JOURNAL_UNREADABLE', path: string} | {code: 'JOURNAL_ENTRY_INVALID', taskId: string} | {code: 'LEDGER_ENTRY_INVALID', what: string}> {}
 
 /** One task's latest state as the journal holds it. */
 export interface JournaledTask<S> {
@@ -14,6 +14,16 @@ export interface JournaledTask<S> {
   state: S
   open: boolean
   updatedAt: number
+}
+
+/** A miner's earnings ledger as last booked (the JSON forms are the earnings actor's, `earningsLedger.ts`). */
+export interface StoredLedger {
+  /** Totals, the sum earned and since when; undefined before the ledger's first write. */
+  totals?: unknown
+  /** Tasks followed to their end, in the order first followed. */
+  followed: unknown[]
+  /** Booked entries, newest first. */
+  recent: unknown[]
 }
 
 /** A task of any oracle seen on chain and not yet closed: what the sweeper watches. */
@@ -57,7 +67,15 @@ const SCHEMA = `
     precommits INTEGER NOT NULL
   );
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS ledger_followed (task_id TEXT PRIMARY KEY, task TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS ledger_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL UNIQUE,
+    entry TEXT NOT NULL
+  );
 `
+/** The meta key of the earnings ledger's totals. */
+const LEDGER_TOTALS = 'ledger.totals'
 
 /**
  * The node's durable memory of its tasks, in SQLite through Node's built-in `node:sqlite` (no
@@ -163,6 +181,59 @@ export class TaskJournal {
       for (const taskId of removes) remove.run(taskId)
       this.setMeta(checkpointKey, String(toBlock))
     })
+  }
+
+  /** The earnings ledger, up to `recent` entries. */
+  ledger (recent: number): StoredLedger {
+    const parse = (text: unknown, what: string): unknown => {
+      try {
+        return JSON.parse(String(text)) as unknown
+      } catch (err) {
+        throw new JournalError({code: 'LEDGER_ENTRY_INVALID', what}, `the earnings ledger's ${what} in the journal is not valid JSON: ${(err as Error).message}`, {cause: err})
+      }
+    }
+    const totals = this.meta(LEDGER_TOTALS)
+    return {
+      ...(totals == null ? {} : {totals: parse(totals, 'totals')}),
+      followed: this.db.prepare('SELECT task_id, task FROM ledger_followed ORDER BY rowid').all().map(row => parse(row.task, `task ${String(row.task_id)}`)),
+      recent: this.db.prepare('SELECT task_id, entry FROM ledger_entries ORDER BY seq DESC LIMIT ?').all(recent).map(row => parse(row.entry, `entry ${String(row.task_id)}`))
+    }
+  }
+
+  /** Writes the ledger's totals (its first write, before any entry, says since when it counts). */
+  setLedgerTotals (totals: unknown): void {
+    this.setMeta(LEDGER_TOTALS, JSON.stringify(totals))
+  }
+
+  /** Empties the ledger (its followed tasks and entries) and writes new totals, atomically. */
+  resetLedger (totals: unknown): void {
+    this.transaction(() => {
+      this.db.exec('DELETE FROM ledger_followed; DELETE FROM ledger_entries')
+      this.setLedgerTotals(totals)
+    })
+  }
+
+  /** Follows a task, or updates what the ledger knows of it. */
+  followLedgerTask (taskId: string, task: unknown): void {
+    this.db.prepare('INSERT INTO ledger_followed (task_id, task) VALUES (?, ?) ON CONFLICT (task_id) DO UPDATE SET task = excluded.task').run(taskId, JSON.stringify(task))
+  }
+
+  /**
+   * Closes a followed task, atomically: it is no longer followed and, with an entry, the entry is
+   * booked and `totals` (which count it) written, unless the task was booked already. Keeps the
+   * newest `keep` entries. Returns whether an entry was booked.
+   */
+  closeLedgerTask (taskId: string, booked: {entry: unknown, totals: unknown} | undefined, keep: number): boolean {
+    let added = false
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM ledger_followed WHERE task_id = ?').run(taskId)
+      if (booked == null) return
+      added = this.db.prepare('INSERT INTO ledger_entries (task_id, entry) VALUES (?, ?) ON CONFLICT (task_id) DO NOTHING').run(taskId, JSON.stringify(booked.entry)).changes > 0
+      if (!added) return
+      this.setLedgerTotals(booked.totals)
+      this.db.prepare('DELETE FROM ledger_entries WHERE seq <= (SELECT seq FROM ledger_entries ORDER BY seq DESC LIMIT 1 OFFSET ?)').run(keep)
+    })
+    return added
   }
 
   close (): void {

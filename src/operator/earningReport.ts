@@ -46,6 +46,8 @@ export interface LedgerStatus {
   totals: {[K in TaskOutcome]: number}
   /** Sum of the payouts of the tasks won (wei, decimal). */
   earnedWei: string
+  /** When the ledger began (ms): it is kept in the node's data folder, so it counts across restarts. */
+  since: number
   /** Newest first, bounded. */
   recent: LedgerEntry[]
 }
@@ -132,6 +134,8 @@ export interface EarningReport {
   findings: Finding[]
   tasks: {[K in TaskOutcome]: number}
   earnedWei: string
+  /** Miners: when the ledger began (ms); `tasks` and `earnedWei` count from then, across restarts. */
+  since?: number
   owedWei: string
   balanceWei?: string
   /** What GAS_RESERVE_TASKS tasks cost at the current fee. */
@@ -259,6 +263,7 @@ export function explainEarning (facts: EarningFacts): EarningReport {
     findings,
     tasks: {...tasks},
     earnedWei: facts.ledger?.earnedWei ?? '0',
+    ...(facts.ledger == null ? {} : {since: facts.ledger.since}),
     owedWei: owed.toString(),
     ...(chain.balanceWei == null ? {} : {balanceWei: chain.balanceWei.toString()}),
     ...(gasReserve == null ? {} : {gasReserveWei: gasReserve.toString()}),

@@ -118,7 +118,8 @@ function formatStatus (s: ReportedStatus, health: NodeHealth): string {
 const RECENT_SHOWN = 10
 
 function earningLines (e: EarningReport): string[] {
-  const lines = [`earning   ${e.earning ? 'yes' : 'no'}: earned ${formatWei(BigInt(e.earnedWei))}${e.balanceWei == null ? '' : `, balance ${formatWei(BigInt(e.balanceWei))}`}${BigInt(e.owedWei) > 0n ? `, owed ${formatWei(BigInt(e.owedWei))}` : ''}`]
+  const since = e.since == null ? '' : ` since ${new Date(e.since).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  const lines = [`earning   ${e.earning ? 'yes' : 'no'}: earned ${formatWei(BigInt(e.earnedWei))}${since}${e.balanceWei == null ? '' : `, balance ${formatWei(BigInt(e.balanceWei))}`}${BigInt(e.owedWei) > 0n ? `, owed ${formatWei(BigInt(e.owedWei))}` : ''}`]
   for (const c of e.checks) lines.push(`  ${c.ok ? 'ok    ' : 'not ok'} ${c.name}: ${c.detail}`)
   if (TASK_OUTCOMES.some(o => e.tasks[o] > 0)) lines.push(`tasks     ${TASK_OUTCOMES.map(o => `${e.tasks[o]} ${o}`).join(', ')}`)
   for (const f of e.findings) {

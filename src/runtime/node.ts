@@ -158,7 +158,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       })
     }))
     const earnings = spawn('earnings', earningsActor({
-      system, chain, address: key.address, role: config.role, ledger: config.role === 'miner', fromBlock: watchFromBlock,
+      system, chain, address: key.address, role: config.role, ...(config.role === 'miner' ? {ledgerStore: journal} : {}), fromBlock: watchFromBlock,
       probeIntervalMs: WALLET_PROBE_IDLE_MS, freshMs: WALLET_PROBE_FRESH_MS,
       readWallet: walletReader(provider, key.address)
     }))

@@ -96,7 +96,7 @@ export class NodeMetrics {
 
   readonly walletBalanceWei = new Gauge({name: 'cortensor_wallet_balance_wei', help: 'The node\'s wallet balance (pays its gas)', registers: [this.registry], collect: this.collectEarning})
 
-  readonly earnedWei = new Gauge({name: 'cortensor_earned_wei', help: 'Payouts to this node since it started watching (wei)', registers: [this.registry], collect: this.collectEarning})
+  readonly earnedWei = new Gauge({name: 'cortensor_earned_wei', help: 'Payouts to this node booked in its ledger, which counts across restarts from its data folder\'s first start (wei)', registers: [this.registry], collect: this.collectEarning})
 
   readonly minerTasks = new Gauge({
     name: 'cortensor_miner_tasks', help: 'This miner\'s tasks since it started, by outcome (won, lost, expired, rejected, disagreed)',

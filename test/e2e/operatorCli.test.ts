@@ -232,12 +232,13 @@ describe('cortensord operator commands', () => {
         now: Date.now(), role: 'miner', address: toAddress(miner), upSince: 0, heartbeatIntervalMs: 2_000, aclGranted: true, registered: true,
         models: [{modelId: '1', phase: 'ready', served: true}], peers: 2, oracles: [{oracle: toAddress(miner), at: Date.now(), hearsMe: true}],
         chain: {lastOkAt: Date.now(), balanceWei: 0n, maxFeePerGasWei: 10n ** 9n},
-        ledger: {totals: {won: 0, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '0', recent: []}
+        ledger: {totals: {won: 0, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '0', since: Date.parse('2026-11-20T08:30:00Z'), recent: []}
       })
       body = {...node, admitted: true, models: [{modelId: '1', phase: 'ready'}], earning: broke}
       const poor = await cortensord(['status', '--api', api, '--token', 't0ken'])
       assert.equal(poor.code, 3, poor.stderr)
       assert.match(poor.stdout, /healthy\s+yes/)
+      assert.match(poor.stdout, /earning\s+no: earned 0 ETH since 2026-11-20 08:30 UTC, balance 0 ETH/)
       assert.match(poor.stdout, /finding NO_GAS: the wallet 0x[0-9a-f]{40} holds 0 ETH/)
       assert.match(poor.stdout, /fix: send at least 0\.0052 ETH to 0x[0-9a-f]{40}/)
     } finally {

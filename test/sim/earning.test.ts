@@ -4,8 +4,9 @@
  * node's own API) explaining it with its fix: not admitted, a model file that is not the
  * registry's, outputs failing verification (a lying engine), every competing task lost to a
  * faster miner (an engine that waits), heartbeats no oracle takes (a clock running ahead), no gas
- * (balance set to 0). The dashboards of the slow and the lying miner are rendered in headless
- * Chromium to test-artifacts/dashboard-earning-*.png.
+ * (balance set to 0); and a miner killed -9 keeps its ledger across the restart. The dashboards
+ * of the slow and the lying miner are rendered in headless Chromium to
+ * test-artifacts/dashboard-earning-*.png.
  */
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
@@ -15,7 +16,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Writable} from 'node:stream'
 import {after, before, describe, it} from 'node:test'
-import type {JsonRpcProvider} from 'ethers'
+import {Interface, toBeHex, zeroPadValue, type JsonRpcProvider} from 'ethers'
+import {CONTRACT_ABIS} from '../../src/chain/contracts.js'
 import {createProvider} from '../../src/chain/provider.js'
 import {startDevnet, type Devnet, type DevnetNode} from '../../src/devnet/devnet.js'
 import type {EarningReport, FindingCode} from '../../src/operator/earningReport.js'
@@ -187,6 +189,52 @@ describe('earning: cortensord status says why a miner earns or not, with the fix
     assert.ok(Number(/^cortensor_miner_tasks\{outcome="lost"\} (\d+)$/m.exec(metrics)?.[1]) >= 3, 'lost tasks on /metrics')
     assert.ok(Number(/^cortensor_earned_wei (\S+)$/m.exec(metrics)?.[1]) > 0, 'earnings on /metrics')
     if (CHROMIUM != null) screenshot(slow, 'losing', [/LOSING_COMPETING/, /the slots went to 0x/, /earned \(ETH\)/])
+  })
+
+  it('a miner killed -9 and started again keeps its ledger, and books the task that paid it while it was down', async () => {
+    const miner = wrongModel
+    const before = (await status(miner)).earning
+    assert.ok(before.tasks.won >= 1 && before.since != null, JSON.stringify(before.tasks))
+    const cognitive = new Interface(CONTRACT_ABIS.cognitive)
+    const committed = cognitive.getEvent('TaskCommitted')!.topicHash
+    const ended = cognitive.getEvent('TaskEnded')!.topicHash
+    const address = devnet.deployment.contracts.cognitive
+    // Its commit on chain, then the oracle frozen before it settles and the miner killed: the
+    // task ends (the oracle resumed) while the miner is down. A settle that beat the freeze is tried again.
+    let taskId: bigint | undefined
+    for (let attempt = 0; attempt < 3 && taskId == null; attempt++) {
+      const fromBlock = await provider.getBlockNumber()
+      const request = api('/api/v1/completions', {prompt: `A dog named ${attempt}`, max_tokens: 12, temperature: 0, redundancy: 3, mode: 'parallel'})
+      const log = await until(`${miner.name}'s commit on chain`, 60_000, async () =>
+        (await provider.getLogs({address, topics: [committed, null, zeroPadValue(miner.info.address, 32)], fromBlock}))[0])
+      process.kill(devnet.oracle.info.pid, 'SIGSTOP')
+      try {
+        await devnet.kill(miner)
+        const endedAlready = await provider.getLogs({address, topics: [ended, log.topics[1] as string], fromBlock})
+        if (endedAlready.length === 0) taskId = BigInt(log.topics[1] as string)
+      } finally {
+        process.kill(devnet.oracle.info.pid, 'SIGCONT')
+      }
+      assert.equal((await request).status, 200)
+      if (taskId == null) await devnet.restart(miner)
+    }
+    assert.ok(taskId != null, 'the oracle settled before the freeze three times')
+    const record = await settled(taskId.toString())
+    const winners = (record.trail.find(e => e.name === 'TaskEnded')?.args.winners as string[] | undefined ?? []).map(toAddress)
+    assert.ok(winners.includes(toAddress(miner.info.address)), `the killed miner's output was paid: ${winners.join(', ')}`)
+    // The end mined and buried: a node's watch starts at the head block it finds, and must not be what books it.
+    await until('TaskEnded on chain', 30_000, async () => (await provider.getLogs({address, topics: [ended, toBeHex(taskId, 32)], fromBlock: 0}))[0])
+    await provider.send('anvil_mine', ['0x2'])
+
+    await devnet.restart(miner)
+    const after = await until(`${miner.name}'s ledger to book task ${taskId} after its restart`, 60_000, async () => {
+      const e = (await status(miner)).earning
+      return e.recent.some(r => r.taskId === taskId.toString() && r.outcome === 'won') ? e : undefined
+    })
+    assert.equal(after.since, before.since, 'the ledger counts from the first start, not from the restart')
+    assert.ok(after.tasks.won >= before.tasks.won + 1, `won ${before.tasks.won} before, ${after.tasks.won} after`)
+    assert.ok(BigInt(after.earnedWei) > BigInt(before.earnedWei), `earned ${before.earnedWei} before, ${after.earnedWei} after`)
+    assert.equal(after.recent.filter(r => r.taskId === taskId.toString()).length, 1, 'booked once')
   })
 
   it('a wallet emptied: NO_GAS saying how much to send to which address; a healthy node that cannot earn exits 3', async () => {

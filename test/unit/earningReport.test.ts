@@ -25,7 +25,7 @@ function earning (): EarningFacts {
     peers: 3,
     oracles: [{oracle: ORACLE, at: NOW - 1_000, hearsMe: true}],
     chain: {lastOkAt: NOW - 2_000, balanceWei: ETH, maxFeePerGasWei: 2n * GWEI, owedWei: 0n},
-    ledger: {totals: {won: 1, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '5000', recent: [entry('9', 'won', {payoutWei: '5000', winners: [ME]})]},
+    ledger: {totals: {won: 1, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '5000', since: NOW - 86_400_000, recent: [entry('9', 'won', {payoutWei: '5000', winners: [ME]})]},
     verdicts: []
   }
 }
@@ -118,7 +118,7 @@ describe('explainEarning: why a node earns or not', () => {
 
   it('losing every competing task: three lost in a row names the winner and what to do; a win in between resets it', () => {
     const lost = (id: string): LedgerEntry => entry(id, 'lost', {winners: [FAST], reason: `the slots went to ${FAST}`})
-    const ledger = {totals: {won: 0, lost: 3, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '0', recent: [lost('3'), lost('2'), lost('1')]}
+    const ledger = {totals: {won: 0, lost: 3, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '0', since: NOW, recent: [lost('3'), lost('2'), lost('1')]}
     const f = only({...earning(), ledger}, 'LOSING_COMPETING')
     assert.match(f.message, new RegExp(`lost the last 3 competing tasks to ${FAST}`))
     assert.match(f.fix, /faster hardware/)
@@ -126,7 +126,7 @@ describe('explainEarning: why a node earns or not', () => {
   })
 
   it('failing verification: the oracle\'s reason from its heartbeat, joined to the rejected task', () => {
-    const ledger = {totals: {won: 0, lost: 0, expired: 0, rejected: 1, disagreed: 0}, earnedWei: '0', recent: [entry('7', 'rejected', {reason: 'the oracle rejected your output (OutputRejected)'})]}
+    const ledger = {totals: {won: 0, lost: 0, expired: 0, rejected: 1, disagreed: 0}, earnedWei: '0', since: NOW, recent: [entry('7', 'rejected', {reason: 'the oracle rejected your output (OutputRejected)'})]}
     const reason = 'token 2 ("banana") has log-probability -19.2, below the floor -12'
     const report = explainEarning({...earning(), ledger, verdicts: [{oracle: ORACLE, taskId: '7', verdict: 'rejected', reason}]})
     assert.deepEqual(report.findings.map(f => f.code), ['FAILING_VERIFICATION'])
@@ -137,7 +137,7 @@ describe('explainEarning: why a node earns or not', () => {
 
 describe('earnings ledger: a miner\'s tasks from their chain events', () => {
   it('books won (with the first winner\'s remainder), lost to the winner, rejected and expired', () => {
-    const ledger = emptyLedger(ME)
+    const ledger = emptyLedger(ME, 0, NOW)
     const close = (taskId: string, event: Parameters<typeof onTaskEvent>[1], detail?: Parameters<typeof entryOf>[3]): void => {
       const closing = onTaskEvent(ledger, event)
       assert.ok(closing != null, `task ${taskId} closes`)

@@ -39,6 +39,28 @@ describe('task journal', () => {
     journal.close()
   })
 
+  it('books a ledger entry once, with its totals, and keeps only the newest entries', () => {
+    const journal = TaskJournal.open(join(dir, 'ledger.sqlite'))
+    journal.setLedgerTotals({n: 0})
+    for (let i = 1; i <= 12; i++) journal.followLedgerTask(String(i), {taskId: String(i)})
+    for (let i = 1; i <= 12; i++) assert.equal(journal.closeLedgerTask(String(i), {entry: {taskId: String(i)}, totals: {n: i}}, 10), true)
+    assert.equal(journal.closeLedgerTask('12', {entry: {taskId: '12', again: true}, totals: {n: 13}}, 10), false, 'a task is booked once')
+    journal.followLedgerTask('13', {taskId: '13', step: 1})
+    journal.followLedgerTask('13', {taskId: '13', step: 2})
+    const stored = journal.ledger(50)
+    assert.deepEqual(stored.totals, {n: 12}, 'the totals of the last booking that counted')
+    assert.deepEqual(stored.recent.map(e => (e as {taskId: string}).taskId), ['12', '11', '10', '9', '8', '7', '6', '5', '4', '3'])
+    assert.deepEqual(stored.followed, [{taskId: '13', step: 2}])
+    journal.close()
+  })
+
+  it('a ledger row that is not JSON is named, with its task', () => {
+    const journal = TaskJournal.open(join(dir, 'bad-ledger.sqlite'))
+    journal.setMeta('ledger.totals', '{not json')
+    assert.throws(() => journal.ledger(50), (err: unknown) => err instanceof JournalError && err.code === 'LEDGER_ENTRY_INVALID' && /the earnings ledger's totals in the journal is not valid JSON/.test(err.message))
+    journal.close()
+  })
+
   it('names the file when it cannot be opened', async () => {
     const notADb = join(dir, 'garbage.sqlite')
     await writeFile(notADb, 'this is not a database, and it is long enough to have a header '.repeat(20))

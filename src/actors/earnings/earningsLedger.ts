@@ -1,6 +1,7 @@
 import type {Address} from '../../protocols/address.js'
 import type {TaskMode} from '../../protocols/messages.js'
 import type {TaskEvent} from '../../chain/taskEvents.js'
+import type {StoredLedger} from '../../journal/taskJournal.js'
 import {TASK_OUTCOMES, type LedgerEntry, type LedgerStatus, type TaskOutcome} from '../../operator/earningReport.js'
 
 /** Outcomes kept for the report: enough to see a streak and each reason. */
@@ -11,6 +12,8 @@ export const LEDGER_MAX_FOLLOWED = 256
 /** One open task this miner may take part in, as its chain events tell it so far. */
 export interface FollowedTask {
   taskId: string
+  /** The block its events are looked up from: where the node watched from when it began to follow it. */
+  fromBlock: number
   mode?: TaskMode
   assigned: boolean
   precommitted: boolean
@@ -31,20 +34,60 @@ export interface ClosingDetail {
 
 export interface LedgerState {
   me: Address
+  /** The block this node's chain watch started at: where a task newly followed is looked up from. */
+  watchFrom: number
   followed: Map<string, FollowedTask>
   totals: {[K in TaskOutcome]: number}
   earnedWei: bigint
   recent: LedgerEntry[]
+  /** When this data folder's ledger began (ms): the totals count from then, across restarts. */
+  since: number
 }
 
-export function emptyLedger (me: Address): LedgerState {
-  return {me, followed: new Map(), totals: Object.fromEntries(TASK_OUTCOMES.map(o => [o, 0])) as {[K in TaskOutcome]: number}, earnedWei: 0n, recent: []}
+/** The ledger's totals as the journal keeps them. */
+export interface LedgerTotals {
+  totals: {[K in TaskOutcome]: number}
+  earnedWei: string
+  since: number
 }
 
-export function follow (ledger: LedgerState, taskId: string, fields: Partial<FollowedTask>): void {
-  const task = ledger.followed.get(taskId) ?? {taskId, assigned: false, precommitted: false, committed: false}
-  ledger.followed.set(taskId, {...task, ...fields})
-  if (ledger.followed.size > LEDGER_MAX_FOLLOWED) ledger.followed.delete(ledger.followed.keys().next().value!)
+export function emptyLedger (me: Address, watchFrom: number, now: number): LedgerState {
+  return {me, watchFrom, followed: new Map(), totals: Object.fromEntries(TASK_OUTCOMES.map(o => [o, 0])) as {[K in TaskOutcome]: number}, earnedWei: 0n, recent: [], since: now}
+}
+
+/**
+ * The ledger a restarted node carries on with, from what its journal kept; an empty one (since
+ * `now`) when the journal has none. Throws `TypeError` naming the part that is not a ledger's.
+ */
+export function restoreLedger (me: Address, stored: StoredLedger, watchFrom: number, now: number): LedgerState {
+  const ledger = emptyLedger(me, watchFrom, now)
+  if (stored.totals == null) return ledger
+  const t = stored.totals as Partial<LedgerTotals>
+  if (typeof t.since !== 'number' || typeof t.earnedWei !== 'string' || !/^\d+$/.test(t.earnedWei) || t.totals == null || !TASK_OUTCOMES.every(o => Number.isSafeInteger(t.totals?.[o]))) {
+    throw new TypeError(`the ledger's totals are not {totals, earnedWei, since}: ${JSON.stringify(stored.totals).slice(0, 200)}`)
+  }
+  for (const task of stored.followed as FollowedTask[]) {
+    if (typeof task?.taskId !== 'string' || typeof task.fromBlock !== 'number') throw new TypeError(`a followed task is not {taskId, fromBlock, ...}: ${JSON.stringify(task).slice(0, 200)}`)
+    ledger.followed.set(task.taskId, task)
+  }
+  for (const entry of stored.recent as LedgerEntry[]) {
+    if (typeof entry?.taskId !== 'string' || !(TASK_OUTCOMES as readonly string[]).includes(entry.outcome)) throw new TypeError(`a ledger entry is not {taskId, outcome, ...}: ${JSON.stringify(entry).slice(0, 200)}`)
+  }
+  return {...ledger, totals: {...t.totals}, earnedWei: BigInt(t.earnedWei), since: t.since, recent: stored.recent as LedgerEntry[]}
+}
+
+export function ledgerTotals (ledger: LedgerState): LedgerTotals {
+  return {totals: {...ledger.totals}, earnedWei: ledger.earnedWei.toString(), since: ledger.since}
+}
+
+/** Follows a task (or updates it); returns the followed task, and the oldest one dropped to make room if any. */
+export function follow (ledger: LedgerState, taskId: string, fields: Partial<FollowedTask>): {task: FollowedTask, dropped?: string} {
+  const task = {...ledger.followed.get(taskId) ?? {taskId, fromBlock: ledger.watchFrom, assigned: false, precommitted: false, committed: false}, ...fields}
+  ledger.followed.set(taskId, task)
+  if (ledger.followed.size <= LEDGER_MAX_FOLLOWED) return {task}
+  const dropped = ledger.followed.keys().next().value!
+  ledger.followed.delete(dropped)
+  return {task, dropped}
 }
 
 /**
@@ -105,13 +148,16 @@ export function entryOf (closing: Closing, me: Address, at: number, detail?: Clo
   return {...base, outcome: 'lost', winners, payoutWei: '0', reason: `the slots went to ${winners.join(', ')}: they precommitted first`}
 }
 
-export function record (ledger: LedgerState, entry: LedgerEntry): void {
+/** Books an entry; false (nothing changes) when its task is among the recent ones already booked. */
+export function record (ledger: LedgerState, entry: LedgerEntry): boolean {
+  if (ledger.recent.some(e => e.taskId === entry.taskId)) return false
   ledger.totals[entry.outcome]++
   ledger.earnedWei += BigInt(entry.payoutWei)
   ledger.recent.unshift(entry)
   ledger.recent.length = Math.min(ledger.recent.length, LEDGER_RECENT)
+  return true
 }
 
 export function ledgerStatus (ledger: LedgerState): LedgerStatus {
-  return {totals: {...ledger.totals}, earnedWei: ledger.earnedWei.toString(), recent: ledger.recent.map(e => ({...e, winners: [...e.winners]}))}
+  return {totals: {...ledger.totals}, earnedWei: ledger.earnedWei.toString(), since: ledger.since, recent: ledger.recent.map(e => ({...e, winners: [...e.winners]}))}
 }
