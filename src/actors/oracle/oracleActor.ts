@@ -193,8 +193,11 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
               break
             case 'hangUp': {
               const live = state.live.get(taskId)
-              for (const controller of live?.streams.values() ?? []) controller.abort(new Error('task closed by the oracle'))
-              live?.streams.clear()
+              for (const [miner, controller] of live?.streams ?? []) {
+                if (effect.keep?.includes(miner) === true) continue
+                controller.abort(new Error(effect.reason ?? 'task closed by the oracle'))
+                live?.streams.delete(miner)
+              }
               break
             }
             case 'readChainState':

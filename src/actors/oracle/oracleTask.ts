@@ -112,8 +112,8 @@ export type OracleEffect =
   | {type: 'gossip', task: Task}
   | {type: 'send', tx: TxIntent}
   | {type: 'timer', atMs: number, event: OracleTaskEvent}
-  /** Close every miner's task stream (their work is no longer wanted). */
-  | {type: 'hangUp'}
+  /** Close the miners' task streams (their work is no longer wanted), but those of `keep`; the miners get `reason`. */
+  | {type: 'hangUp', keep?: Address[], reason?: string}
   | {type: 'readChainState'}
   | {type: 'queryTrail'}
   /** Ask the verifier about `miner`'s claim; `reexecute`: an audit, running the task again in the miner's class. */
@@ -267,6 +267,7 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
     case 'PrecommitSeen':
       if (draft.record.precommits.some(p => p.miner === event.miner)) return unchanged(task)
       draft.record.precommits.push({miner: event.miner, commitment: event.commitment, at: now})
+      if (draft.record.precommits.length === draft.record.k) releaseSurplus(draft, effects)
       return out
     case 'CommitSeen': {
       const {miner, outputHash} = event.result
@@ -489,7 +490,20 @@ function answer (task: OracleTask, tally: Tally, now: number, effects: OracleEff
   effects.push(
     {type: 'log', level: 'info', msg: 'answered', fields: {taskId: record.taskId, agreement: tally.status, ms: now - record.timings.requestedAt}},
     ...replyOnce(task, {type: 'Answered', record: structuredClone(record)}))
+  releaseSurplus(task, effects)
   maybeEnd(task, now, effects)
+}
+
+/**
+ * A competing task answered, with every slot taken on chain: a competitor still working can no
+ * longer be paid, and the answer does not need its output, so its stream is closed (its miner
+ * stops inferring). Slot holders and miners whose output arrived keep theirs.
+ */
+function releaseSurplus (task: OracleTask, effects: OracleEffect[]): void {
+  const {record} = task
+  if (record.mode !== 'competing' || record.timings.answeredAt == null || record.precommits.length < record.k) return
+  const keep = [...new Set([...Object.keys(task.outputs) as Address[], ...record.precommits.map(p => p.miner)])]
+  effects.push({type: 'hangUp', keep, reason: 'the task is answered and every competing slot is taken'})
 }
 
 /** Stores a result (integrity already checked by the caller); returns why it was refused, or null. */
@@ -603,6 +617,7 @@ function decide (task: OracleTask, now: number, effects: OracleEffect[], config:
   effects.push(
     {type: 'log', level: 'info', msg: 'answered', fields: {taskId: record.taskId, agreement: record.agreement.status, verified: true, rejected, ms: now - record.timings.requestedAt}},
     ...replyOnce(task, {type: 'Answered', record: structuredClone(record)}))
+  releaseSurplus(task, effects)
   maybeEnd(task, now, effects)
 }
 
