@@ -15,7 +15,7 @@ import {HeliaModelStore} from '../model/heliaModelStore.js'
 import type {Role} from '../protocols/messages.js'
 import {createSilentLogger, type Logger} from '../util/logger.js'
 import {PROJECT_ROOT, SHARED_Q4_MODEL_PATH, STORIES_260K, STORIES_260K_Q4} from '../util/paths.js'
-import {DEFAULTS} from '../runtime/config.js'
+import {DEFAULTS} from '../runtime/configDefaults.js'
 import {writeKeystore} from '../runtime/keys.js'
 import {startNodeProcess, type NodeInfo, type NodeProcess} from './nodeProcess.js'
 

@@ -1,5 +1,6 @@
 import {keccak256, toUtf8Bytes} from 'ethers'
 import {toAddress} from './address.js'
+import {ROLES} from './roles.js'
 import {toModelId} from './modelId.js'
 import {array, boolean, convert, float, type Infer, object, oneOf, type Schema, string, uint} from './schema.js'
 import {GossipTopic} from './topic.js'
@@ -14,9 +15,8 @@ export const modelIdSchema = convert(string({minLength: 1, maxLength: 78}), toMo
 /** Milliseconds since the Unix epoch. */
 const unixMs = uint()
 
-/** What a node runs as: a validator holds a model and checks miners' outputs for oracles. */
-export const ROLES = ['oracle', 'miner', 'validator'] as const
-export type Role = typeof ROLES[number]
+// Defined apart (no ethers behind it) for the command line; part of the wire messages' vocabulary.
+export {ROLES, type Role} from './roles.js'
 
 /** How a miner's generation ended (an aborted one is never handed in). */
 export const FINISH_REASONS = ['stop', 'length'] as const

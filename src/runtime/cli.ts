@@ -2,17 +2,16 @@
  * The command line: the only code that reads argv and the environment. Commands are data
  * objects `{command, describe, options, handler}`; `cortensord help` lists them.
  */
-import {isAddress} from 'ethers'
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import {parseArgs, type ParseArgsConfig} from 'node:util'
-import {Value} from 'typebox/value'
 import type {OperatorIo, OperatorSigner} from '../operator/operatorContext.js'
 import {toAddress, type Address} from '../protocols/address.js'
-import {ROLES, type Role} from '../protocols/messages.js'
+import {ROLES, type Role} from '../protocols/roles.js'
 import {CortensorError} from '../util/cortensorError.js'
-import {createRootLogger} from '../util/logger.js'
-import {buildConfig, ConfigError, ConfigSchema, DEFAULTS, ENV_FIELDS, fromDottedEntries, readConfigFile} from './config.js'
+import {createRootLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat} from '../util/logger.js'
+import {DEFAULTS} from './configDefaults.js'
+import {ConfigError} from './configError.js'
 import {NODE_FLAGS} from './nodeFlags.js'
 import {skipHeliaDefaults} from './skipHeliaDefaults.js'
 
@@ -67,6 +66,7 @@ const COMMANDS: Command[] = [
     },
     handler: async (values) => {
       runUnderNodeFlags()
+      const {buildConfig, ENV_FIELDS, fromDottedEntries, readConfigFile} = await import('./config.js')
       const fileLayer = typeof values.config === 'string' ? readConfigFile(values.config) : {}
       const envLayer = fromDottedEntries(Object.fromEntries(Object.entries(ENV_FIELDS).map(([env, field]) => [field, process.env[env]])))
       const flagLayer = fromDottedEntries(Object.fromEntries(Object.entries(START_FLAGS).map(([flag, field]) => [field, values[flag]])))
@@ -194,7 +194,7 @@ const COMMANDS: Command[] = [
           blockTimeSeconds: blockTime,
           statePath: values.state as string | undefined,
           stateIntervalSeconds: number(values, 'state-interval', 1, 86_400),
-          fund: addresses(values.fund as string[] | undefined ?? [], '--fund'),
+          fund: await addresses(values.fund as string[] | undefined ?? [], '--fund'),
           io: {...stdio(), signal: controller.signal}
         })
       } finally {
@@ -229,7 +229,7 @@ const COMMANDS: Command[] = [
     options: {...SIGNER_OPTIONS, ...NETWORK_OPTIONS, role: {type: 'string'}},
     handler: async (values, positionals) => {
       const role = nodeRole(required(values, 'role', 'oracle|miner|validator', 'the role to grant'))
-      const list = addresses(positionals, 'ADDRESS')
+      const list = await addresses(positionals, 'ADDRESS')
       if (list.length === 0) missing('ADDRESS', '', 'one or more addresses to admit', true)
       const {networkAdmit} = await import('../operator/networkCommands.js')
       return await networkAdmit({...networkTarget(values), signer: signer(values), role, addresses: list, io: stdio()})
@@ -242,7 +242,7 @@ const COMMANDS: Command[] = [
     usage: 'cortensord network revoke ADDRESS... --deployment FILE --keystore FILE [--password-file FILE] [--rpc URL]',
     options: {...SIGNER_OPTIONS, ...NETWORK_OPTIONS},
     handler: async (values, positionals) => {
-      const list = addresses(positionals, 'ADDRESS')
+      const list = await addresses(positionals, 'ADDRESS')
       if (list.length === 0) missing('ADDRESS', '', 'one or more addresses to revoke', true)
       const {networkRevoke} = await import('../operator/networkCommands.js')
       return await networkRevoke({...networkTarget(values), signer: signer(values), addresses: list, io: stdio()})
@@ -335,10 +335,10 @@ function keyPassword (passwordFile: string | undefined): string {
 }
 
 
-/** Checked here, by the config's own schema: every node the devnet starts would otherwise fail on it, each in its own log file. */
+/** Checked here, against the levels the config takes: every node the devnet starts would otherwise fail on it, each in its own log file. */
 function devnetLogLevel (level: string): string {
-  if (!Value.Check(ConfigSchema.properties.logLevel, level)) {
-    throw new ConfigError({code: 'CONFIG_INVALID', field: 'log-level'}, `--log-level (or CORTENSORD_LOG_LEVEL) must be ${ConfigSchema.properties.logLevel.enum.join(', ')}; got ${JSON.stringify(level)}`)
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigError({code: 'CONFIG_INVALID', field: 'log-level'}, `--log-level (or CORTENSORD_LOG_LEVEL) must be ${LOG_LEVELS.join(', ')}; got ${JSON.stringify(level)}`)
   }
   return level
 }
@@ -369,7 +369,9 @@ function nodeRole (value: string): Role {
 }
 
 /** Addresses from positionals or repeated flags, each possibly a comma list; a bad one is named. */
-function addresses (items: string[], what: string): Address[] {
+async function addresses (items: string[], what: string): Promise<Address[]> {
+  // Loaded here: commands that take no address (`status`, run by health checks) do not pay for ethers.
+  const {isAddress} = await import('ethers')
   return items.flatMap(item => item.split(',')).map(item => item.trim()).filter(item => item !== '').map(item => {
     // ethers' check: a mixed-case address must carry a valid EIP-55 checksum (a typo shows).
     if (!isAddress(item)) throw new ConfigError({code: 'CONFIG_INVALID', field: what}, `${what} ${JSON.stringify(item)} is not an address (0x and 40 hex digits, checksummed if mixed-case)`)
@@ -432,6 +434,6 @@ main(process.argv.slice(2)).then(({code, exit}) => {
   }
   // The format a failed start would have logged in; a bad setting is what may have failed, so it falls back to auto.
   const format = process.env.CORTENSORD_LOG_FORMAT
-  createRootLogger({format: Value.Check(ConfigSchema.properties.logFormat, format) ? format : 'auto'}).fatal({err}, 'cortensord failed')
+  createRootLogger({format: (LOG_FORMATS as readonly string[]).includes(format ?? '') ? format as LogFormat : 'auto'}).fatal({err}, 'cortensord failed')
   process.exitCode = 1
 })

@@ -5,9 +5,11 @@ import Type, {type StaticDecode, type TInteger, type TSchema} from 'typebox'
 import {Compile} from 'typebox/compile'
 import type {TLocalizedValidationError} from 'typebox/error'
 import {API_LIMIT_DEFAULTS, type ApiLimits} from '../api/apiLimits.js'
-import {MAX_MODELS_PER_NODE, ROLES} from '../protocols/messages.js'
+import {MAX_MODELS_PER_NODE} from '../protocols/messages.js'
+import {ROLES} from '../protocols/roles.js'
 import {toModelId} from '../protocols/modelId.js'
-import {CortensorError} from '../util/cortensorError.js'
+import {ConfigError} from './configError.js'
+import {DEFAULTS} from './configDefaults.js'
 import {LOG_FORMATS, LOG_LEVELS} from '../util/logger.js'
 
 /** Most RPC URLs one node lists, as many as the reference node takes. */
@@ -15,20 +17,6 @@ export const MAX_RPC_URLS = 20
 
 const ORACLE_VERIFIERS = ['local', 'validators', 'off'] as const
 
-/** The defaults of the config schema's fields, for code that needs one without a config (the CLI, the devnet). */
-export const DEFAULTS = {
-  networkId: 'devnet',
-  chain: {pollingIntervalMs: 250, taskEscrowWei: '1000000000000000'},
-  // Fixed ports: a restarted node keeps its dial address and API URL. Several nodes on one host
-  // (the devnet, tests) each set their own ports, or 0 for any free one.
-  p2p: {listen: ['/ip4/0.0.0.0/tcp/4040'], announce: [] as string[], bootstrap: [] as string[]},
-  inference: {threads: 1, sequences: 2, contextSize: 512, memoryBudgetMiB: 0},
-  api: {host: '127.0.0.1', port: 8040, tokens: [] as string[]},
-  stats: {heartbeatIntervalMs: 2_000, chainPingIntervalMs: 60_000},
-  oracle: {resultTimeoutMs: 8_000, precommitWindowS: 120, commitWindowS: 240, defaultRedundancy: 1, defaultMaxTokens: 64, verifier: 'local', auditRate: 0.1},
-  logLevel: 'info',
-  logFormat: 'auto'
-} as const
 
 /*
  * The schema below is the config: every field with its type, range and default. `expected`
@@ -162,8 +150,6 @@ export const ConfigSchema = Type.Object({
 export type NodeConfig = StaticDecode<typeof ConfigSchema>
 
 const validator = Compile(ConfigSchema)
-
-export class ConfigError extends CortensorError<{code: 'CONFIG_INVALID', field: string} | {code: 'CONFIG_UNREADABLE', file: string}> {}
 
 /** Environment variables the CLI maps onto config fields (the CLI is the only reader of env). */
 export const ENV_FIELDS: Record<string, string> = {

@@ -4,7 +4,7 @@ import {spawnSync} from 'node:child_process'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-const BENCHES = ['gas', 'inference', 'gossip', 'ipfs', 'nodeCost', 'roundTrip', 'gateway', 'taskRate', 'faults', 'verify', 'verifiedStream'] as const
+const BENCHES = ['gas', 'inference', 'gossip', 'ipfs', 'nodeCost', 'roundTrip', 'gateway', 'taskRate', 'faults', 'verify', 'verifiedStream', 'cliStart'] as const
 const here = dirname(fileURLToPath(import.meta.url))
 const wanted = process.argv.slice(2)
 const unknown = wanted.filter(w => !(BENCHES as readonly string[]).includes(w))

@@ -4,7 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {API_LIMIT_DEFAULTS} from '../../src/api/apiLimits.js'
-import {buildConfig, ConfigError, ENV_FIELDS, fromDottedEntries, MAX_RPC_URLS, readConfigFile} from '../../src/runtime/config.js'
+import {buildConfig, ENV_FIELDS, fromDottedEntries, MAX_RPC_URLS, readConfigFile} from '../../src/runtime/config.js'
+import {ConfigError} from '../../src/runtime/configError.js'
 import {PROJECT_ROOT} from '../../src/util/paths.js'
 
 const minimal = {role: 'miner', keystore: '/k.json', dataDir: '/d', chain: {rpcUrls: ['http://127.0.0.1:8545'], deploymentFile: '/dep.json'}, models: [{id: 1}]}
