@@ -40,6 +40,8 @@ export interface LedgerEntry {
   payoutWei: string
   /** Why, as far as the chain tells it. */
   reason: string
+  /** A rejected or outvoted output: the oracle's word on it, from its heartbeat, kept with the entry (heartbeats repeat it for two minutes only). */
+  verdict?: {oracle: Address, reason: string}
 }
 
 export interface LedgerStatus {
@@ -229,8 +231,7 @@ export function explainEarning (facts: EarningFacts): EarningReport {
 
   const verdicts = facts.verdicts ?? []
   const recent = (facts.ledger?.recent ?? []).map(entry => {
-    if (entry.outcome !== 'rejected' && entry.outcome !== 'disagreed') return entry
-    const verdict = verdicts.find(v => v.taskId === entry.taskId)
+    const verdict = entry.verdict ?? verdictOn(entry, verdicts)
     return verdict == null ? entry : {...entry, reason: `${entry.reason}: ${verdict.reason} (oracle ${verdict.oracle})`}
   })
   const tasks = facts.ledger?.totals ?? {...ZERO_TOTALS}
@@ -269,6 +270,13 @@ export function explainEarning (facts: EarningFacts): EarningReport {
     ...(gasReserve == null ? {} : {gasReserveWei: gasReserve.toString()}),
     recent
   }
+}
+
+/** The oracle's verdict on a rejected or outvoted entry's output, if one was heard. */
+export function verdictOn (entry: LedgerEntry, verdicts: readonly VerdictOnMe[]): {oracle: Address, reason: string} | undefined {
+  if (entry.outcome !== 'rejected' && entry.outcome !== 'disagreed') return undefined
+  const verdict = verdicts.find(v => v.taskId === entry.taskId)
+  return verdict == null ? undefined : {oracle: verdict.oracle, reason: verdict.reason}
 }
 
 /** The newest competing tasks lost in a row (newest first), up to the first that was not lost. */

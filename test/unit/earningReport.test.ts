@@ -133,6 +133,15 @@ describe('explainEarning: why a node earns or not', () => {
     assert.ok(report.findings[0]!.message.includes(reason), report.findings[0]!.message)
     assert.ok(report.recent[0]!.reason.includes(reason), 'the recent outcome carries the oracle\'s reason')
   })
+
+  it('failing verification after a restart: the reason kept with the entry, once the oracle\'s heartbeats no longer repeat it', () => {
+    const reason = 'token 2 ("banana") has log-probability -19.2, below the floor -12'
+    const ledger = {totals: {won: 0, lost: 0, expired: 0, rejected: 1, disagreed: 0}, earnedWei: '0', since: NOW - 86_400_000,
+      recent: [entry('7', 'rejected', {reason: 'the oracle rejected your output (OutputRejected)', verdict: {oracle: ORACLE, reason}})]}
+    const report = explainEarning({...earning(), ledger, verdicts: []})
+    assert.equal(report.recent[0]!.reason, `the oracle rejected your output (OutputRejected): ${reason} (oracle ${ORACLE})`)
+    assert.ok(report.findings.find(f => f.code === 'FAILING_VERIFICATION')?.message.includes(reason))
+  })
 })
 
 describe('earnings ledger: a miner\'s tasks from their chain events', () => {

@@ -16,7 +16,7 @@ import type {EarningsMessage, EarningsStatus} from '../../src/actors/earnings/me
 import type {DecodedEvent} from '../../src/chain/chainWatcher.js'
 import {TaskJournal} from '../../src/journal/taskJournal.js'
 import type {Address} from '../../src/protocols/address.js'
-import type {Task} from '../../src/protocols/messages.js'
+import type {OracleHeartbeat, Task} from '../../src/protocols/messages.js'
 import {createSilentLogger} from '../../src/util/logger.js'
 import {fakeAddress} from '../support/fakeAddress.js'
 import {until, waitFor} from '../support/until.js'
@@ -119,15 +119,19 @@ describe('earnings actor: the ledger survives a restart', () => {
     // First run: task 7 won and booked; task 8 precommitted and committed, then the node dies.
     const first = run(path, chain)
     await waitFor('the ledger subscribed', () => chain.subscribers.length === 1)
+    first.system.tell(first.earnings, {type: 'TaskSeen', task: competingTask('6')})
+    first.system.tell(first.earnings, {type: 'OracleHeard', heartbeat: {address: ORACLE, heard: [ME], verdicts: [{taskId: '6', miner: ME, verdict: 'rejected', reason: 'token 3 is not the model\'s'}]} as unknown as OracleHeartbeat})
     first.system.tell(first.earnings, {type: 'TaskSeen', task: competingTask('7')})
     first.system.tell(first.earnings, {type: 'TaskSeen', task: competingTask('8')})
     const [sub1] = chain.subscribers as [ActorRef<ChainEventsMessage>]
+    chain.logs.set('6', [created('6', 101), log('6', 'OutputRejected', {miner: ME, outputHash: '0xBB'}, 102)])
     first.system.tell(sub1, events(
+      log('6', 'TaskPrecommitted', {miner: ME}, 101), log('6', 'TaskCommitted', {miner: ME}, 102), log('6', 'TaskEnded', {winners: [FAST], payoutEach: '1000'}, 103),
       log('7', 'TaskPrecommitted', {miner: ME}, 102), log('7', 'TaskCommitted', {miner: ME}, 103), log('7', 'TaskEnded', {winners: [ME], payoutEach: '1000'}, 104),
       log('8', 'TaskPrecommitted', {miner: ME}, 105), log('8', 'TaskCommitted', {miner: ME}, 106)))
-    const booked = await until('task 7 booked', 2_000, async () => {
+    const booked = await until('tasks 6 and 7 booked', 2_000, async () => {
       const s = await first.status()
-      return s.ledger?.totals.won === 1 ? s.ledger : undefined
+      return s.ledger?.totals.won === 1 && s.ledger.totals.rejected === 1 ? s.ledger : undefined
     })
     assert.equal(booked.earnedWei, '1000')
     const since = booked.since
@@ -144,13 +148,14 @@ describe('earnings actor: the ledger survives a restart', () => {
     })
     assert.equal(restored.since, since, 'the ledger counts from the first start, not from this one')
     assert.equal(restored.earnedWei, '1400', 'both payouts (task 8: payoutEach, not the first winner)')
-    assert.deepEqual(restored.recent.map(e => [e.taskId, e.outcome]), [['8', 'won'], ['7', 'won']])
+    assert.deepEqual(restored.recent.map(e => [e.taskId, e.outcome]), [['8', 'won'], ['7', 'won'], ['6', 'rejected']])
+    assert.deepEqual(restored.recent[2]?.verdict, {oracle: ORACLE, reason: 'token 3 is not the model\'s'}, 'the oracle\'s reason outlives its heartbeats and the restart')
     assert.ok(chain.queries.includes('8'), 'the followed task\'s events were looked up')
     // The watch also brings task 8's end (it was in the block range the node resumed at): booked once still.
     const [, sub2] = chain.subscribers as [unknown, ActorRef<ChainEventsMessage>]
     second.system.tell(sub2, events(log('8', 'TaskEnded', {winners: [FAST, ME], payoutEach: '400'}, 110)))
     const after = (await second.status()).ledger
-    assert.deepEqual(after?.totals, {won: 2, lost: 0, expired: 0, rejected: 0, disagreed: 0})
+    assert.deepEqual(after?.totals, {won: 2, lost: 0, expired: 0, rejected: 1, disagreed: 0})
     assert.equal(after?.earnedWei, '1400')
     await second.stop()
 
@@ -159,7 +164,7 @@ describe('earnings actor: the ledger survives a restart', () => {
     const stored = journal.ledger(50)
     journal.close()
     assert.deepEqual(stored.followed, [], 'nothing followed any more')
-    assert.equal(stored.recent.length, 2)
+    assert.equal(stored.recent.length, 3)
   })
 
   it('a ledger the journal holds in a form this build cannot read: a new one is started and the node goes on', async () => {

@@ -4,7 +4,7 @@ import {ROLE_CODE} from '../../chain/enums.js'
 import {failureForLogs} from '../../chain/provider.js'
 import {toTaskEvent, type TaskEvent} from '../../chain/taskEvents.js'
 import type {TaskJournal} from '../../journal/taskJournal.js'
-import type {OracleHeard, VerdictOnMe} from '../../operator/earningReport.js'
+import {verdictOn, type OracleHeard, type VerdictOnMe} from '../../operator/earningReport.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {Logger} from '../../util/logger.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
@@ -230,7 +230,10 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           return state
         case '$Closed': {
           if (ledger == null || store == null) return state
-          const entry = entryOf(msg.closing, address, msg.at, msg.detail)
+          const closed = entryOf(msg.closing, address, msg.at, msg.detail)
+          // The oracle's reason is kept with the entry: its heartbeats repeat it for two minutes only.
+          const verdict = closed == null ? undefined : verdictOn(closed, verdicts)
+          const entry = closed == null || verdict == null ? closed : {...closed, verdict}
           const booked = entry != null && record(ledger, entry)
           store.closeLedgerTask(msg.closing.task.taskId, booked ? {entry, totals: ledgerTotals(ledger)} : undefined, LEDGER_RECENT)
           if (booked) ctx.log.info({taskId: entry.taskId, outcome: entry.outcome, payoutWei: entry.payoutWei, reason: entry.reason}, 'task closed')
