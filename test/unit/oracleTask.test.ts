@@ -155,26 +155,27 @@ describe('oracle task machine: running', () => {
     assert.equal(replies(effects)[0]?.type, 'Answered')
   })
 
-  it('competing: once answered with every slot taken, the competitors still working are hung up on; slot holders and delivered outputs are kept', () => {
+  it('competing: once answered with every slot taken on chain, the competitors still working are hung up on; slot holders and delivered outputs are kept', () => {
     const precommit = (miner: Address, output = 'same'): OracleTaskEvent => ({type: 'PrecommitSeen', miner, commitment: result(miner, output).commitment})
+    const slotsTaken: OracleTaskEvent = {type: 'ChainState', state: TaskState.Assigned}
     const hangUps = (effects: OracleEffect[]) => effects.flatMap(e => e.type === 'hangUp' ? [e] : [])
-    // Answered first (k=2: A and B agree), slots taken after: the second precommit hangs up on the rest.
+    // Answered first (k=2: A and B agree), slots taken after: the chain's state hangs up on the rest.
     const answered = run(start('competing').task, [{type: 'ResultReceived', result: result(A, 'same'), sender: A}, {type: 'ResultReceived', result: result(B, 'same'), sender: B}])
     assert.equal(replies(answered.effects)[0]?.type, 'Answered')
     assert.deepEqual(hangUps(answered.effects), [], 'the slots are still free: a late competitor may yet be paid')
-    const one = run(answered.task, [precommit(A)])
-    assert.deepEqual(hangUps(one.effects), [])
-    const both = run(one.task, [precommit(B)])
-    assert.deepEqual(hangUps(both.effects).map(h => [...h.keep ?? []].sort()), [[A, B]])
-    assert.match(hangUps(both.effects)[0]?.reason ?? '', /answered and every competing slot is taken/)
+    const gossiped = run(answered.task, [precommit(A), precommit(B)])
+    assert.deepEqual(hangUps(gossiped.effects), [], 'gossiped precommits are not slots taken: one may never be mined')
+    const taken = run(gossiped.task, [slotsTaken])
+    assert.deepEqual(hangUps(taken.effects).map(h => [...h.keep ?? []].sort()), [[A, B]])
+    assert.match(hangUps(taken.effects)[0]?.reason ?? '', /answered and every competing slot is taken/)
     // Slots taken first: the answer hangs up at once.
-    const slotsFirst = run(start('competing').task, [precommit(A), precommit(B), {type: 'ResultReceived', result: result(A, 'same'), sender: A}, {type: 'ResultReceived', result: result(B, 'same'), sender: B}])
+    const slotsFirst = run(start('competing').task, [slotsTaken, {type: 'ResultReceived', result: result(A, 'same'), sender: A}, {type: 'ResultReceived', result: result(B, 'same'), sender: B}])
     assert.equal(hangUps(slotsFirst.effects).length, 1)
     // Answered on the timeout with C's output alone; B holds a slot and its result is still on its way: kept.
-    const solo = run(start('competing').task, [{type: 'ResultReceived', result: result(C, 'solo'), sender: C}, {type: 'CompetingTimeout'}, precommit(C, 'solo'), precommit(B)])
+    const solo = run(start('competing').task, [{type: 'ResultReceived', result: result(C, 'solo'), sender: C}, {type: 'CompetingTimeout'}, precommit(C, 'solo'), precommit(B), slotsTaken])
     assert.deepEqual(hangUps(solo.effects).map(h => [...h.keep ?? []].sort()), [[B, C]])
     // Parallel assignees are all needed for settlement: never hung up on this way.
-    const parallel = run(start().task, [{type: 'ResultReceived', result: result(A, 'same'), sender: A}, {type: 'ResultReceived', result: result(B, 'same'), sender: B}, precommit(A), precommit(B)])
+    const parallel = run(start().task, [{type: 'ResultReceived', result: result(A, 'same'), sender: A}, {type: 'ResultReceived', result: result(B, 'same'), sender: B}, {type: 'ChainState', state: TaskState.Precommitted}])
     assert.deepEqual(hangUps(parallel.effects), [])
   })
 

@@ -267,7 +267,6 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
     case 'PrecommitSeen':
       if (draft.record.precommits.some(p => p.miner === event.miner)) return unchanged(task)
       draft.record.precommits.push({miner: event.miner, commitment: event.commitment, at: now})
-      if (draft.record.precommits.length === draft.record.k) releaseSurplus(draft, effects)
       return out
     case 'CommitSeen': {
       const {miner, outputHash} = event.result
@@ -320,6 +319,7 @@ export function step (task: OracleTask, event: OracleTaskEvent, now: number, con
         nextReassign(draft, effects)
       }
       if (event.state === TaskState.Ended || event.state === TaskState.Expired) return closed(draft, effects)
+      releaseSurplus(draft, effects)
       if (draft.record.phase === 'settling') maybeEnd(draft, now, effects)
       return out
     case 'Closed':
@@ -494,14 +494,18 @@ function answer (task: OracleTask, tally: Tally, now: number, effects: OracleEff
   maybeEnd(task, now, effects)
 }
 
+/** Chain states of a competing task in which every slot is taken (the contract leaves Created when the k-th slot goes). */
+const COMPETING_SLOTS_TAKEN: ReadonlySet<TaskState> = new Set([TaskState.Assigned, TaskState.Precommitted, TaskState.Committed])
+
 /**
- * A competing task answered, with every slot taken on chain: a competitor still working can no
- * longer be paid, and the answer does not need its output, so its stream is closed (its miner
- * stops inferring). Slot holders and miners whose output arrived keep theirs.
+ * A competing task answered, with every slot taken on chain (the chain's state, not gossiped
+ * precommits: a gossiped one may never be mined): a competitor still working can no longer be
+ * paid, and the answer does not need its output, so its stream is closed (its miner stops
+ * inferring). Slot holders and miners whose output arrived keep theirs.
  */
 function releaseSurplus (task: OracleTask, effects: OracleEffect[]): void {
   const {record} = task
-  if (record.mode !== 'competing' || record.timings.answeredAt == null || record.precommits.length < record.k) return
+  if (record.mode !== 'competing' || record.timings.answeredAt == null || task.chainState == null || !COMPETING_SLOTS_TAKEN.has(task.chainState)) return
   const keep = [...new Set([...Object.keys(task.outputs) as Address[], ...record.precommits.map(p => p.miner)])]
   effects.push({type: 'hangUp', keep, reason: 'the task is answered and every competing slot is taken'})
 }
