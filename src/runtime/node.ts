@@ -7,6 +7,7 @@ import {chainActor} from '../actors/chain/chainActor.js'
 import type {EnsureReply, ModelMessage, ModelStatus} from '../actors/model/messages.js'
 import {modelActor} from '../actors/model/modelActor.js'
 import {earningsActor} from '../actors/earnings/earningsActor.js'
+import {ledgerKey} from '../actors/earnings/earningsLedger.js'
 import type {StatsStatus} from '../actors/stats/messages.js'
 import {statsActor} from '../actors/stats/statsActor.js'
 import {startHttpApi, type Route} from '../api/httpApi.js'
@@ -158,7 +159,7 @@ export async function startNode (init: NodeInit & NodeOverrides): Promise<Runnin
       })
     }))
     const earnings = spawn('earnings', earningsActor({
-      system, chain, address: key.address, role: config.role, ...(config.role === 'miner' ? {ledgerStore: journal} : {}), fromBlock: watchFromBlock,
+      system, chain, address: key.address, role: config.role, ...(config.role === 'miner' ? {ledger: {store: journal, key: ledgerKey(deployment.chainId, deployment.contracts.cognitive, key.address)}} : {}), fromBlock: watchFromBlock,
       probeIntervalMs: WALLET_PROBE_IDLE_MS, freshMs: WALLET_PROBE_FRESH_MS,
       readWallet: walletReader(provider, key.address)
     }))

@@ -99,7 +99,7 @@ export class NodeMetrics {
   readonly earnedWei = new Gauge({name: 'cortensor_earned_wei', help: 'Payouts to this node booked in its ledger, which counts across restarts from its data folder\'s first start (wei)', registers: [this.registry], collect: this.collectEarning})
 
   readonly minerTasks = new Gauge({
-    name: 'cortensor_miner_tasks', help: 'This miner\'s tasks since it started, by outcome (won, lost, expired, rejected, disagreed)',
+    name: 'cortensor_miner_tasks', help: 'This miner\'s tasks by outcome (won, lost, expired, rejected, disagreed), booked in its ledger, which counts across restarts',
     labelNames: ['outcome'] as const, registers: [this.registry], collect: this.collectEarning
   })
 

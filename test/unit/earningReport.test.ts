@@ -146,7 +146,7 @@ describe('explainEarning: why a node earns or not', () => {
 
 describe('earnings ledger: a miner\'s tasks from their chain events', () => {
   it('books won (with the first winner\'s remainder), lost to the winner, rejected and expired', () => {
-    const ledger = emptyLedger(ME, 0, NOW)
+    const ledger = emptyLedger(ME, 'test', 0, NOW)
     const close = (taskId: string, event: Parameters<typeof onTaskEvent>[1], detail?: Parameters<typeof entryOf>[3]): void => {
       const closing = onTaskEvent(ledger, event)
       assert.ok(closing != null, `task ${taskId} closes`)

@@ -12,6 +12,7 @@ import {after, afterEach, before, describe, it} from 'node:test'
 import {ActorSystem, type ActorDefinition, type ActorRef, type RestartPolicy} from '../../src/actors/actorSystem.js'
 import type {ChainEventsMessage, ChainMessage} from '../../src/actors/chain/messages.js'
 import {earningsActor} from '../../src/actors/earnings/earningsActor.js'
+import {ledgerKey} from '../../src/actors/earnings/earningsLedger.js'
 import type {EarningsMessage, EarningsStatus} from '../../src/actors/earnings/messages.js'
 import type {DecodedEvent} from '../../src/chain/chainWatcher.js'
 import {TaskJournal} from '../../src/journal/taskJournal.js'
@@ -40,10 +41,13 @@ function fakeChainActor (system: ActorSystem, chain: FakeChain): ActorDefinition
     receive: (state, msg) => {
       switch (msg.type) {
         case 'Read': system.tell(msg.replyTo, {type: 'Value', value: msg.call.functionName === 'hasRole'}); return state
-        case 'QueryEvents':
-          chain.queries.push(String(msg.key))
-          system.tell(msg.replyTo, {type: 'Events', events: chain.logs.get(String(msg.key)) ?? []})
+        case 'QueryEvents': {
+          const keys = (Array.isArray(msg.key) ? msg.key : [msg.key]).map(String)
+          chain.queries.push(...keys)
+          const events = keys.flatMap(key => chain.logs.get(key) ?? []).sort((a, b) => a.blockNumber - b.blockNumber)
+          system.tell(msg.replyTo, {type: 'Events', events})
           return state
+        }
         case 'Subscribe': chain.subscribers.push(msg.subscriber); return state
         default: return state
       }
@@ -67,7 +71,7 @@ function start (path: string, chain: FakeChain): {system: ActorSystem, earnings:
   const journal = TaskJournal.open(path)
   const chainRef = system.spawn(fakeChainActor(system, chain), POLICY)
   const earnings = system.spawn(earningsActor({
-    system, chain: chainRef, address: ME, role: 'miner', ledgerStore: journal, fromBlock: 100, probeIntervalMs: 60_000, freshMs: 5_000,
+    system, chain: chainRef, address: ME, role: 'miner', ledger: {store: journal, key: ledgerKey(31337, fakeAddress(9), ME)}, fromBlock: 100, probeIntervalMs: 60_000, freshMs: 5_000,
     readWallet: async () => ({balanceWei: 10n ** 18n, maxFeePerGasWei: 10n ** 9n})
   }), POLICY)
   return {
@@ -151,12 +155,17 @@ describe('earnings actor: the ledger survives a restart', () => {
     assert.deepEqual(restored.recent.map(e => [e.taskId, e.outcome]), [['8', 'won'], ['7', 'won'], ['6', 'rejected']])
     assert.deepEqual(restored.recent[2]?.verdict, {oracle: ORACLE, reason: 'token 3 is not the model\'s'}, 'the oracle\'s reason outlives its heartbeats and the restart')
     assert.ok(chain.queries.includes('8'), 'the followed task\'s events were looked up')
-    // The watch also brings task 8's end (it was in the block range the node resumed at): booked once still.
+    // The watch also brings task 8's end (it was in the block range the node resumed at): booked
+    // once still. Task 9, lost right after, shows that every event before it was taken in.
     const [, sub2] = chain.subscribers as [unknown, ActorRef<ChainEventsMessage>]
-    second.system.tell(sub2, events(log('8', 'TaskEnded', {winners: [FAST, ME], payoutEach: '400'}, 110)))
-    const after = (await second.status()).ledger
-    assert.deepEqual(after?.totals, {won: 2, lost: 0, expired: 0, rejected: 1, disagreed: 0})
-    assert.equal(after?.earnedWei, '1400')
+    second.system.tell(second.earnings, {type: 'TaskSeen', task: competingTask('9')})
+    second.system.tell(sub2, events(log('8', 'TaskEnded', {winners: [FAST, ME], payoutEach: '400'}, 110), log('9', 'TaskEnded', {winners: [FAST], payoutEach: '1000'}, 111)))
+    const after = await until('task 9 booked', 2_000, async () => {
+      const s = await second.status()
+      return s.ledger?.totals.lost === 1 ? s.ledger : undefined
+    })
+    assert.deepEqual(after.totals, {won: 2, lost: 1, expired: 0, rejected: 1, disagreed: 0})
+    assert.equal(after.earnedWei, '1400')
     await second.stop()
 
     // And the journal holds it for the next start too.
@@ -164,7 +173,8 @@ describe('earnings actor: the ledger survives a restart', () => {
     const stored = journal.ledger(50)
     journal.close()
     assert.deepEqual(stored.followed, [], 'nothing followed any more')
-    assert.equal(stored.recent.length, 3)
+    assert.equal(stored.recent.length, 4)
+    assert.deepEqual(stored.totals, {key: ledgerKey(31337, fakeAddress(9), ME), totals: {won: 2, lost: 1, expired: 0, rejected: 1, disagreed: 0}, earnedWei: '1400', since})
   })
 
   it('a ledger the journal holds in a form this build cannot read: a new one is started and the node goes on', async () => {
@@ -185,5 +195,17 @@ describe('earnings actor: the ledger survives a restart', () => {
     reopened.close()
     assert.deepEqual(stored.followed, [], 'the unreadable rows are gone')
     assert.equal((stored.totals as {earnedWei: string}).earnedWei, '0')
+  })
+
+  it('a journal whose ledger counts for another chain, contract or miner: this node starts its own', async () => {
+    const path = join(dir, 'other.sqlite')
+    const journal = TaskJournal.open(path)
+    journal.setLedgerTotals({key: ledgerKey(1, fakeAddress(9), ME), totals: {won: 5, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '5000', since: 1})
+    journal.close()
+    const node = run(path, {logs: new Map(), subscribers: [], queries: []})
+    const status = await node.status()
+    assert.equal(status.ledger?.totals.won, 0, 'another deployment\'s wins are not this one\'s')
+    assert.equal(status.ledger?.earnedWei, '0')
+    await node.stop()
   })
 })

@@ -1,6 +1,6 @@
-import {toBeHex, zeroPadValue, type JsonRpcProvider, type TransactionReceipt, type Wallet} from 'ethers'
+import {toBeHex, zeroPadValue, type JsonRpcProvider, type Log, type TransactionReceipt, type Wallet} from 'ethers'
 import {abiFunction, toAbiResult} from '../../chain/chainCall.js'
-import {ChainWatcher, createLogDecoder, type WatchCursor, type WatchScope} from '../../chain/chainWatcher.js'
+import {ChainWatcher, createLogDecoder, MAX_LOG_RANGE, type WatchCursor, type WatchScope} from '../../chain/chainWatcher.js'
 import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../chain/contracts.js'
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
@@ -135,8 +135,8 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
           return state
         }
         case 'QueryEvents': {
-          const key = typeof msg.key === 'bigint' ? zeroPadValue(toBeHex(msg.key), 32) : zeroPadValue(msg.key, 32)
-          state.provider.getLogs({address: deployment.contracts[msg.contract], topics: [null, key], fromBlock: msg.fromBlock}).then(
+          const keys = (Array.isArray(msg.key) ? msg.key : [msg.key]).map(key => typeof key === 'bigint' ? zeroPadValue(toBeHex(key), 32) : zeroPadValue(key, 32))
+          queryLogs(state.provider, {address: deployment.contracts[msg.contract], topics: [null, keys.length === 1 ? keys[0]! : keys]}, msg.fromBlock).then(
             logs => { system.tell<EventsReply>(msg.replyTo, {type: 'Events', events: decodeLogs(logs)}) },
             (err: Error) => { system.tell<EventsReply>(msg.replyTo, {type: 'Failed', code: 'LOGS_FAILED', error: err.message}) })
           return state
@@ -169,5 +169,21 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
         default: assertNever(msg, 'chain message')
       }
     }
+  }
+}
+
+/**
+ * Logs from `fromBlock` to the head: one call, or, when the RPC refuses that (public endpoints
+ * cap the range), `MAX_LOG_RANGE` blocks at a time.
+ */
+async function queryLogs (provider: JsonRpcProvider, filter: {address: string, topics: Array<string | string[] | null>}, fromBlock: number): Promise<Log[]> {
+  try {
+    return await provider.getLogs({...filter, fromBlock})
+  } catch (err) {
+    const head = await provider.getBlockNumber()
+    if (head - fromBlock < MAX_LOG_RANGE) throw err
+    const logs: Log[] = []
+    for (let from = fromBlock; from <= head; from += MAX_LOG_RANGE) logs.push(...await provider.getLogs({...filter, fromBlock: from, toBlock: Math.min(head, from + MAX_LOG_RANGE - 1)}))
+    return logs
   }
 }

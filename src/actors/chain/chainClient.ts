@@ -49,7 +49,7 @@ export class ChainClient {
     }
   }
 
-  async events (contract: ContractName, key: bigint | string, fromBlock: number): Promise<EventsReply> {
+  async events (contract: ContractName, key: bigint | string | readonly bigint[], fromBlock: number): Promise<EventsReply> {
     try {
       return await this.system.ask<ChainMessage, EventsReply>(this.chain, replyTo => ({type: 'QueryEvents', contract, key, fromBlock, replyTo}), ASK_TIMEOUT_MS.chainRead)
     } catch (err) {

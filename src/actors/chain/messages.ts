@@ -46,7 +46,8 @@ export type ChainMessage =
   /** A view/pure call; the reply's value has the shape `ReadResult` gives the call. */
   | {type: 'Read', call: ChainRead, replyTo: ActorRef<ReadReply>}
   /** Events of one contract whose first indexed argument equals `key` (e.g. a task id). */
-  | {type: 'QueryEvents', contract: ContractName, key: bigint | string, fromBlock: number, replyTo: ActorRef<EventsReply>}
+  /** Events whose first indexed topic is `key` (or any of the keys: one call for several tasks), from `fromBlock` on. */
+  | {type: 'QueryEvents', contract: ContractName, key: bigint | string | readonly bigint[], fromBlock: number, replyTo: ActorRef<EventsReply>}
   /**
    * Receive task events from the watcher's position on (subscribing twice is one subscription):
    * every one, or with `scope` those of the subscriber's tasks and of assignments to it (while

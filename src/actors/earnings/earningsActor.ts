@@ -3,14 +3,14 @@ import type {Role} from '../../protocols/messages.js'
 import {ROLE_CODE} from '../../chain/enums.js'
 import {failureForLogs} from '../../chain/provider.js'
 import {toTaskEvent, type TaskEvent} from '../../chain/taskEvents.js'
-import type {TaskJournal} from '../../journal/taskJournal.js'
+import {JournalError, type StoredLedger, type TaskJournal} from '../../journal/taskJournal.js'
 import {verdictOn, type OracleHeard, type VerdictOnMe} from '../../operator/earningReport.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {Logger} from '../../util/logger.js'
 import type {ActorDefinition, ActorRef, ActorSystem} from '../actorSystem.js'
 import {ChainClient} from '../chain/chainClient.js'
 import type {ChainEventsMessage, ChainMessage} from '../chain/messages.js'
-import {emptyLedger, entryOf, follow, LEDGER_RECENT, ledgerStatus, ledgerTotals, needsDetail, onTaskEvent, record, restoreLedger, type Closing, type ClosingDetail, type LedgerState} from './earningsLedger.js'
+import {dropOverflow, emptyLedger, entryOf, follow, FOLLOW_MARGIN_BLOCKS, isBooked, LEDGER_RECENT, ledgerStatus, ledgerTotals, needsDetail, onTaskEvent, record, restoreLedger, totalsWith, type Closing, type ClosingDetail, type LedgerState} from './earningsLedger.js'
 import type {EarningsMessage, EarningsStatus} from './messages.js'
 
 /** Verdicts on this node kept from oracles' heartbeats (they repeat each verdict for a while). */
@@ -26,25 +26,28 @@ export interface EarningsActorInit {
   chain: ActorRef<ChainMessage>
   address: Address
   role: Role
-  /** Miners: follow their tasks on chain and keep the ledger, here. */
-  ledgerStore?: LedgerStore
+  /** Miners: follow their tasks on chain and keep the ledger in `store`, for `key` (`ledgerKey`: chain id, Cognitive contract, this miner). */
+  ledger?: {store: LedgerStore, key: string}
   /** The wallet's balance and the chain's current max fee per gas, from the node's provider. */
   readWallet: () => Promise<{balanceWei: bigint, maxFeePerGasWei: bigint}>
   /** How often the wallet, ACL grant and owed payouts are read while nobody asks (four RPC calls each time). */
   probeIntervalMs: number
   /** A `Refresh` (someone reads the status) starts a read when the last is older than this; the next status shows it. */
   freshMs: number
-  /** The block the node's chain watch started at: a task newly followed has its own events looked up from there. */
+  /** The block the node's chain watch started at: where a task followed before the watch's first batch has its events looked up from. */
   fromBlock: number
 }
+
+/** Followed tasks whose events one catch-up query asks for (one topic filter listing their ids). */
+const CATCH_UP_BATCH = 32
 
 type Internal =
   | {type: '$ProbeTick'}
   | {type: '$Probed', at: number, wallet?: {balanceWei: bigint, maxFeePerGasWei: bigint}, aclGranted?: boolean, owedWei?: bigint, error?: string}
   | {type: '$Closed', closing: Closing, at: number, detail?: ClosingDetail}
-  /** A task followed before a restart, with its chain events so far (the node was not watching for some). */
-  | {type: '$CaughtUp', taskId: string, events: TaskEvent[]}
-  | {type: '$CatchUpFailed', taskId: string, error: string}
+  /** Tasks followed before a restart, with their chain events so far (the node was not watching for some). */
+  | {type: '$CaughtUp', taskIds: string[], events: TaskEvent[]}
+  | {type: '$CatchUpFailed', taskIds: string[], error: string}
 
 interface EarningsState {
   timer?: NodeJS.Timeout
@@ -64,7 +67,8 @@ interface EarningsState {
  * its outputs.
  */
 export function earningsActor (init: EarningsActorInit): ActorDefinition<EarningsState, EarningsMessage | Internal> {
-  const {system, address, ledgerStore: store} = init
+  const {system, address} = init
+  const store = init.ledger?.store
   const chain = new ChainClient(system, init.chain)
   // Outside the state: the ledger and what oracles said outlive a crash-restart of this actor.
   // The ledger is read from the journal once, at the first init.
@@ -110,44 +114,72 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
   }
 
   /**
-   * The ledger this data folder kept (a new one, since now, the first time). One the journal
-   * holds in a form this build cannot read is set aside for a new one: the ledger is a view, and
-   * the node's work must not stop over it.
+   * A ledger write to the journal; one that fails (a full disk) is said and skipped: the ledger
+   * is a view, and the node's work must not stop over it. What it missed is caught up at the
+   * next start (a task stays followed in the journal until its entry is booked there).
    */
-  const openLedger = (store: LedgerStore, log: Logger): LedgerState => {
-    const now = Date.now()
+  const journaled = (log: Logger, what: string, write: () => void): boolean => {
     try {
-      const stored = store.ledger(LEDGER_RECENT)
-      const restored = restoreLedger(address, stored, init.fromBlock, now)
-      if (stored.totals == null) store.setLedgerTotals(ledgerTotals(restored))
-      else log.info({since: new Date(restored.since).toISOString(), ...restored.totals, earnedWei: restored.earnedWei.toString(), followed: restored.followed.size}, 'earnings ledger restored')
-      return restored
+      write()
+      return true
     } catch (err) {
-      log.warn({err}, 'the earnings ledger in the journal is unreadable; starting a new one')
-      const fresh = emptyLedger(address, init.fromBlock, now)
-      store.resetLedger(ledgerTotals(fresh))
-      return fresh
+      log.warn({err}, `could not write the earnings ledger (${what}); carrying on without`)
+      return false
     }
   }
 
-  /** A task followed before a restart: its events so far (some came while the node was down). */
-  const catchUp = async (taskId: string, fromBlock: number): Promise<Internal> => {
-    const reply = await chain.events('cognitive', BigInt(taskId), fromBlock)
-    if (reply.type === 'Failed') return {type: '$CatchUpFailed', taskId, error: reply.error}
+  /**
+   * The ledger this data folder kept (a new one, since now, the first time). One the journal
+   * holds in a form this build cannot read, or kept for another chain, contract or miner, is
+   * replaced by a new one (the warning quotes what was there).
+   */
+  const openLedger = (store: LedgerStore, key: string, log: Logger): LedgerState => {
+    const now = Date.now()
+    const fresh = (): LedgerState => emptyLedger(address, key, init.fromBlock, now)
+    let stored: StoredLedger
     try {
-      return {type: '$CaughtUp', taskId, events: reply.events.map(toTaskEvent).filter(e => e != null)}
+      stored = store.ledger(LEDGER_RECENT)
+    } catch (err) {
+      if (!(err instanceof JournalError)) throw err
+      log.warn({err}, 'the earnings ledger in the journal is unreadable; starting a new one')
+      const ledger = fresh()
+      journaled(log, 'reset', () => { store.resetLedger(ledgerTotals(ledger)) })
+      return ledger
+    }
+    try {
+      const restored = restoreLedger(address, key, stored, init.fromBlock, now)
+      if (stored.totals == null) journaled(log, 'start', () => { store.setLedgerTotals(ledgerTotals(restored)) })
+      else log.info({since: new Date(restored.since).toISOString(), ...restored.totals, earnedWei: restored.earnedWei.toString(), followed: restored.followed.size}, 'earnings ledger restored')
+      for (const taskId of dropOverflow(restored)) journaled(log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
+      return restored
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err
+      log.warn({err: err.message}, 'the earnings ledger in the journal is not this node\'s or not readable by this build; starting a new one')
+      const ledger = fresh()
+      journaled(log, 'reset', () => { store.resetLedger(ledgerTotals(ledger)) })
+      return ledger
+    }
+  }
+
+  /** Tasks followed before a restart: their events so far (some came while the node was down), in one query per batch. */
+  const catchUp = async (taskIds: string[], fromBlock: number): Promise<Internal> => {
+    const reply = await chain.events('cognitive', taskIds.map(id => BigInt(id)), fromBlock)
+    if (reply.type === 'Failed') return {type: '$CatchUpFailed', taskIds, error: reply.error}
+    try {
+      return {type: '$CaughtUp', taskIds, events: reply.events.map(toTaskEvent).filter(e => e != null)}
     } catch (err) {
       // A log the decoder cannot read (a garbled answer): tried again, as a failed query is.
-      return {type: '$CatchUpFailed', taskId, error: (err as Error).message}
+      return {type: '$CatchUpFailed', taskIds, error: (err as Error).message}
     }
   }
   /** Followed tasks whose catch-up is still to start (again at each probe tick while the chain fails). */
   const behind = new Set<string>()
   const startCatchUps = (self: ActorRef<Internal>): void => {
-    for (const taskId of behind) {
-      behind.delete(taskId)
-      const task = ledger?.followed.get(taskId)
-      if (task != null) void catchUp(taskId, task.fromBlock).then(caught => { system.tell(self, caught) })
+    const tasks = [...behind].flatMap(taskId => ledger?.followed.get(taskId) ?? [])
+    behind.clear()
+    for (let i = 0; i < tasks.length; i += CATCH_UP_BATCH) {
+      const batch = tasks.slice(i, i + CATCH_UP_BATCH)
+      void catchUp(batch.map(t => t.taskId), Math.min(...batch.map(t => t.fromBlock))).then(caught => { system.tell(self, caught) })
     }
   }
 
@@ -155,7 +187,7 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
    * Task events through the ledger: a close goes on to `close` (its entry is booked on
    * `$Closed`), and each task still followed is written to the journal as it now stands.
    */
-  const applyEvents = (events: Iterable<TaskEvent>, self: ActorRef<Internal>): void => {
+  const applyEvents = (events: Iterable<TaskEvent>, self: ActorRef<Internal>, log: Logger): void => {
     if (ledger == null || store == null) return
     const touched = new Set<string>()
     for (const event of events) {
@@ -165,8 +197,9 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
     }
     for (const taskId of touched) {
       const task = ledger.followed.get(taskId)
-      if (task != null) store.followLedgerTask(taskId, task)
+      if (task != null) journaled(log, 'follow', () => { store.followLedgerTask(taskId, task) })
     }
+    for (const taskId of dropOverflow(ledger)) journaled(log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
   }
 
   /** One read at a time: a slow RPC does not pile reads up. */
@@ -182,9 +215,11 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
       const self = ctx.self as ActorRef<EarningsMessage | Internal>
       if (store != null) {
         if (ledger == null) {
-          ledger = openLedger(store, ctx.log)
+          ledger = openLedger(store, init.ledger!.key, ctx.log)
           for (const taskId of ledger.followed.keys()) behind.add(taskId)
         }
+        // A restart of this actor: a catch-up in flight when it crashed is asked again.
+        else for (const taskId of ledger.followed.keys()) behind.add(taskId)
         const followed = ledger.followed
         chain.subscribe(ctx.self as ActorRef<ChainEventsMessage>, {assignee: address, taskIds: () => followed.keys()})
         startCatchUps(self)
@@ -200,8 +235,8 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           const {task} = msg
           if (ledger != null && store != null && (task.mode === 'competing' || task.assignees.includes(address))) {
             const followed = follow(ledger, task.taskId, {mode: task.mode, ...(task.assignees.includes(address) ? {assigned: true} : {})})
-            store.followLedgerTask(task.taskId, followed.task)
-            if (followed.dropped != null) store.closeLedgerTask(followed.dropped, undefined, LEDGER_RECENT)
+            journaled(ctx.log, 'follow', () => { store.followLedgerTask(task.taskId, followed) })
+            for (const taskId of dropOverflow(ledger)) journaled(ctx.log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
           }
           return state
         }
@@ -218,15 +253,19 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           return state
         }
         case 'ChainEvents':
-          applyEvents(msg.events.map(e => e.event), self)
+          // A task followed from now on is looked up from a little before the watch's latest block: a bounded range.
+          if (ledger != null) ledger.watchFrom = Math.max(ledger.watchFrom, msg.toBlock - FOLLOW_MARGIN_BLOCKS)
+          applyEvents(msg.events.map(e => e.event), self, ctx.log)
           return state
-        case '$CaughtUp':
-          // Only a task still followed: one closed meanwhile (the watch brought its end) is booked already.
-          if (ledger?.followed.has(msg.taskId) === true) applyEvents(msg.events, self)
+        case '$CaughtUp': {
+          // Only tasks still followed: one closed meanwhile (the watch brought its end) is booked already.
+          const followed = ledger?.followed
+          applyEvents(msg.events.filter(e => followed?.has(e.taskId) === true), self, ctx.log)
           return state
+        }
         case '$CatchUpFailed':
-          ctx.log.debug({taskId: msg.taskId, err: msg.error}, 'catching up on a followed task failed; tried again at the next probe')
-          behind.add(msg.taskId)
+          ctx.log.debug({tasks: msg.taskIds.length, err: msg.error}, 'catching up on followed tasks failed; tried again at the next probe')
+          for (const taskId of msg.taskIds) behind.add(taskId)
           return state
         case '$Closed': {
           if (ledger == null || store == null) return state
@@ -234,9 +273,16 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           // The oracle's reason is kept with the entry: its heartbeats repeat it for two minutes only.
           const verdict = closed == null ? undefined : verdictOn(closed, verdicts)
           const entry = closed == null || verdict == null ? closed : {...closed, verdict}
-          const booked = entry != null && record(ledger, entry)
-          store.closeLedgerTask(msg.closing.task.taskId, booked ? {entry, totals: ledgerTotals(ledger)} : undefined, LEDGER_RECENT)
-          if (booked) ctx.log.info({taskId: entry.taskId, outcome: entry.outcome, payoutWei: entry.payoutWei, reason: entry.reason}, 'task closed')
+          const taskId = msg.closing.task.taskId
+          if (entry == null || isBooked(ledger, taskId)) {
+            journaled(ctx.log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
+            return state
+          }
+          // The journal first: an entry it did not take is not counted here either (the next
+          // start books it from the chain, once), so the totals it holds never count it twice.
+          if (!journaled(ctx.log, 'book', () => { store.closeLedgerTask(taskId, {entry, totals: totalsWith(ledger!, entry)}, LEDGER_RECENT) })) return state
+          record(ledger, entry)
+          ctx.log.info({taskId, outcome: entry.outcome, payoutWei: entry.payoutWei, reason: entry.reason}, 'task closed')
           return state
         }
         case '$ProbeTick':

@@ -34,7 +34,9 @@ export interface ClosingDetail {
 
 export interface LedgerState {
   me: Address
-  /** The block this node's chain watch started at: where a task newly followed is looked up from. */
+  /** Which chain, contracts and miner the ledger counts for (`ledgerKey`): a journal kept for another is not this ledger. */
+  key: string
+  /** Where a task newly followed has its events looked up from: a little before the chain watch's latest block. */
   watchFrom: number
   followed: Map<string, FollowedTask>
   totals: {[K in TaskOutcome]: number}
@@ -46,26 +48,37 @@ export interface LedgerState {
 
 /** The ledger's totals as the journal keeps them. */
 export interface LedgerTotals {
+  key: string
   totals: {[K in TaskOutcome]: number}
   earnedWei: string
   since: number
 }
 
-export function emptyLedger (me: Address, watchFrom: number, now: number): LedgerState {
-  return {me, watchFrom, followed: new Map(), totals: Object.fromEntries(TASK_OUTCOMES.map(o => [o, 0])) as {[K in TaskOutcome]: number}, earnedWei: 0n, recent: [], since: now}
+/** Blocks before the chain watch's latest that a newly followed task is looked up from: its TaskCreated came a little before its gossip. */
+export const FOLLOW_MARGIN_BLOCKS = 64
+
+/** What a ledger counts for: one chain, one Cognitive contract, one miner. */
+export function ledgerKey (chainId: number, cognitive: Address, me: Address): string {
+  return `${chainId}/${cognitive}/${me}`
+}
+
+export function emptyLedger (me: Address, key: string, watchFrom: number, now: number): LedgerState {
+  return {me, key, watchFrom, followed: new Map(), totals: Object.fromEntries(TASK_OUTCOMES.map(o => [o, 0])) as {[K in TaskOutcome]: number}, earnedWei: 0n, recent: [], since: now}
 }
 
 /**
  * The ledger a restarted node carries on with, from what its journal kept; an empty one (since
- * `now`) when the journal has none. Throws `TypeError` naming the part that is not a ledger's.
+ * `now`) when the journal has none. Throws `TypeError` naming the part that is not a ledger's,
+ * or saying whose ledger it is when it counts for another chain, contract or miner.
  */
-export function restoreLedger (me: Address, stored: StoredLedger, watchFrom: number, now: number): LedgerState {
-  const ledger = emptyLedger(me, watchFrom, now)
+export function restoreLedger (me: Address, key: string, stored: StoredLedger, watchFrom: number, now: number): LedgerState {
+  const ledger = emptyLedger(me, key, watchFrom, now)
   if (stored.totals == null) return ledger
   const t = stored.totals as Partial<LedgerTotals>
   if (typeof t.since !== 'number' || typeof t.earnedWei !== 'string' || !/^\d+$/.test(t.earnedWei) || t.totals == null || !TASK_OUTCOMES.every(o => Number.isSafeInteger(t.totals?.[o]))) {
     throw new TypeError(`the ledger's totals are not {totals, earnedWei, since}: ${JSON.stringify(stored.totals).slice(0, 200)}`)
   }
+  if (t.key !== key) throw new TypeError(`the ledger in the journal counts for ${String(t.key)} (chain/contract/miner), this node is ${key}`)
   for (const task of stored.followed as FollowedTask[]) {
     if (typeof task?.taskId !== 'string' || typeof task.fromBlock !== 'number') throw new TypeError(`a followed task is not {taskId, fromBlock, ...}: ${JSON.stringify(task).slice(0, 200)}`)
     ledger.followed.set(task.taskId, task)
@@ -77,17 +90,33 @@ export function restoreLedger (me: Address, stored: StoredLedger, watchFrom: num
 }
 
 export function ledgerTotals (ledger: LedgerState): LedgerTotals {
-  return {totals: {...ledger.totals}, earnedWei: ledger.earnedWei.toString(), since: ledger.since}
+  return {key: ledger.key, totals: {...ledger.totals}, earnedWei: ledger.earnedWei.toString(), since: ledger.since}
 }
 
-/** Follows a task (or updates it); returns the followed task, and the oldest one dropped to make room if any. */
-export function follow (ledger: LedgerState, taskId: string, fields: Partial<FollowedTask>): {task: FollowedTask, dropped?: string} {
+/** The totals once `entry` is booked (the ledger itself unchanged: the journal is written first). */
+export function totalsWith (ledger: LedgerState, entry: LedgerEntry): LedgerTotals {
+  const totals = ledgerTotals(ledger)
+  totals.totals[entry.outcome]++
+  totals.earnedWei = (ledger.earnedWei + BigInt(entry.payoutWei)).toString()
+  return totals
+}
+
+/** Follows a task (or updates it); returns the followed task. */
+export function follow (ledger: LedgerState, taskId: string, fields: Partial<FollowedTask>): FollowedTask {
   const task = {...ledger.followed.get(taskId) ?? {taskId, fromBlock: ledger.watchFrom, assigned: false, precommitted: false, committed: false}, ...fields}
   ledger.followed.set(taskId, task)
-  if (ledger.followed.size <= LEDGER_MAX_FOLLOWED) return {task}
-  const dropped = ledger.followed.keys().next().value!
-  ledger.followed.delete(dropped)
-  return {task, dropped}
+  return task
+}
+
+/** Drops the oldest followed tasks beyond `LEDGER_MAX_FOLLOWED`; returns their ids (for the journal). */
+export function dropOverflow (ledger: LedgerState): string[] {
+  const dropped: string[] = []
+  for (const taskId of ledger.followed.keys()) {
+    if (ledger.followed.size <= LEDGER_MAX_FOLLOWED) break
+    ledger.followed.delete(taskId)
+    dropped.push(taskId)
+  }
+  return dropped
 }
 
 /**
@@ -148,9 +177,14 @@ export function entryOf (closing: Closing, me: Address, at: number, detail?: Clo
   return {...base, outcome: 'lost', winners, payoutWei: '0', reason: `the slots went to ${winners.join(', ')}: they precommitted first`}
 }
 
-/** Books an entry; false (nothing changes) when its task is among the recent ones already booked. */
+/** Is this task among the recent ones booked? (A task is booked once.) */
+export function isBooked (ledger: LedgerState, taskId: string): boolean {
+  return ledger.recent.some(e => e.taskId === taskId)
+}
+
+/** Books an entry; false (nothing changes) when its task is booked already. */
 export function record (ledger: LedgerState, entry: LedgerEntry): boolean {
-  if (ledger.recent.some(e => e.taskId === entry.taskId)) return false
+  if (isBooked(ledger, entry.taskId)) return false
   ledger.totals[entry.outcome]++
   ledger.earnedWei += BigInt(entry.payoutWei)
   ledger.recent.unshift(entry)
