@@ -1,7 +1,8 @@
-import {toBeHex, zeroPadValue, type JsonRpcProvider, type Log, type TransactionReceipt, type Wallet} from 'ethers'
+import {toBeHex, zeroPadValue, type JsonRpcProvider, type TransactionReceipt, type Wallet} from 'ethers'
 import {abiFunction, toAbiResult} from '../../chain/chainCall.js'
-import {ChainWatcher, createLogDecoder, MAX_LOG_RANGE, type WatchCursor, type WatchScope} from '../../chain/chainWatcher.js'
+import {ChainWatcher, createLogDecoder, type WatchCursor, type WatchScope} from '../../chain/chainWatcher.js'
 import {CONTRACT_ABIS, connectContracts, type CortensorContracts} from '../../chain/contracts.js'
+import {queryLogs} from '../../chain/queryLogs.js'
 import type {Deployment} from '../../chain/deployment.js'
 import {TxError, TxQueue} from '../../chain/txQueue.js'
 import {assertNever} from '../../util/assertNever.js'
@@ -169,21 +170,5 @@ export function chainActor (init: ChainActorInit): ActorDefinition<ChainState, C
         default: assertNever(msg, 'chain message')
       }
     }
-  }
-}
-
-/**
- * Logs from `fromBlock` to the head: one call, or, when the RPC refuses that (public endpoints
- * cap the range), `MAX_LOG_RANGE` blocks at a time.
- */
-async function queryLogs (provider: JsonRpcProvider, filter: {address: string, topics: Array<string | string[] | null>}, fromBlock: number): Promise<Log[]> {
-  try {
-    return await provider.getLogs({...filter, fromBlock})
-  } catch (err) {
-    const head = await provider.getBlockNumber()
-    if (head - fromBlock < MAX_LOG_RANGE) throw err
-    const logs: Log[] = []
-    for (let from = fromBlock; from <= head; from += MAX_LOG_RANGE) logs.push(...await provider.getLogs({...filter, fromBlock: from, toBlock: Math.min(head, from + MAX_LOG_RANGE - 1)}))
-    return logs
   }
 }

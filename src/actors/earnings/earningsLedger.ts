@@ -12,7 +12,7 @@ export const LEDGER_MAX_FOLLOWED = 256
 /** One open task this miner may take part in, as its chain events tell it so far. */
 export interface FollowedTask {
   taskId: string
-  /** The block its events are looked up from: where the node watched from when it began to follow it. */
+  /** The block its events are looked up from: a little before the chain watch's latest block when the node began to follow it. */
   fromBlock: number
   mode?: TaskMode
   assigned: boolean
