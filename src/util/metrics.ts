@@ -41,6 +41,12 @@ export class NodeMetrics {
     labelNames: ['mode'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry]
   })
 
+  readonly minerTaskEnds = new Counter({
+    name: 'cortensor_miner_task_ends_total',
+    help: 'Tasks this miner stopped working on, by outcome (done: revealed; lost; failed) and reason (a lost task: cancelled by the oracle, reassigned, rejected by the chain, taskClosed, deadline)',
+    labelNames: ['outcome', 'reason'] as const, registers: [this.registry]
+  })
+
   readonly taskStageSeconds = new Histogram({
     name: 'cortensor_task_stage_seconds', help: 'Each stage of a task, from its request (oracle) or its assignment (miner), by stage',
     labelNames: ['stage'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry]

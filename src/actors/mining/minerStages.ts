@@ -1,5 +1,5 @@
 import type {NodeMetrics} from '../../util/metrics.js'
-import type {MinerTask} from './minerTask.js'
+import {isFinished, type FinishedPhase, type MinerTask} from './minerTask.js'
 
 /**
  * The stages of a task on a miner, each timed from when it took the task (the `stage` label of
@@ -20,4 +20,16 @@ export function minerStageOf (before: MinerTask, after: MinerTask): MinerStage |
 export function observeMinerStage (before: MinerTask, after: MinerTask, now: number, metrics: NodeMetrics): void {
   const stage = minerStageOf(before, after)
   if (stage != null) metrics.taskStageSeconds.observe({stage}, Math.max(0, now - after.takenAt) / 1000)
+}
+
+/** How a task ended here, the first time a step finishes it: revealed (`done`), lost and why, or failed. */
+export function minerTaskEndOf (before: MinerTask, after: MinerTask): {outcome: FinishedPhase, reason: string} | undefined {
+  if (isFinished(before) || !isFinished(after)) return undefined
+  // A failure's code comes from the engine or the chain: the label stays one value, the log has the code.
+  return {outcome: after.phase, reason: after.phase === 'lost' ? after.reason : after.phase}
+}
+
+export function observeMinerEnd (before: MinerTask, after: MinerTask, metrics: NodeMetrics): void {
+  const end = minerTaskEndOf(before, after)
+  if (end != null) metrics.minerTaskEnds.inc(end)
 }

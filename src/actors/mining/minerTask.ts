@@ -19,7 +19,7 @@ export type MinerTaskPhase = MinerTask['phase']
 
 /** Why a task ended unpaid through no fault of the inference. */
 export type LostReason =
-  /** The oracle hung up the stream (its client left) before the result. */
+  /** The oracle cancelled the stream before the result: its client left, or it answered and every competing slot is taken. */
   | 'cancelled'
   /** The oracle gave our slot to another miner. */
   | 'reassigned'

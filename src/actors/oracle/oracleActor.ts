@@ -208,11 +208,14 @@ export function oracleActor (init: OracleActorInit): ActorDefinition<OracleState
                 system.tell(self, {type: '$Step', taskId, event})
               })
               break
-            case 'queryTrail':
-              void chain.events('cognitive', BigInt(taskId), init.deployBlock).then(reply => {
+            case 'queryTrail': {
+              // From the block that created the task (its first event): a query that stays short as the chain grows.
+              const fromBlock = task.record.txs.find(t => t.label === 'createTask')?.blockNumber ?? init.deployBlock
+              void chain.events('cognitive', BigInt(taskId), fromBlock).then(reply => {
                 system.tell(self, {type: '$Step', taskId, event: reply.type === 'Events' ? {type: 'Trail', events: reply.events} : {type: 'TrailFailed', error: reply.error}})
               })
               break
+            }
             case 'verify': {
               const verify = init.verify
               // Restarted without a verifier: the task's checks fail (and it settles unverified at its deadline).
