@@ -178,23 +178,31 @@ describe('earnings actor: the ledger survives a restart', () => {
   })
 
   it('a ledger the journal holds in a form this build cannot read: a new one is started and the node goes on', async () => {
-    const path = join(dir, 'bad.sqlite')
-    const journal = TaskJournal.open(path)
-    journal.setLedgerTotals({totals: 'many', earnedWei: 'lots'})
-    journal.followLedgerTask('9', {taskId: '9'})
-    journal.close()
-    const chain: FakeChain = {logs: new Map(), subscribers: [], queries: []}
-    const node = run(path, chain)
-    const status = await node.status()
-    assert.deepEqual(status.ledger?.totals, {won: 0, lost: 0, expired: 0, rejected: 0, disagreed: 0})
-    assert.equal(status.ledger?.earnedWei, '0')
-    assert.ok(Math.abs((status.ledger?.since ?? 0) - Date.now()) < 10_000, 'counted from now')
-    await node.stop()
-    const reopened = TaskJournal.open(path)
-    const stored = reopened.ledger(50)
-    reopened.close()
-    assert.deepEqual(stored.followed, [], 'the unreadable rows are gone')
-    assert.equal((stored.totals as {earnedWei: string}).earnedWei, '0')
+    const key = ledgerKey(31337, fakeAddress(9), ME)
+    const cases: Array<[string, (journal: TaskJournal) => void]> = [
+      ['totals that are not totals', journal => { journal.setLedgerTotals({totals: 'many', earnedWei: 'lots'}) }],
+      ['a followed task whose id is not a task id', journal => {
+        journal.setLedgerTotals({key, totals: {won: 5, lost: 0, expired: 0, rejected: 0, disagreed: 0}, earnedWei: '5000', since: 1})
+        journal.followLedgerTask('x', {taskId: 'not a task id', fromBlock: 1})
+      }]
+    ]
+    for (const [name, spoil] of cases) {
+      const path = join(dir, `bad-${name.length}.sqlite`)
+      const journal = TaskJournal.open(path)
+      spoil(journal)
+      journal.close()
+      const node = run(path, {logs: new Map(), subscribers: [], queries: []})
+      const status = await node.status()
+      assert.deepEqual(status.ledger?.totals, {won: 0, lost: 0, expired: 0, rejected: 0, disagreed: 0}, name)
+      assert.equal(status.ledger?.earnedWei, '0', name)
+      assert.ok(Math.abs((status.ledger?.since ?? 0) - Date.now()) < 10_000, `${name}: counted from now`)
+      await node.stop()
+      const reopened = TaskJournal.open(path)
+      const stored = reopened.ledger(50)
+      reopened.close()
+      assert.deepEqual(stored.followed, [], `${name}: the unreadable rows are gone`)
+      assert.equal((stored.totals as {earnedWei: string}).earnedWei, '0', name)
+    }
   })
 
   it('a journal whose ledger counts for another chain, contract or miner: this node starts its own', async () => {

@@ -80,7 +80,7 @@ export function restoreLedger (me: Address, key: string, stored: StoredLedger, w
   }
   if (t.key !== key) throw new TypeError(`the ledger in the journal counts for ${String(t.key)} (chain/contract/miner), this node is ${key}`)
   for (const task of stored.followed as FollowedTask[]) {
-    if (typeof task?.taskId !== 'string' || typeof task.fromBlock !== 'number') throw new TypeError(`a followed task is not {taskId, fromBlock, ...}: ${JSON.stringify(task).slice(0, 200)}`)
+    if (typeof task?.taskId !== 'string' || !/^\d{1,78}$/.test(task.taskId) || !Number.isSafeInteger(task.fromBlock)) throw new TypeError(`a followed task is not {taskId, fromBlock, ...}: ${JSON.stringify(task).slice(0, 200)}`)
     ledger.followed.set(task.taskId, task)
   }
   for (const entry of stored.recent as LedgerEntry[]) {
