@@ -21,6 +21,9 @@ export const TASK_MODE_CODE: {[K in TaskMode]: number} = {parallel: 0, competing
 export const TaskState = {None: 0, Created: 1, Assigned: 2, Precommitted: 3, Committed: 4, Ended: 5, Expired: 6} as const
 export type TaskState = typeof TaskState[keyof typeof TaskState]
 
+/** States of a competing task in which every slot is taken: the contract leaves Created when a precommit takes the k-th slot. */
+export const COMPETING_SLOTS_TAKEN: ReadonlySet<TaskState> = new Set([TaskState.Assigned, TaskState.Precommitted, TaskState.Committed])
+
 /** contracts/Cognitive.sol `SlotState`: one miner's progress within a task. */
 export const SlotState = {Empty: 0, Assigned: 1, Precommitted: 2, Committed: 3} as const
 export type SlotState = typeof SlotState[keyof typeof SlotState]

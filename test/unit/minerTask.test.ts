@@ -10,7 +10,7 @@ import {
 import type {Address} from '../../src/protocols/address.js'
 import {greedy, outputHashOf, type MinerResult, type Task} from '../../src/protocols/messages.js'
 import {toModelId} from '../../src/protocols/modelId.js'
-import {minerTaskEndOf} from '../../src/actors/mining/minerStages.js'
+import {minerTaskEnd} from '../../src/actors/mining/minerStages.js'
 import {fakeAddress as addr} from '../support/fakeAddress.js'
 
 const T0 = 1_700_000_000_000
@@ -431,11 +431,12 @@ describe('miner task: how it ended, for cortensor_miner_task_ends_total', () => 
   it('names the outcome once, when a step finishes the task: lost with its reason, done, failed', () => {
     const taken = takeTask(gossipTask('competing'), US, T0).task
     const cancelled = step(taken, {type: 'Cancelled'}, NOW).task
-    assert.deepEqual(minerTaskEndOf(taken, cancelled), {outcome: 'lost', reason: 'cancelled'}, 'the oracle cancelled it while it inferred')
-    assert.equal(minerTaskEndOf(cancelled, step(cancelled, {type: 'Cancelled'}, NOW).task), undefined, 'counted once')
+    assert.deepEqual(minerTaskEnd(cancelled), {outcome: 'lost', reason: 'cancelled'}, 'the oracle cancelled it while it inferred')
+    // The actor counts a task when a step finishes it; a finished task's steps change nothing.
+    assert.equal(step(cancelled, {type: 'Cancelled'}, NOW).task, cancelled, 'counted once')
     const failed = step(taken, {type: 'InferenceFailed', code: 'ENGINE_CRASHED', error: 'boom'}, NOW).task
-    assert.deepEqual(minerTaskEndOf(taken, failed), {outcome: 'failed', reason: 'failed'}, 'a failure\'s code stays in the log, not in a label')
+    assert.deepEqual(minerTaskEnd(failed), {outcome: 'failed', reason: 'failed'}, 'a failure\'s code stays in the log, not in a label')
     const precommitting = step(taken, {type: 'Inferred', result: RESULT}, NOW).task
-    assert.equal(minerTaskEndOf(taken, precommitting), undefined, 'still working')
+    assert.equal(minerTaskEnd(precommitting), undefined, 'still working')
   })
 })

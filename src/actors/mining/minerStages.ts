@@ -22,14 +22,9 @@ export function observeMinerStage (before: MinerTask, after: MinerTask, now: num
   if (stage != null) metrics.taskStageSeconds.observe({stage}, Math.max(0, now - after.takenAt) / 1000)
 }
 
-/** How a task ended here, the first time a step finishes it: revealed (`done`), lost and why, or failed. */
-export function minerTaskEndOf (before: MinerTask, after: MinerTask): {outcome: FinishedPhase, reason: string} | undefined {
-  if (isFinished(before) || !isFinished(after)) return undefined
+/** How a finished task ended here: revealed (`done`), lost and why, or failed; undefined while it is still worked on. */
+export function minerTaskEnd (task: MinerTask): {outcome: FinishedPhase, reason: string} | undefined {
+  if (!isFinished(task)) return undefined
   // A failure's code comes from the engine or the chain: the label stays one value, the log has the code.
-  return {outcome: after.phase, reason: after.phase === 'lost' ? after.reason : after.phase}
-}
-
-export function observeMinerEnd (before: MinerTask, after: MinerTask, metrics: NodeMetrics): void {
-  const end = minerTaskEndOf(before, after)
-  if (end != null) metrics.minerTaskEnds.inc(end)
+  return {outcome: task.phase, reason: task.phase === 'lost' ? task.reason : task.phase}
 }

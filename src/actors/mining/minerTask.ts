@@ -1,4 +1,4 @@
-import {TaskState} from '../../chain/enums.js'
+import {COMPETING_SLOTS_TAKEN, TaskState} from '../../chain/enums.js'
 import type {TaskEvent} from '../../chain/taskEvents.js'
 import type {Address} from '../../protocols/address.js'
 import type {MinerResult, Task} from '../../protocols/messages.js'
@@ -209,9 +209,6 @@ export function minerEventOf (event: TaskEvent, miner: Address): MinerTaskEvent 
 
 type Of<P extends MinerTaskPhase> = MinerTask & {phase: P}
 
-/** Chain states of a competing task that say every slot is held (competing slots are taken at precommit). */
-const COMPETING_SLOTS_GONE: ReadonlySet<TaskState> = new Set([TaskState.Assigned, TaskState.Precommitted, TaskState.Committed])
-
 function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
   // Inference stops and the oracle stream closes whenever the task ends here.
   const stop = (reason: LostReason, detail: string, level: 'info' | 'warn' = 'info'): MinerStep => ({
@@ -251,7 +248,7 @@ function inferring (task: Of<'inferring'>, event: MinerTaskEvent): MinerStep {
       if (isClosed(event.state)) return stop('taskClosed', `chain state ${stateName(event.state)} before our result`)
       // Competing slots are taken at precommit: all taken while we still infer means none is ours.
       // The output still goes to the oracle, which may need it to answer (see `slotless`).
-      if (task.task.mode === 'competing' && COMPETING_SLOTS_GONE.has(event.state)) {
+      if (task.task.mode === 'competing' && COMPETING_SLOTS_TAKEN.has(event.state)) {
         return task.slotless === true ? ignore(task, event) : {task: {...task, slotless: true}, effects: [log('info', 'every competing slot taken; finishing the output for the oracle')]}
       }
       // Every slot held by miners that have precommitted or are past it: not us.

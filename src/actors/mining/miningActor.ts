@@ -18,7 +18,7 @@ import {isFinished, minerEventOf, step, takeTask, type MinerEffect, type MinerTa
 import {taskFromChain} from './taskFromChain.js'
 import type {TaskEvent} from '../../chain/taskEvents.js'
 import {nodeMetrics} from '../../util/metrics.js'
-import {observeMinerEnd, observeMinerStage} from './minerStages.js'
+import {minerTaskEnd, observeMinerStage} from './minerStages.js'
 
 export interface MiningActorInit {
   system: ActorSystem
@@ -186,13 +186,14 @@ export function miningActor (init: MiningActorInit): ActorDefinition<MiningState
       journal.record('miner', taskId, event, task, !isFinished(task))
       state.tasks.set(taskId, task)
       observeMinerStage(old, task, now, nodeMetrics)
-      observeMinerEnd(old, task, nodeMetrics)
       if (!isFinished(old) && isFinished(task)) finished(state, task)
     }
     run(taskId, task, effects, ctx)
   }
 
   function finished (state: MiningState, task: MinerTask): void {
+    const end = minerTaskEnd(task)
+    if (end != null) nodeMetrics.minerTaskEnds.inc(end)
     if (task.phase === 'done') counts.completed++
     else if (task.phase === 'lost') counts.lost++
     else if (task.phase === 'failed') counts.failed++

@@ -1,5 +1,5 @@
 import {commitmentFor} from '../../chain/commitment.js'
-import {TaskState} from '../../chain/enums.js'
+import {COMPETING_SLOTS_TAKEN, TaskState} from '../../chain/enums.js'
 import type {Address} from '../../protocols/address.js'
 import {outputHashOf, type FinishReason, type MinerResult, type Task} from '../../protocols/messages.js'
 import type {DecodedEvent} from '../chain/messages.js'
@@ -493,9 +493,6 @@ function answer (task: OracleTask, tally: Tally, now: number, effects: OracleEff
   releaseSurplus(task, effects)
   maybeEnd(task, now, effects)
 }
-
-/** Chain states of a competing task in which every slot is taken (the contract leaves Created when the k-th slot goes). */
-const COMPETING_SLOTS_TAKEN: ReadonlySet<TaskState> = new Set([TaskState.Assigned, TaskState.Precommitted, TaskState.Committed])
 
 /**
  * A competing task answered, with every slot taken on chain (the chain's state, not gossiped
