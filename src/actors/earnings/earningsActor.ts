@@ -3,7 +3,7 @@ import type {Role} from '../../protocols/messages.js'
 import {ROLE_CODE} from '../../chain/enums.js'
 import {failureForLogs} from '../../chain/provider.js'
 import {toTaskEvent, type TaskEvent} from '../../chain/taskEvents.js'
-import {JournalError, type StoredLedger, type TaskJournal} from '../../journal/taskJournal.js'
+import {JournalError, type TaskJournal} from '../../journal/taskJournal.js'
 import {verdictOn, type OracleHeard, type VerdictOnMe} from '../../operator/earningReport.js'
 import {assertNever} from '../../util/assertNever.js'
 import type {Logger} from '../../util/logger.js'
@@ -135,30 +135,26 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
    */
   const openLedger = (store: LedgerStore, key: string, log: Logger): LedgerState => {
     const now = Date.now()
-    const fresh = (): LedgerState => emptyLedger(address, key, init.fromBlock, now)
-    let stored: StoredLedger
     try {
-      stored = store.ledger(LEDGER_RECENT)
-    } catch (err) {
-      if (!(err instanceof JournalError)) throw err
-      log.warn({err}, 'the earnings ledger in the journal is unreadable; starting a new one')
-      const ledger = fresh()
-      journaled(log, 'reset', () => { store.resetLedger(ledgerTotals(ledger)) })
-      return ledger
-    }
-    try {
+      const stored = store.ledger(LEDGER_RECENT)
       const restored = restoreLedger(address, key, stored, init.fromBlock, now)
       if (stored.totals == null) journaled(log, 'start', () => { store.setLedgerTotals(ledgerTotals(restored)) })
       else log.info({since: new Date(restored.since).toISOString(), ...restored.totals, earnedWei: restored.earnedWei.toString(), followed: restored.followed.size}, 'earnings ledger restored')
-      for (const taskId of dropOverflow(restored)) journaled(log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
+      unfollowOverflow(restored, store, log)
       return restored
     } catch (err) {
-      if (!(err instanceof TypeError)) throw err
-      log.warn({err: err.message}, 'the earnings ledger in the journal is not this node\'s or not readable by this build; starting a new one')
-      const ledger = fresh()
-      journaled(log, 'reset', () => { store.resetLedger(ledgerTotals(ledger)) })
-      return ledger
+      // JournalError: a row that is not JSON; TypeError: JSON that is not this node's ledger.
+      if (!(err instanceof JournalError) && !(err instanceof TypeError)) throw err
+      log.warn({err: err.message}, 'the earnings ledger in the journal is unreadable or not this node\'s; starting a new one')
+      const fresh = emptyLedger(address, key, init.fromBlock, now)
+      journaled(log, 'reset', () => { store.resetLedger(ledgerTotals(fresh)) })
+      return fresh
     }
+  }
+
+  /** Drops the oldest followed tasks beyond the cap, from the journal too. */
+  const unfollowOverflow = (ledger: LedgerState, store: LedgerStore, log: Logger): void => {
+    for (const taskId of dropOverflow(ledger)) journaled(log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
   }
 
   /** Tasks followed before a restart: their events so far (some came while the node was down), in one query per batch. */
@@ -199,7 +195,7 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
       const task = ledger.followed.get(taskId)
       if (task != null) journaled(log, 'follow', () => { store.followLedgerTask(taskId, task) })
     }
-    for (const taskId of dropOverflow(ledger)) journaled(log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
+    unfollowOverflow(ledger, store, log)
   }
 
   /** One read at a time: a slow RPC does not pile reads up. */
@@ -214,12 +210,9 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
     init: async (ctx) => {
       const self = ctx.self as ActorRef<EarningsMessage | Internal>
       if (store != null) {
-        if (ledger == null) {
-          ledger = openLedger(store, init.ledger!.key, ctx.log)
-          for (const taskId of ledger.followed.keys()) behind.add(taskId)
-        }
-        // A restart of this actor: a catch-up in flight when it crashed is asked again.
-        else for (const taskId of ledger.followed.keys()) behind.add(taskId)
+        ledger ??= openLedger(store, init.ledger!.key, ctx.log)
+        // At the node's start, and at a restart of this actor (a catch-up in flight when it crashed is asked again).
+        for (const taskId of ledger.followed.keys()) behind.add(taskId)
         const followed = ledger.followed
         chain.subscribe(ctx.self as ActorRef<ChainEventsMessage>, {assignee: address, taskIds: () => followed.keys()})
         startCatchUps(self)
@@ -236,7 +229,7 @@ export function earningsActor (init: EarningsActorInit): ActorDefinition<Earning
           if (ledger != null && store != null && (task.mode === 'competing' || task.assignees.includes(address))) {
             const followed = follow(ledger, task.taskId, {mode: task.mode, ...(task.assignees.includes(address) ? {assigned: true} : {})})
             journaled(ctx.log, 'follow', () => { store.followLedgerTask(task.taskId, followed) })
-            for (const taskId of dropOverflow(ledger)) journaled(ctx.log, 'unfollow', () => { store.closeLedgerTask(taskId, undefined, LEDGER_RECENT) })
+            unfollowOverflow(ledger, store, ctx.log)
           }
           return state
         }
